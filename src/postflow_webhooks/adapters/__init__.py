@@ -1,0 +1,1 @@
+"""Adapters: one technology each, fitted to the domain's ports."""

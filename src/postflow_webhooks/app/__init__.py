@@ -1,0 +1,1 @@
+"""Application layer: settings, the composition root, the CLI and the facade."""

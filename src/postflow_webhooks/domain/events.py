@@ -1,0 +1,355 @@
+"""Reading a Frame.io delivery, in any of its three dialects, into one event.
+
+Dialects (``docs/architecture.md`` has examples):
+
+* PostFlow: keyed by ``event_type``; the status is inside ``resource``.
+* Frame.io V4: keyed by ``type``; IDs only.
+* Legacy V2: keyed by ``type``, events named ``asset.*``.
+
+Any of them may arrive wrapped as ``{"data": {...}}``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, NewType
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError
+
+from postflow_webhooks.domain.errors import PayloadError, Problem
+
+Links = tuple[tuple[str, str], ...]
+
+
+class Dialect(enum.Enum):
+    """Which sender's vocabulary a payload uses."""
+
+    POSTFLOW = "postflow"
+    V4 = "v4"
+    V2 = "v2"
+
+
+class EventKind(enum.Enum):
+    """What an event means to the status table, whatever its dialect calls it."""
+
+    CREATED = "created"
+    UPLOAD_COMPLETED = "upload_completed"
+    READY = "ready"
+    STATUS_CHANGED = "status_changed"
+    REVIEW_CHANGED = "review_changed"
+    VERSIONED = "versioned"
+    METADATA_CHANGED = "metadata_changed"
+    COMMENT = "comment"
+    DELETED = "deleted"
+    RECONCILED = "reconciled"
+    OTHER = "other"
+
+
+RECONCILE_EVENT = "postflow.reconciled"
+
+EVENT_KINDS: Mapping[str, EventKind] = {
+    "file.created": EventKind.CREATED,
+    "asset.created": EventKind.CREATED,
+    "file.upload.completed": EventKind.UPLOAD_COMPLETED,
+    "file.ready": EventKind.READY,
+    "asset.ready": EventKind.READY,
+    "file.status.changed": EventKind.STATUS_CHANGED,
+    "review.status.changed": EventKind.REVIEW_CHANGED,
+    "file.versioned": EventKind.VERSIONED,
+    "asset.versioned": EventKind.VERSIONED,
+    "metadata.value.updated": EventKind.METADATA_CHANGED,
+    "asset.label.updated": EventKind.METADATA_CHANGED,
+    "comment.created": EventKind.COMMENT,
+    "file.deleted": EventKind.DELETED,
+    "asset.deleted": EventKind.DELETED,
+    RECONCILE_EVENT: EventKind.RECONCILED,
+}
+
+_V2_PREFIXES = ("asset.", "reviewlink.")
+_COMMENT_TYPES = ("comment",)
+
+Identifier = NewType("Identifier", str)
+
+
+@attrs.frozen
+class _RawRef:
+    id: Identifier | None = None
+
+
+@attrs.frozen
+class _RawAuthor:
+    name: str | None = None
+    id: Identifier | None = None
+
+
+@attrs.frozen
+class _RawResource:
+    id: Identifier | None = None
+    type: str | None = None
+    name: str | None = None
+    status: str | None = None
+    review_status: str | None = None
+    label: str | None = None
+    version: int | None = None
+    file_id: Identifier | None = None
+    comment_id: Identifier | None = None
+    text: str | None = None
+    comment: str | None = None
+    author: str | _RawAuthor | None = None
+    links: dict[str, str] | None = None
+    view_url: str | None = None
+    download_url: str | None = None
+    thumbnail_url: str | None = None
+    original_url: str | None = None
+
+
+_LINK_FIELDS = ("view_url", "download_url", "thumbnail_url", "original_url")
+
+
+@attrs.frozen
+class _RawPayload:
+    event_type: str | None = None
+    type: str | None = None
+    resource: _RawResource | None = None
+    account: _RawRef | None = None
+    workspace: _RawRef | None = None
+    project: _RawRef | None = None
+    user: _RawRef | None = None
+    team: _RawRef | None = None
+
+
+def _strict_str(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_json_type(value)}")
+    return value
+
+
+def _identifier(value: object, _: object) -> Identifier:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"expected a string or integer id, got {_json_type(value)}")
+    text = str(value)
+    if not text.strip():
+        raise ValueError("expected a non-empty id")
+    return Identifier(text)
+
+
+def _strict_int(value: object, _: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {_json_type(value)}")
+    return value
+
+
+def _author(value: object, _: object) -> str | _RawAuthor | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return _CONVERTER.structure(value, _RawAuthor)
+    raise ValueError(f"expected a string or object, got {_json_type(value)}")
+
+
+def _links(value: object, _: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object, got {_json_type(value)}")
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def _object(cls: type[Any]) -> Any:
+    base = _CONVERTER.gen_structure_attrs_fromdict(cls)
+
+    def structure(value: object, _: object) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected an object, got {_json_type(value)}")
+        return base(value, cls)
+
+    return structure
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def make_converter() -> cattrs.Converter:
+    """The payload boundary's private converter: strict types, extra keys allowed."""
+    converter = cattrs.Converter(detailed_validation=True)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(Identifier, _identifier)
+    converter.register_structure_hook_func(lambda t: t == str | _RawAuthor | None, _author)
+    converter.register_structure_hook_func(lambda t: t == dict[str, str], _links)
+    return converter
+
+
+_CONVERTER = make_converter()
+for _cls in (_RawRef, _RawAuthor, _RawResource, _RawPayload):
+    _CONVERTER.register_structure_hook(_cls, _object(_cls))
+
+
+@attrs.frozen
+class CommentText:
+    """A comment's words and who wrote them, when the delivery says."""
+
+    text: str | None = None
+    author: str | None = None
+    comment_id: str | None = None
+
+
+@attrs.frozen
+class WebhookEvent:
+    """One Frame.io event, read from any dialect. Built with ``from_payload``."""
+
+    event_type: str
+    kind: EventKind
+    dialect: Dialect
+    resource_id: str | None = None
+    resource_type: str | None = None
+    file_id: str | None = None
+    name: str | None = None
+    status: str | None = None
+    review_status: str | None = None
+    version: int | None = None
+    links: Links = ()
+    comment: CommentText | None = None
+    account_id: str | None = None
+    workspace_id: str | None = None
+    project_id: str | None = None
+    user_id: str | None = None
+
+    @property
+    def ids_only(self) -> bool:
+        """True for Frame.io's own dialects, whose payloads carry no names or statuses."""
+        return self.dialect is not Dialect.POSTFLOW
+
+    @classmethod
+    def from_payload(cls, payload: object) -> WebhookEvent:
+        """Read a decoded JSON payload; raise ``PayloadError`` listing every problem."""
+        root = "$"
+        if isinstance(payload, dict) and _is_wrapped(payload):
+            payload, root = payload["data"], "$.data"
+        if not isinstance(payload, dict):
+            raise PayloadError((Problem(root, f"expected an object, got {_json_type(payload)}"),))
+        try:
+            raw = _CONVERTER.structure(payload, _RawPayload)
+        except ClassValidationError as exc:
+            raise PayloadError(_problems(exc, root)) from None
+        return _event_from_raw(raw, root)
+
+    @classmethod
+    def reconciliation(cls, file_id: str, account_id: str | None = None) -> WebhookEvent:
+        """The internal event that applies a fresh look at a file from the API."""
+        return cls(
+            event_type=RECONCILE_EVENT,
+            kind=EventKind.RECONCILED,
+            dialect=Dialect.V4,
+            resource_id=file_id,
+            resource_type="file",
+            file_id=file_id,
+            account_id=account_id,
+        )
+
+
+def _is_wrapped(payload: dict[str, Any]) -> bool:
+    return (
+        isinstance(payload.get("data"), dict)
+        and "type" not in payload
+        and "event_type" not in payload
+    )
+
+
+def _problems(exc: ClassValidationError, root: str) -> tuple[Problem, ...]:
+    found = []
+    for message in cattrs.transform_error(exc, path=root, format_exception=_describe):
+        text, _, path = message.rpartition(" @ ")
+        found.append(Problem(path or root, text or message))
+    return tuple(found)
+
+
+def _describe(exc: BaseException, _type: object) -> str:
+    if isinstance(exc, ValueError | TypeError):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required"
+    return "unreadable value"
+
+
+def _event_from_raw(raw: _RawPayload, root: str) -> WebhookEvent:
+    problems: list[Problem] = []
+    name = raw.event_type if raw.event_type is not None else raw.type
+    if name is None or not name.strip():
+        problems.append(Problem(f"{root}.type", "required: an event name in 'type' or 'event_type'"))
+        raise PayloadError(tuple(problems))
+    event_type = name.strip().lower()
+    kind = EVENT_KINDS.get(event_type, EventKind.OTHER)
+    resource = raw.resource or _RawResource()
+    if kind is not EventKind.OTHER and resource.id is None and resource.file_id is None:
+        problems.append(Problem(f"{root}.resource.id", f"required for {event_type}"))
+    if problems:
+        raise PayloadError(tuple(problems))
+    dialect = _dialect(raw, event_type)
+    return WebhookEvent(
+        event_type=event_type,
+        kind=kind,
+        dialect=dialect,
+        resource_id=resource.id,
+        resource_type=resource.type,
+        file_id=_file_id(resource),
+        name=resource.name,
+        status=resource.status,
+        review_status=resource.review_status or resource.label,
+        version=resource.version,
+        links=_collect_links(resource),
+        comment=_comment(kind, resource),
+        account_id=raw.account.id if raw.account else None,
+        workspace_id=raw.workspace.id if raw.workspace else None,
+        project_id=raw.project.id if raw.project else None,
+        user_id=raw.user.id if raw.user else None,
+    )
+
+
+def _dialect(raw: _RawPayload, event_type: str) -> Dialect:
+    if raw.event_type is not None:
+        return Dialect.POSTFLOW
+    if event_type.startswith(_V2_PREFIXES) or raw.team is not None:
+        return Dialect.V2
+    return Dialect.V4
+
+
+def _file_id(resource: _RawResource) -> str | None:
+    if resource.file_id is not None:
+        return resource.file_id
+    if resource.type is not None and resource.type.lower() in _COMMENT_TYPES:
+        return None
+    return resource.id
+
+
+def _collect_links(resource: _RawResource) -> Links:
+    found = dict(resource.links or {})
+    for field in _LINK_FIELDS:
+        value = getattr(resource, field)
+        if value:
+            found[field] = value
+    return tuple(sorted(found.items()))
+
+
+def _comment(kind: EventKind, resource: _RawResource) -> CommentText | None:
+    if kind is not EventKind.COMMENT:
+        return None
+    author = resource.author
+    author_name = author.name if isinstance(author, _RawAuthor) else author
+    is_comment_resource = resource.type is not None and resource.type.lower() in _COMMENT_TYPES
+    comment_id = resource.comment_id or (resource.id if is_comment_resource else None)
+    return CommentText(
+        text=resource.text or resource.comment, author=author_name, comment_id=comment_id
+    )

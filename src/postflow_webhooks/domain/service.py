@@ -1,0 +1,192 @@
+"""The use case: apply one event to one record and say what is due.
+
+``apply_event`` is pure. The caller supplies the record (or ``None`` for a file
+seen for the first time), the enrichment the API gave (possibly empty), the
+time the delivery was received and its id. The caller persists the returned
+record and notifications together.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from postflow_webhooks.domain.events import EventKind, Links, WebhookEvent
+from postflow_webhooks.domain.records import (
+    HISTORY_LIMIT,
+    RECENT_COMMENTS_LIMIT,
+    Enrichment,
+    HistoryEntry,
+    LastComment,
+    Notification,
+    NotificationKind,
+    UploadRecord,
+)
+from postflow_webhooks.domain.state_machine import FileState, transition
+
+
+class Outcome(enum.Enum):
+    """What applying an event did, for logs and stats."""
+
+    STATUS_CHANGED = "status_changed"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    RECORDED = "recorded"
+    IGNORED_DELETED = "ignored_deleted"
+
+
+@attrs.frozen
+class Decision:
+    """The result of one event: the record to save (if any) and what is due."""
+
+    outcome: Outcome
+    file_id: str | None = None
+    record: UploadRecord | None = None
+    notifications: tuple[Notification, ...] = ()
+
+
+def target_file_id(event: WebhookEvent, enrichment: Enrichment) -> str | None:
+    """The file an event is about, from the payload or, for comments, the API."""
+    if event.file_id is not None:
+        return event.file_id
+    if enrichment.comment is not None and enrichment.comment.file_id is not None:
+        return enrichment.comment.file_id
+    return None
+
+
+def wants_details(event: WebhookEvent) -> bool:
+    """True when the API can add what an IDs-only delivery lacks."""
+    return event.ids_only and event.kind not in (EventKind.OTHER, EventKind.DELETED)
+
+
+def apply_event(
+    record: UploadRecord | None,
+    event: WebhookEvent,
+    enrichment: Enrichment,
+    *,
+    at: datetime,
+    delivery_id: str,
+) -> Decision:
+    """Apply ``event`` to ``record``; pure and idempotent on state."""
+    file_id = target_file_id(event, enrichment)
+    if file_id is None or event.kind is EventKind.OTHER:
+        return Decision(Outcome.RECORDED, file_id=file_id)
+    is_new = record is None
+    current = record if record is not None else UploadRecord.new(file_id, at)
+    if current.deleted:
+        return Decision(Outcome.IGNORED_DELETED, file_id=file_id)
+    before = FileState(
+        processing=current.processing,
+        review=current.review,
+        version=current.version,
+        version_fresh=current.version_fresh,
+        deleted=current.deleted,
+    )
+    after = transition(before, event, enrichment)
+    updated = attrs.evolve(
+        current,
+        processing=after.processing,
+        review=after.review,
+        version=after.version,
+        version_fresh=after.version_fresh,
+        deleted=after.deleted,
+        name=_name(current, event, enrichment),
+        links=_links(current, event, enrichment),
+    )
+    notifications: list[Notification] = []
+    updated = _with_comment(updated, event, enrichment, at, delivery_id, notifications)
+    if updated.status != current.status:
+        entry = HistoryEntry(
+            at=at,
+            event_type=event.event_type,
+            delivery_id=delivery_id,
+            old_status=current.status if not is_new else None,
+            new_status=updated.status,
+            version=updated.version,
+        )
+        updated = attrs.evolve(updated, history=(*updated.history, entry)[-HISTORY_LIMIT:])
+        notifications.insert(0, _status_notification(updated, entry))
+    if updated == current and not is_new:
+        return Decision(Outcome.UNCHANGED, file_id=file_id)
+    updated = attrs.evolve(updated, updated_at=at)
+    outcome = Outcome.STATUS_CHANGED if updated.status != current.status else Outcome.UPDATED
+    return Decision(outcome, file_id=file_id, record=updated, notifications=tuple(notifications))
+
+
+def _name(record: UploadRecord, event: WebhookEvent, enrichment: Enrichment) -> str | None:
+    if event.name:
+        return event.name
+    if enrichment.file is not None and enrichment.file.name:
+        return enrichment.file.name
+    return record.name
+
+
+def _links(record: UploadRecord, event: WebhookEvent, enrichment: Enrichment) -> Links:
+    merged = dict(record.links)
+    merged.update(event.links)
+    info = enrichment.file
+    if info is not None:
+        merged.update(info.links)
+        if info.view_url:
+            merged["view_url"] = info.view_url
+    return tuple(sorted(merged.items()))
+
+
+def _with_comment(
+    record: UploadRecord,
+    event: WebhookEvent,
+    enrichment: Enrichment,
+    at: datetime,
+    delivery_id: str,
+    notifications: list[Notification],
+) -> UploadRecord:
+    if event.kind is not EventKind.COMMENT:
+        return record
+    text = event.comment.text if event.comment else None
+    author = event.comment.author if event.comment else None
+    comment_id = event.comment.comment_id if event.comment else None
+    if enrichment.comment is not None:
+        text = enrichment.comment.text or text
+        author = enrichment.comment.author or author
+        comment_id = enrichment.comment.comment_id or comment_id
+    key = f"id:{comment_id}" if comment_id else f"text:{author}:{text}"
+    if key in record.recent_comment_keys:
+        return record
+    notifications.append(
+        Notification(
+            kind=NotificationKind.COMMENT,
+            file_id=record.file_id,
+            at=at,
+            event_type=event.event_type,
+            delivery_id=delivery_id,
+            version=record.version,
+            name=record.name,
+            new_status=record.status,
+            link=record.view_url,
+            comment_text=text,
+            comment_author=author,
+        )
+    )
+    return attrs.evolve(
+        record,
+        comment_count=record.comment_count + 1,
+        recent_comment_keys=(*record.recent_comment_keys, key)[-RECENT_COMMENTS_LIMIT:],
+        last_comment=LastComment(text=text, author=author, at=at),
+    )
+
+
+def _status_notification(record: UploadRecord, entry: HistoryEntry) -> Notification:
+    return Notification(
+        kind=NotificationKind.STATUS,
+        file_id=record.file_id,
+        at=entry.at,
+        event_type=entry.event_type,
+        delivery_id=entry.delivery_id,
+        version=record.version,
+        name=record.name,
+        old_status=entry.old_status,
+        new_status=entry.new_status,
+        link=record.view_url,
+    )
