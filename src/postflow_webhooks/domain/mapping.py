@@ -12,7 +12,7 @@ from postflow_webhooks.domain.statuses import Processing, Review
 
 StatusMeaning = Processing | Review
 
-_FOLD = re.compile(r"[\s\-]+")
+_FOLD = re.compile(r"[\s\-_]+")
 
 # One row per accepted spelling (after folding). Anything absent, including
 # "in_progress", is recorded by the caller but decides nothing.
@@ -34,7 +34,7 @@ STATUS_MAP: dict[str, StatusMeaning] = {
 
 
 def fold_status(text: str) -> str:
-    """Fold case, surrounding space, inner spaces and hyphens: "Needs-Review" -> "needs_review"."""
+    """Fold case and separators (space, hyphen, underscore): "Needs - Review" -> "needs_review"."""
     return _FOLD.sub("_", text.strip().lower())
 
 
