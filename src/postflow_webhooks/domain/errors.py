@@ -62,3 +62,7 @@ class DetailsUnavailableError(DomainError):
 
 class TunnelError(DomainError):
     """The tunnel could not start or keep running; the message names the fix."""
+
+
+class StorageError(DomainError):
+    """A store or journal could not read or write; the message names the file."""

@@ -243,7 +243,7 @@ class WebhookEvent:
         try:
             raw = _CONVERTER.structure(payload, _RawPayload)
         except ClassValidationError as exc:
-            raise PayloadError(_problems(exc, root)) from None
+            raise PayloadError((*_problems(exc, root), *_missing_in(payload, root))) from None
         return _event_from_raw(raw, root)
 
     @classmethod
@@ -284,19 +284,38 @@ def _describe(exc: BaseException, _type: object) -> str:
     return "unreadable value"
 
 
+def _missing(name: object, resource_id: object, file_id: object, root: str) -> list[Problem]:
+    """What a payload lacks; a value of the wrong type is reported by the converter."""
+    if name is None or (isinstance(name, str) and not name.strip()):
+        return [Problem(f"{root}.type", "required: an event name in 'type' or 'event_type'")]
+    if not isinstance(name, str):
+        return []
+    event_type = name.strip().lower()
+    kind = EVENT_KINDS.get(event_type, EventKind.OTHER)
+    if kind is not EventKind.OTHER and resource_id is None and file_id is None:
+        return [Problem(f"{root}.resource.id", f"required for {event_type}")]
+    return []
+
+
+def _missing_in(payload: dict[str, Any], root: str) -> list[Problem]:
+    """``_missing`` for a payload the converter rejected, read from the plain dict."""
+    name = payload.get("event_type")
+    if name is None:
+        name = payload.get("type")
+    resource = payload.get("resource")
+    if not isinstance(resource, dict):
+        resource = {}
+    return _missing(name, resource.get("id"), resource.get("file_id"), root)
+
+
 def _event_from_raw(raw: _RawPayload, root: str) -> WebhookEvent:
-    problems: list[Problem] = []
     name = raw.event_type if raw.event_type is not None else raw.type
-    if name is None or not name.strip():
-        problems.append(Problem(f"{root}.type", "required: an event name in 'type' or 'event_type'"))
+    resource = raw.resource or _RawResource()
+    problems = _missing(name, resource.id, resource.file_id, root)
+    if problems or name is None:
         raise PayloadError(tuple(problems))
     event_type = name.strip().lower()
     kind = EVENT_KINDS.get(event_type, EventKind.OTHER)
-    resource = raw.resource or _RawResource()
-    if kind is not EventKind.OTHER and resource.id is None and resource.file_id is None:
-        problems.append(Problem(f"{root}.resource.id", f"required for {event_type}"))
-    if problems:
-        raise PayloadError(tuple(problems))
     dialect = _dialect(raw, event_type)
     return WebhookEvent(
         event_type=event_type,

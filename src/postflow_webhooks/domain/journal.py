@@ -69,6 +69,7 @@ class LastEvent:
 class BatchResult:
     """Everything one worker pass commits in a single transaction."""
 
+    at: datetime | None = None
     processed: tuple[int, ...] = ()
     deferred: tuple[Deferral, ...] = ()
     quarantined: tuple[Quarantine, ...] = ()

@@ -149,7 +149,9 @@ def _start_version(state: FileState, event: WebhookEvent, enrichment: Enrichment
     )
 
 
-def _first_text(sources: tuple[Source, ...], event: WebhookEvent, enrichment: Enrichment) -> str | None:
+def _first_text(
+    sources: tuple[Source, ...], event: WebhookEvent, enrichment: Enrichment
+) -> str | None:
     for source in sources:
         text = _read(source, event, enrichment)
         if text is not None and text.strip():

@@ -1,0 +1,294 @@
+"""In-memory fakes of the ports, for unit tests and embedding.
+
+They keep state and pass the same contract suites as the real adapters, so a
+test that passes against them says something true about the real ones.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from postflow_webhooks.domain.journal import (
+    BatchResult,
+    DeadLetter,
+    DestinationState,
+    IncomingDelivery,
+    JournalStats,
+    LastEvent,
+    NotificationState,
+    PendingDelivery,
+    QuarantinedDelivery,
+)
+from postflow_webhooks.domain.records import Notification, UploadRecord
+from postflow_webhooks.domain.statuses import PostflowStatus
+
+
+class MemoryUploadStore:
+    """An upload store in a dict, keyed by Frame.io file id."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, UploadRecord] = {}
+
+    async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
+        """The record for ``file_id``, else the latest one named ``name``."""
+        if file_id in self.records:
+            return self.records[file_id]
+        if name:
+            named = [r for r in self.records.values() if r.name == name]
+            if named:
+                return max(named, key=_changed_at)
+        return None
+
+    async def save(self, records: Sequence[UploadRecord]) -> None:
+        """Create or replace records."""
+        for record in records:
+            self.records[record.file_id] = record
+
+    async def list_records(
+        self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
+    ) -> list[UploadRecord]:
+        """Records, most recently changed first."""
+        found = [r for r in self.records.values() if status is None or r.status is status]
+        found.sort(key=_changed_at, reverse=True)
+        return found[offset : offset + limit]
+
+    async def count(self, *, status: PostflowStatus | None = None) -> int:
+        """How many records, optionally of one status."""
+        return sum(1 for r in self.records.values() if status is None or r.status is status)
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def _changed_at(record: UploadRecord) -> tuple[float, str]:
+    stamp = record.updated_at or record.created_at
+    return (stamp.timestamp() if stamp else 0.0, record.file_id)
+
+
+@attrs.define
+class _Row:
+    delivery: PendingDelivery
+    state: str = "pending"
+    processed_at: datetime | None = None
+    reason: str | None = None
+
+
+@attrs.define
+class _Note:
+    notification: Notification
+    state: NotificationState = NotificationState.PENDING
+    reason: str | None = None
+    settled_at: datetime | None = None
+
+
+class MemoryJournal:
+    """The delivery journal and notification outbox, in lists."""
+
+    def __init__(self) -> None:
+        self._rows: list[_Row] = []
+        self._notes: list[_Note] = []
+        self._writes: dict[str, UploadRecord] = {}
+        self._destinations: dict[str, DestinationState] = {}
+        self._total = 0
+        self._by_type: Counter[str] = Counter()
+        self._rejections: Counter[str] = Counter()
+        self._last_event: LastEvent | None = None
+
+    async def append(self, delivery: IncomingDelivery) -> None:
+        """Keep the delivery and count it."""
+        pending = PendingDelivery(
+            seq=len(self._rows) + 1,
+            delivery_id=delivery.delivery_id,
+            received_at=delivery.received_at,
+            body=delivery.body,
+            event_type=delivery.event_type,
+            file_id=delivery.file_id,
+        )
+        self._rows.append(_Row(pending))
+        self._total += 1
+        self._by_type[delivery.event_type] += 1
+
+    async def reject(self, reason: str) -> None:
+        """Count a refused request."""
+        self._rejections[reason] += 1
+
+    async def pending(self, limit: int, now: datetime) -> list[PendingDelivery]:
+        """Due deliveries in order, skipping files held back by an earlier deferred one."""
+        held: set[str | None] = set()
+        due: list[PendingDelivery] = []
+        for row in self._rows:
+            if row.state != "pending":
+                continue
+            delivery = row.delivery
+            waiting = delivery.not_before is not None and delivery.not_before > now
+            if waiting or (delivery.file_id is not None and delivery.file_id in held):
+                if delivery.file_id is not None:
+                    held.add(delivery.file_id)
+                continue
+            due.append(delivery)
+            if len(due) >= limit:
+                break
+        return due
+
+    async def commit(self, result: BatchResult) -> None:
+        """Apply one worker pass."""
+        by_seq = {row.delivery.seq: row for row in self._rows}
+        now = result.at
+        for seq in result.processed:
+            by_seq[seq].state, by_seq[seq].processed_at = "processed", now
+        for deferral in result.deferred:
+            row = by_seq[deferral.seq]
+            row.delivery = attrs.evolve(
+                row.delivery,
+                attempts=row.delivery.attempts + 1,
+                not_before=deferral.not_before,
+                last_error=deferral.reason,
+            )
+        for quarantine in result.quarantined:
+            by_seq[quarantine.seq].state = "quarantined"
+            by_seq[quarantine.seq].reason = quarantine.reason
+        for record in result.records:
+            self._writes[record.file_id] = record
+        for notification in result.notifications:
+            numbered = attrs.evolve(notification, id=len(self._notes) + 1)
+            self._notes.append(_Note(numbered))
+        if result.last_event is not None:
+            self._last_event = result.last_event
+
+    async def tracker_writes(self) -> list[UploadRecord]:
+        """Records committed but not yet confirmed in the store."""
+        return list(self._writes.values())
+
+    async def clear_tracker_writes(self, records: Sequence[UploadRecord]) -> None:
+        """Forget writes the store has taken (unless a newer one replaced them)."""
+        for record in records:
+            if self._writes.get(record.file_id) == record:
+                del self._writes[record.file_id]
+
+    async def quarantined(self, limit: int = 100) -> list[QuarantinedDelivery]:
+        """Quarantined deliveries, oldest first."""
+        return [
+            QuarantinedDelivery(
+                seq=row.delivery.seq,
+                delivery_id=row.delivery.delivery_id,
+                received_at=row.delivery.received_at,
+                event_type=row.delivery.event_type,
+                reason=row.reason or "",
+                body=row.delivery.body,
+            )
+            for row in self._rows
+            if row.state == "quarantined"
+        ][:limit]
+
+    async def requeue(self, seqs: Sequence[int]) -> int:
+        """Move quarantined deliveries back to pending."""
+        moved = 0
+        for row in self._rows:
+            if row.delivery.seq in seqs and row.state == "quarantined":
+                row.state, row.reason = "pending", None
+                row.delivery = attrs.evolve(row.delivery, attempts=0, not_before=None)
+                moved += 1
+        return moved
+
+    async def prune(self, before: datetime) -> int:
+        """Drop processed deliveries and settled notifications older than ``before``."""
+        settled = (NotificationState.SENT, NotificationState.SKIPPED)
+        kept_rows = [
+            r
+            for r in self._rows
+            if not (r.state == "processed" and r.processed_at and r.processed_at < before)
+        ]
+        kept_notes = [
+            n
+            for n in self._notes
+            if not (n.state in settled and n.settled_at and n.settled_at < before)
+        ]
+        dropped = len(self._rows) - len(kept_rows) + len(self._notes) - len(kept_notes)
+        self._rows, self._notes = kept_rows, kept_notes
+        return dropped
+
+    async def stats(self) -> JournalStats:
+        """Counters as ``/webhook-status`` shows them."""
+        return JournalStats(
+            total_events=self._total,
+            events_by_type=dict(self._by_type),
+            rejections=dict(self._rejections),
+            backlog=sum(1 for r in self._rows if r.state == "pending"),
+            quarantined=sum(1 for r in self._rows if r.state == "quarantined"),
+            notifications_pending=self._count(NotificationState.PENDING),
+            notifications_dead=self._count(NotificationState.DEAD),
+            last_event=self._last_event,
+        )
+
+    def _count(self, state: NotificationState) -> int:
+        return sum(1 for n in self._notes if n.state is state)
+
+    async def due(self, limit: int) -> list[Notification]:
+        """Pending notifications in commit order."""
+        pending = [n.notification for n in self._notes if n.state is NotificationState.PENDING]
+        return pending[:limit]
+
+    async def mark_sent(self, notification_id: int, at: datetime) -> None:
+        """Settle as sent."""
+        self._settle(notification_id, NotificationState.SENT, None, at)
+
+    async def mark_skipped(self, notification_id: int, reason: str, at: datetime) -> None:
+        """Settle as skipped."""
+        self._settle(notification_id, NotificationState.SKIPPED, reason, at)
+
+    async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
+        """Settle as dead, kept for replay."""
+        self._settle(notification_id, NotificationState.DEAD, reason, at)
+
+    def _settle(
+        self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
+    ) -> None:
+        for note in self._notes:
+            if note.notification.id == notification_id:
+                note.state, note.reason, note.settled_at = state, reason, at
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead notifications, oldest first."""
+        return [
+            DeadLetter(n.notification, n.reason or "", n.settled_at or n.notification.at)
+            for n in self._notes
+            if n.state is NotificationState.DEAD
+        ][:limit]
+
+    async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
+        """Dead notifications back to pending."""
+        moved = 0
+        for note in self._notes:
+            if note.notification.id in notification_ids and note.state is NotificationState.DEAD:
+                note.state, note.reason, note.settled_at = NotificationState.PENDING, None, None
+                moved += 1
+        return moved
+
+    async def destination(self, key: str) -> DestinationState:
+        """A destination's saved state (working when never seen)."""
+        return self._destinations.get(key, DestinationState(key=key))
+
+    async def set_destination(self, state: DestinationState) -> None:
+        """Save a destination's state."""
+        self._destinations[state.key] = state
+
+
+class FixedClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        """The current (fake) time."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        from datetime import timedelta
+
+        self._now = self._now + timedelta(seconds=seconds)

@@ -1,0 +1,378 @@
+"""``SqliteJournal``: deliveries, stats, the notification outbox and pending tracker writes.
+
+Accepted deliveries go through the group-commit writer (``group_commit.py``);
+everything else runs on a second connection on its own thread. Both share one
+database file in WAL mode.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from postflow_webhooks.adapters.serialization import (
+    dump_notification,
+    dump_record,
+    from_plain,
+    load_notification,
+    load_record,
+    to_plain,
+)
+from postflow_webhooks.adapters.sqlite.connection import SqliteThread, Transaction
+from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
+from postflow_webhooks.domain.journal import (
+    BatchResult,
+    DeadLetter,
+    DestinationState,
+    IncomingDelivery,
+    JournalStats,
+    LastEvent,
+    NotificationState,
+    PendingDelivery,
+    QuarantinedDelivery,
+)
+from postflow_webhooks.domain.records import Notification, UploadRecord
+
+DATABASE_NAME = "postflow.sqlite3"
+
+_BUMP = (
+    "INSERT INTO counters (kind, key, value) VALUES (?, ?, 1) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = value + 1"
+)
+
+_DUE = """
+SELECT seq, delivery_id, received_at, body, event_type, file_id, attempts, not_before, last_error
+FROM deliveries AS d
+WHERE d.state = 'pending'
+  AND (d.not_before IS NULL OR d.not_before <= :now)
+  AND NOT EXISTS (
+      SELECT 1 FROM deliveries AS e
+      WHERE e.file_id = d.file_id AND e.state = 'pending'
+        AND e.seq < d.seq AND e.not_before > :now)
+ORDER BY d.seq
+LIMIT :limit
+"""
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _at(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class SqliteJournal:
+    """The durable journal: ``DeliveryInbox``, ``DeliveryQueue`` and ``NotificationOutbox``."""
+
+    def __init__(self, path: Path, on_commit: Callable[[], None] | None = None) -> None:
+        self.path = path
+        self._writer = GroupCommitWriter(path, on_commit)
+        self._db = SqliteThread(path, "journal")
+
+    def open(self) -> None:
+        """Create the file and schema and start the writer; ``StorageError`` if impossible."""
+        self._writer.start()
+
+    async def close(self) -> None:
+        """Commit what is queued and close both connections."""
+        self._writer.stop()
+        await self._db.close()
+
+    # -- DeliveryInbox -------------------------------------------------------
+
+    async def append(self, delivery: IncomingDelivery) -> None:
+        """Commit a delivery and count it; returns once it is on disk."""
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, "
+                "signed) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    delivery.delivery_id,
+                    _ts(delivery.received_at),
+                    delivery.event_type,
+                    delivery.file_id,
+                    delivery.body,
+                    int(delivery.signed),
+                ),
+            )
+            conn.execute(_BUMP, ("total", ""))
+            conn.execute(_BUMP, ("event_type", delivery.event_type))
+
+        await self._writer.write(insert)
+
+    async def reject(self, reason: str) -> None:
+        """Count a refused request by reason."""
+
+        def bump(conn: sqlite3.Connection) -> None:
+            conn.execute(_BUMP, ("rejection", reason))
+
+        await self._writer.write(bump)
+
+    # -- DeliveryQueue -------------------------------------------------------
+
+    async def pending(self, limit: int, now: datetime) -> list[PendingDelivery]:
+        """Due deliveries in order; a file waiting on a deferred delivery is held back."""
+
+        def query(conn: sqlite3.Connection) -> list[PendingDelivery]:
+            rows = conn.execute(_DUE, {"now": _ts(now), "limit": limit}).fetchall()
+            return [
+                PendingDelivery(
+                    seq=r[0],
+                    delivery_id=r[1],
+                    received_at=_at(r[2]),
+                    body=bytes(r[3]),
+                    event_type=r[4],
+                    file_id=r[5],
+                    attempts=r[6],
+                    not_before=_dt(r[7]),
+                    last_error=r[8],
+                )
+                for r in rows
+            ]
+
+        return await self._db.run(query)
+
+    async def commit(self, result: BatchResult) -> None:
+        """One transaction: marks, deferrals, quarantine, records, notifications, last event."""
+        now = _ts(result.at) if result.at else None
+
+        def write(conn: sqlite3.Connection) -> None:
+            with Transaction(conn):
+                conn.executemany(
+                    "UPDATE deliveries SET state = 'processed', processed_at = ? WHERE seq = ?",
+                    [(now, seq) for seq in result.processed],
+                )
+                conn.executemany(
+                    "UPDATE deliveries SET attempts = attempts + 1, not_before = ?, "
+                    "last_error = ? WHERE seq = ?",
+                    [(_ts(d.not_before), d.reason, d.seq) for d in result.deferred],
+                )
+                conn.executemany(
+                    "UPDATE deliveries SET state = 'quarantined', last_error = ? WHERE seq = ?",
+                    [(q.reason, q.seq) for q in result.quarantined],
+                )
+                conn.executemany(
+                    "INSERT INTO tracker_writes (file_id, record) VALUES (?, ?) "
+                    "ON CONFLICT (file_id) DO UPDATE SET record = excluded.record",
+                    [(r.file_id, dump_record(r)) for r in result.records],
+                )
+                conn.executemany(
+                    "INSERT INTO notifications (file_id, body, created_at) VALUES (?, ?, ?)",
+                    [(n.file_id, dump_notification(n), _ts(n.at)) for n in result.notifications],
+                )
+                if result.last_event is not None:
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('last_event', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (json.dumps(to_plain(result.last_event)),),
+                    )
+
+        await self._db.run(write)
+
+    async def tracker_writes(self) -> list[UploadRecord]:
+        """Records committed here and not yet confirmed written to the store."""
+
+        def query(conn: sqlite3.Connection) -> list[UploadRecord]:
+            rows = conn.execute("SELECT record FROM tracker_writes ORDER BY file_id").fetchall()
+            return [load_record(r[0]) for r in rows]
+
+        return await self._db.run(query)
+
+    async def clear_tracker_writes(self, records: Sequence[UploadRecord]) -> None:
+        """Forget writes the store took, unless a newer record replaced them since."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            with Transaction(conn):
+                conn.executemany(
+                    "DELETE FROM tracker_writes WHERE file_id = ? AND record = ?",
+                    [(r.file_id, dump_record(r)) for r in records],
+                )
+
+        await self._db.run(write)
+
+    async def quarantined(self, limit: int = 100) -> list[QuarantinedDelivery]:
+        """Quarantined deliveries, oldest first."""
+
+        def query(conn: sqlite3.Connection) -> list[QuarantinedDelivery]:
+            rows = conn.execute(
+                "SELECT seq, delivery_id, received_at, event_type, last_error, body "
+                "FROM deliveries WHERE state = 'quarantined' ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [
+                QuarantinedDelivery(r[0], r[1], _at(r[2]), r[3], r[4] or "", bytes(r[5]))
+                for r in rows
+            ]
+
+        return await self._db.run(query)
+
+    async def requeue(self, seqs: Sequence[int]) -> int:
+        """Quarantined deliveries back in the queue, attempts reset."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            with Transaction(conn):
+                moved = 0
+                for seq in seqs:
+                    moved += conn.execute(
+                        "UPDATE deliveries SET state = 'pending', attempts = 0, not_before = NULL,"
+                        " last_error = NULL WHERE seq = ? AND state = 'quarantined'",
+                        (seq,),
+                    ).rowcount
+                return moved
+
+        return await self._db.run(write)
+
+    async def prune(self, before: datetime) -> int:
+        """Delete processed deliveries and settled notifications older than ``before``."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            with Transaction(conn):
+                gone = conn.execute(
+                    "DELETE FROM deliveries WHERE state = 'processed' AND processed_at < ?",
+                    (_ts(before),),
+                ).rowcount
+                gone += conn.execute(
+                    "DELETE FROM notifications WHERE state IN ('sent', 'skipped') "
+                    "AND settled_at < ?",
+                    (_ts(before),),
+                ).rowcount
+                return gone
+
+        return await self._db.run(write)
+
+    async def stats(self) -> JournalStats:
+        """The counters ``/webhook-status`` shows; they survive restarts."""
+
+        def query(conn: sqlite3.Connection) -> JournalStats:
+            counters: dict[str, dict[str, int]] = {"total": {}, "event_type": {}, "rejection": {}}
+            for kind, key, value in conn.execute("SELECT kind, key, value FROM counters"):
+                counters.setdefault(kind, {})[key] = value
+            states = dict(
+                conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
+            )
+            notes = dict(
+                conn.execute(
+                    "SELECT state, count(*) FROM notifications "
+                    "WHERE state IN ('pending', 'dead') GROUP BY state"
+                ).fetchall()
+            )
+            row = conn.execute("SELECT value FROM meta WHERE key = 'last_event'").fetchone()
+            last = from_plain(json.loads(row[0]), LastEvent) if row else None
+            return JournalStats(
+                total_events=counters["total"].get("", 0),
+                events_by_type=counters["event_type"],
+                rejections=counters["rejection"],
+                backlog=states.get("pending", 0),
+                quarantined=states.get("quarantined", 0),
+                notifications_pending=notes.get("pending", 0),
+                notifications_dead=notes.get("dead", 0),
+                last_event=last,
+            )
+
+        return await self._db.run(query)
+
+    # -- NotificationOutbox --------------------------------------------------
+
+    async def due(self, limit: int) -> list[Notification]:
+        """Pending notifications in commit order."""
+
+        def query(conn: sqlite3.Connection) -> list[Notification]:
+            rows = conn.execute(
+                "SELECT id, body FROM notifications WHERE state = 'pending' ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [load_notification(body, nid) for nid, body in rows]
+
+        return await self._db.run(query)
+
+    async def mark_sent(self, notification_id: int, at: datetime) -> None:
+        """The destination accepted it."""
+        await self._settle(notification_id, NotificationState.SENT, None, at)
+
+    async def mark_skipped(self, notification_id: int, reason: str, at: datetime) -> None:
+        """Settled without sending."""
+        await self._settle(notification_id, NotificationState.SKIPPED, reason, at)
+
+    async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
+        """Refused for good; kept for replay."""
+        await self._settle(notification_id, NotificationState.DEAD, reason, at)
+
+    async def _settle(
+        self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE notifications SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
+                (state.value, reason, _ts(at), notification_id),
+            )
+
+        await self._db.run(write)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead notifications, oldest first."""
+
+        def query(conn: sqlite3.Connection) -> list[DeadLetter]:
+            rows = conn.execute(
+                "SELECT id, body, reason, settled_at FROM notifications WHERE state = 'dead' "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [DeadLetter(load_notification(b, i), r or "", _at(s)) for i, b, r, s in rows]
+
+        return await self._db.run(query)
+
+    async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
+        """Dead notifications back to pending."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            with Transaction(conn):
+                return sum(
+                    conn.execute(
+                        "UPDATE notifications SET state = 'pending', reason = NULL, "
+                        "settled_at = NULL WHERE id = ? AND state = 'dead'",
+                        (nid,),
+                    ).rowcount
+                    for nid in notification_ids
+                )
+
+        return await self._db.run(write)
+
+    async def destination(self, key: str) -> DestinationState:
+        """A destination's saved state; working when never seen."""
+
+        def query(conn: sqlite3.Connection) -> DestinationState:
+            row = conn.execute(
+                "SELECT broken, reason, since FROM destinations WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                return DestinationState(key=key)
+            return DestinationState(key=key, broken=bool(row[0]), reason=row[1], since=_dt(row[2]))
+
+        return await self._db.run(query)
+
+    async def set_destination(self, state: DestinationState) -> None:
+        """Save a destination's state."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO destinations (key, broken, reason, since) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET broken = excluded.broken, "
+                "reason = excluded.reason, since = excluded.since",
+                (
+                    state.key,
+                    int(state.broken),
+                    state.reason,
+                    _ts(state.since) if state.since else None,
+                ),
+            )
+
+        await self._db.run(write)

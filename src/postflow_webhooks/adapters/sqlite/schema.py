@@ -1,0 +1,66 @@
+"""The database layout. Times are Unix seconds (REAL), so they sort as numbers."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id  TEXT NOT NULL UNIQUE,
+    received_at  REAL NOT NULL,
+    event_type   TEXT NOT NULL,
+    file_id      TEXT,
+    body         BLOB NOT NULL,
+    signed       INTEGER NOT NULL DEFAULT 0,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    not_before   REAL,
+    last_error   TEXT,
+    processed_at REAL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, seq);
+CREATE INDEX IF NOT EXISTS deliveries_by_file ON deliveries (file_id, state, seq);
+
+CREATE TABLE IF NOT EXISTS counters (
+    kind  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS notifications (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id    TEXT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'pending',
+    body       TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    settled_at REAL,
+    reason     TEXT
+);
+CREATE INDEX IF NOT EXISTS notifications_by_state ON notifications (state, id);
+
+CREATE TABLE IF NOT EXISTS destinations (
+    key    TEXT PRIMARY KEY,
+    broken INTEGER NOT NULL,
+    reason TEXT,
+    since  REAL
+);
+
+CREATE TABLE IF NOT EXISTS tracker_writes (
+    file_id TEXT PRIMARY KEY,
+    record  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS uploads (
+    file_id    TEXT PRIMARY KEY,
+    name       TEXT,
+    status     TEXT,
+    updated_at REAL NOT NULL,
+    record     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_status ON uploads (status, updated_at);
+CREATE INDEX IF NOT EXISTS uploads_by_name ON uploads (name, updated_at);
+CREATE INDEX IF NOT EXISTS uploads_by_time ON uploads (updated_at);
+"""
