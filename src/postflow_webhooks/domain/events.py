@@ -302,9 +302,10 @@ def _missing_in(payload: dict[str, Any], root: str) -> list[Problem]:
     name = payload.get("event_type")
     if name is None:
         name = payload.get("type")
-    resource = payload.get("resource")
+    resource = payload.get("resource", {})
     if not isinstance(resource, dict):
-        resource = {}
+        # The resource itself is of the wrong type: reported, no id to miss inside.
+        return _missing(name, resource, None, root)
     return _missing(name, resource.get("id"), resource.get("file_id"), root)
 
 
