@@ -1,0 +1,131 @@
+"""The tunnel adapter's settings: one frozen value, built once from settings or the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from postflow_webhooks.adapters.cloudflared.errors import PublicExposureRefusedError
+
+Mode = Literal["quick", "named"]
+MODES: tuple[str, ...] = ("quick", "named")
+PROTOCOLS: tuple[str, ...] = ("http2", "quic", "auto")
+MAX_GRACE_PERIOD = 180.0  # cloudflared refuses a --grace-period above 3m
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+@attrs.frozen
+class RestartPolicy:
+    """How an unexpected exit is retried: bounded exponential backoff with jitter."""
+
+    initial: float = 1.0
+    maximum: float = 60.0
+    multiplier: float = 2.0
+    jitter: float = 1.0
+    rate_limit_wait: float = 300.0
+    max_failures: int = 5
+    stable_after: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_failures < 1:
+            raise ValueError("max_failures must be >= 1")
+        if self.initial < 0 or self.maximum < self.initial or self.jitter < 0:
+            raise ValueError("backoff needs 0 <= initial <= maximum and jitter >= 0")
+
+
+@attrs.frozen
+class CloudflaredConfig:
+    """Everything needed to run and supervise one cloudflared process."""
+
+    mode: Mode = attrs.field(validator=attrs.validators.in_(MODES))
+    local_port: int = attrs.field(validator=attrs.validators.instance_of(int))
+    local_host: str = "127.0.0.1"
+    executable: str | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    protocol: str = attrs.field(default="http2", validator=attrs.validators.in_(PROTOCOLS))
+    grace_period: float = attrs.field(default=10.0, validator=_positive)
+    token: str | None = attrs.field(default=None, repr=False)
+    token_file: Path | None = None
+    hostname: str | None = None
+    ready_timeout: float = attrs.field(default=30.0, validator=_positive)
+    kill_margin: float = 5.0
+    restart: RestartPolicy = attrs.field(factory=RestartPolicy)
+    log_file: Path = Path("logs/webhook_tunnel.log")
+    log_max_bytes: int = 5_000_000
+    log_backups: int = 3
+    extra_env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.grace_period > MAX_GRACE_PERIOD:
+            raise ValueError("grace_period must be <= 180 seconds (cloudflared's limit is 3m)")
+        if self.mode == "named" and self.token is None and self.token_file is None:
+            raise ValueError("a named tunnel needs TUNNEL_TOKEN or a token file")
+        if self.local_host == "localhost":
+            raise ValueError("use 127.0.0.1, not localhost: cloudflared tries [::1] first")
+
+    @property
+    def origin_url(self) -> str:
+        """The local URL cloudflared forwards to."""
+        return f"http://{self.local_host}:{self.local_port}"
+
+    @property
+    def named_url(self) -> str | None:
+        """The public URL of a named tunnel, from the configured hostname."""
+        if not self.hostname:
+            return None
+        host = self.hostname.removeprefix("https://").rstrip("/")
+        return f"https://{host}"
+
+    @classmethod
+    def from_environ(
+        cls, environ: Mapping[str, str], *, local_port: int, mode: str | None = None
+    ) -> CloudflaredConfig | None:
+        """Read ``POSTFLOW_TUNNEL*``, ``POSTFLOW_CLOUDFLARED`` and ``TUNNEL_TOKEN``; None if off."""
+        chosen = (mode or environ.get("POSTFLOW_TUNNEL", "off")).strip().lower()
+        if chosen in ("", "off", "0", "false", "no"):
+            return None
+        if chosen not in MODES:
+            raise ValueError(f"POSTFLOW_TUNNEL must be off, quick or named, got {chosen!r}")
+        token_file = environ.get("POSTFLOW_TUNNEL_TOKEN_FILE") or None
+        kwargs: dict[str, object] = {}
+        for key, name, kind in (
+            ("POSTFLOW_TUNNEL_PROTOCOL", "protocol", str),
+            ("POSTFLOW_TUNNEL_METRICS_PORT", "metrics_port", int),
+            ("POSTFLOW_TUNNEL_GRACE_PERIOD", "grace_period", float),
+            ("POSTFLOW_TUNNEL_READY_TIMEOUT", "ready_timeout", float),
+            ("POSTFLOW_TUNNEL_LOG_FILE", "log_file", Path),
+        ):
+            raw = environ.get(key)
+            if raw:
+                try:
+                    kwargs[name] = kind(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        return cls(
+            mode="named" if chosen == "named" else "quick",
+            local_port=local_port,
+            executable=environ.get("POSTFLOW_CLOUDFLARED") or None,
+            token=(environ.get("TUNNEL_TOKEN") or None) if chosen == "named" else None,
+            token_file=Path(token_file) if token_file and chosen == "named" else None,
+            hostname=environ.get("POSTFLOW_TUNNEL_HOSTNAME") or None,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def public_exposure_allowed(secret_set: bool, allow_insecure: bool) -> bool:
+    """Whether the receiver may be made public: only with a webhook secret, or when forced."""
+    return secret_set or allow_insecure
+
+
+def require_public_exposure_allowed(secret_set: bool, allow_insecure: bool) -> None:
+    """Raise ``PublicExposureRefusedError`` (its message says why and how) unless allowed."""
+    if not public_exposure_allowed(secret_set, allow_insecure):
+        raise PublicExposureRefusedError()
