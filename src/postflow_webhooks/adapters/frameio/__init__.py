@@ -1,0 +1,58 @@
+"""Frame.io V4 API adapter: IMS auth, file details, webhook registration, reconciliation."""
+
+from __future__ import annotations
+
+from postflow_webhooks.adapters.frameio.auth import ImsAuth, Token, TokenCache, TokenSummary
+from postflow_webhooks.adapters.frameio.client import FrameioClient, parse_retry_after, retry_policy
+from postflow_webhooks.adapters.frameio.config import AuthFlow, FrameioConfig
+from postflow_webhooks.adapters.frameio.details import FrameioFileDetails, enrich
+from postflow_webhooks.adapters.frameio.errors import (
+    FrameioApiError,
+    FrameioAuthError,
+    FrameioConfigError,
+    FrameioError,
+    FrameioRateLimitedError,
+)
+from postflow_webhooks.adapters.frameio.reconcile import Reconciler, ReconcileResult
+from postflow_webhooks.adapters.frameio.registrar import RegistrarStatus, WebhookRegistrar
+from postflow_webhooks.adapters.frameio.webhooks import (
+    HANDLED_EVENTS,
+    WEBHOOK_PATH,
+    FrameioWebhooks,
+    Pacer,
+    Registration,
+    SecretFile,
+    WebhookInfo,
+    webhook_url,
+)
+
+__all__ = [
+    "HANDLED_EVENTS",
+    "WEBHOOK_PATH",
+    "AuthFlow",
+    "FrameioApiError",
+    "FrameioAuthError",
+    "FrameioClient",
+    "FrameioConfig",
+    "FrameioConfigError",
+    "FrameioError",
+    "FrameioFileDetails",
+    "FrameioRateLimitedError",
+    "FrameioWebhooks",
+    "ImsAuth",
+    "Pacer",
+    "ReconcileResult",
+    "Reconciler",
+    "RegistrarStatus",
+    "Registration",
+    "SecretFile",
+    "Token",
+    "TokenCache",
+    "TokenSummary",
+    "WebhookInfo",
+    "WebhookRegistrar",
+    "enrich",
+    "parse_retry_after",
+    "retry_policy",
+    "webhook_url",
+]

@@ -1,0 +1,212 @@
+"""The file-details port over the V4 API: file, Status field and comments, briefly cached."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from postflow_webhooks.adapters.frameio.auth import SystemClock
+from postflow_webhooks.adapters.frameio.client import FrameioClient, JsonObject
+from postflow_webhooks.adapters.frameio.errors import FrameioAuthError, FrameioError
+from postflow_webhooks.domain.errors import DetailsUnavailableError
+from postflow_webhooks.domain.events import EventKind, Links, WebhookEvent
+from postflow_webhooks.domain.ports import Clock, FileDetails
+from postflow_webhooks.domain.records import CommentInfo, Enrichment, FileInfo
+from postflow_webhooks.domain.service import wants_details
+
+log = logging.getLogger("postflow_webhooks.frameio")
+
+T = TypeVar("T")
+
+STATUS_FIELD = "Status"
+_FOLD = re.compile(r"[\s_\-]+")
+
+
+def fold_field_name(name: str) -> str:
+    """Case- and space-insensitive form of a metadata field name: " status " -> "status"."""
+    return _FOLD.sub("", name).lower()
+
+
+class FrameioFileDetails:
+    """Looks files and comments up in Frame.io; fits the domain's ``FileDetails`` port."""
+
+    def __init__(
+        self,
+        client: FrameioClient,
+        *,
+        account_id: str,
+        cache_ttl: float = 5.0,
+        clock: Clock | None = None,
+        status_field: str = STATUS_FIELD,
+    ) -> None:
+        self._client = client
+        self._account_id = account_id
+        self._ttl = cache_ttl
+        self._clock: Clock = clock or SystemClock()
+        self._status_key = fold_field_name(status_field)
+        self._files: dict[str, tuple[float, FileInfo]] = {}
+        self._inflight: dict[str, asyncio.Future[FileInfo | None]] = {}
+
+    async def file(self, file_id: str, account_id: str | None = None) -> FileInfo | None:
+        """Name, status, view URL, media links and Status field; ``None`` if the file is gone."""
+        account = account_id or self._account_id
+        key = f"{account}/{file_id}"
+        now = self._clock.now().timestamp()
+        cached = self._files.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        running = self._inflight.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[FileInfo | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            info = await self._guard(self._fetch_file(account, file_id), f"file {file_id}")
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        else:
+            future.set_result(info)
+        finally:
+            self._inflight.pop(key, None)
+        if info is not None and self._ttl > 0:
+            self._files[key] = (now + self._ttl, info)
+        return info
+
+    async def comment(self, comment_id: str, account_id: str | None = None) -> CommentInfo | None:
+        """A comment's text, author and file; ``None`` if it is gone."""
+        account = account_id or self._account_id
+        return await self._guard(self._fetch_comment(account, comment_id), f"comment {comment_id}")
+
+    def forget(self, file_id: str | None = None) -> None:
+        """Drop cached answers (one file's, or all) so the next lookup asks Frame.io."""
+        if file_id is None:
+            self._files.clear()
+            return
+        for key in [k for k in self._files if k.endswith(f"/{file_id}")]:
+            del self._files[key]
+
+    async def _guard(self, work: Awaitable[T], what: str) -> T:
+        try:
+            return await work
+        except FrameioAuthError as exc:
+            raise DetailsUnavailableError(
+                f"Frame.io {what}: authentication failed: {exc.reason}"
+            ) from exc
+        except FrameioError as exc:
+            raise DetailsUnavailableError(f"Frame.io {what}: {exc}") from exc
+
+    async def _fetch_file(self, account: str, file_id: str) -> FileInfo | None:
+        base = f"/v4/accounts/{account}/files/{file_id}"
+        body = await self._client.get_json(base, params={"include": "media_links.original"})
+        if body is None:
+            return None
+        data = _data(body)
+        metadata = await self._client.get_json(f"{base}/metadata", params={"show_null": "true"})
+        links = _media_links(data)
+        view_url = data.get("view_url") if isinstance(data.get("view_url"), str) else None
+        return FileInfo(
+            file_id=str(data.get("id") or file_id),
+            name=_text(data.get("name")),
+            status=_text(data.get("status")),
+            review_status=self._status_value(metadata),
+            view_url=view_url,
+            links=links,
+        )
+
+    async def _fetch_comment(self, account: str, comment_id: str) -> CommentInfo | None:
+        body = await self._client.get_json(
+            f"/v4/accounts/{account}/comments/{comment_id}", params={"include": "owner"}
+        )
+        if body is None:
+            return None
+        data = _data(body)
+        owner = data.get("owner")
+        if not isinstance(owner, dict):
+            owner = {}
+        author = _text(owner.get("name")) or _text(owner.get("email"))
+        file_id = data.get("file_id")
+        return CommentInfo(
+            comment_id=str(data.get("id") or comment_id),
+            file_id=str(file_id) if isinstance(file_id, str | int) else None,
+            text=_text(data.get("text")),
+            author=author,
+        )
+
+    def _status_value(self, metadata: JsonObject | None) -> str | None:
+        for item in _metadata_items(metadata):
+            name = item.get("field_definition_name")
+            if isinstance(name, str) and fold_field_name(name) == self._status_key:
+                return _select_value(item.get("value"))
+        return None
+
+
+async def enrich(details: FileDetails, event: WebhookEvent) -> Enrichment:
+    """What the API adds to ``event``: its file (and comment); empty when it needs nothing.
+
+    Raises ``DetailsUnavailableError`` when Frame.io cannot answer now.
+    """
+    if not wants_details(event):
+        return Enrichment()
+    comment: CommentInfo | None = None
+    file_id = event.file_id
+    comment_id = event.comment.comment_id if event.comment else None
+    if event.kind is EventKind.COMMENT and comment_id is not None:
+        comment = await details.comment(comment_id, event.account_id)
+        if file_id is None and comment is not None:
+            file_id = comment.file_id
+    info = await details.file(file_id, event.account_id) if file_id is not None else None
+    return Enrichment(file=info, comment=comment)
+
+
+def _data(body: JsonObject) -> JsonObject:
+    data = body.get("data")
+    return data if isinstance(data, dict) else body
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _metadata_items(metadata: JsonObject | None) -> list[JsonObject]:
+    if metadata is None:
+        return []
+    data: object = metadata.get("data", metadata)
+    if isinstance(data, dict):
+        data = data.get("metadata") or data.get("fields") or []
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def _select_value(value: object) -> str | None:
+    if isinstance(value, list):
+        for option in value:
+            if isinstance(option, dict) and _text(option.get("display_name")):
+                return str(option["display_name"])
+            if _text(option):
+                return str(option)
+        return None
+    if isinstance(value, dict):
+        return _text(value.get("display_name"))
+    return _text(value)
+
+
+def _media_links(data: JsonObject) -> Links:
+    found: dict[str, str] = {}
+    view = data.get("view_url")
+    if isinstance(view, str) and view:
+        found["view_url"] = view
+    media = data.get("media_links")
+    if isinstance(media, dict):
+        original = media.get("original")
+        if isinstance(original, dict):
+            url = original.get("download_url") or original.get("url")
+            if isinstance(url, str) and url:
+                found["original_url"] = url
+        thumb = media.get("thumbnail")
+        if isinstance(thumb, dict) and isinstance(thumb.get("url"), str):
+            found["thumbnail_url"] = thumb["url"]
+    return tuple(sorted(found.items()))
