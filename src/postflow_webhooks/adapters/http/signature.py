@@ -1,0 +1,64 @@
+"""Frame.io's request signature (``v0`` scheme), verified on the raw bytes.
+
+The signed string is ``b"v0:" + timestamp + b":" + body``, HMAC-SHA256 keyed
+with the webhook secret, sent as ``X-Frameio-Signature: v0=<hex>`` next to
+``X-Frameio-Request-Timestamp`` (Unix seconds). Header names are matched
+case-insensitively by the caller's header mapping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+
+SIGNATURE_HEADER = "x-frameio-signature"
+TIMESTAMP_HEADER = "x-frameio-request-timestamp"
+MAX_SKEW_SECONDS = 300
+_PREFIX = "v0="
+
+
+class SignatureError(Exception):
+    """A request whose signature does not prove it came from Frame.io."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Frameio-Signature`` value for ``body`` sent at ``timestamp``."""
+    message = b"v0:" + timestamp.encode("ascii") + b":" + body
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    return _PREFIX + digest
+
+
+def verify(secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: float) -> None:
+    """Raise ``SignatureError`` unless one of ``secrets`` signed ``body`` recently."""
+    signature = headers.get(SIGNATURE_HEADER)
+    timestamp = headers.get(TIMESTAMP_HEADER)
+    if not signature:
+        raise SignatureError("missing_signature", "the X-Frameio-Signature header is missing")
+    if not timestamp:
+        raise SignatureError(
+            "missing_timestamp", "the X-Frameio-Request-Timestamp header is missing"
+        )
+    timestamp = timestamp.strip()
+    if not timestamp.isascii() or not timestamp.isdigit():
+        raise SignatureError("bad_timestamp", "the request timestamp is not Unix seconds")
+    skew = now - int(timestamp)
+    if skew > MAX_SKEW_SECONDS:
+        raise SignatureError("stale_timestamp", f"the request is {int(skew)} s old (limit 300 s)")
+    if skew < -MAX_SKEW_SECONDS:
+        raise SignatureError(
+            "future_timestamp", f"the request is {int(-skew)} s in the future (limit 300 s)"
+        )
+    given = signature.strip()
+    if not given.startswith(_PREFIX):
+        raise SignatureError("bad_signature_format", "the signature does not start with 'v0='")
+    given_bytes = given.lower().encode("ascii", "replace")
+    for secret in secrets:
+        if hmac.compare_digest(sign(secret, timestamp, body).encode("ascii"), given_bytes):
+            return
+    raise SignatureError("bad_signature", "the signature does not match the body")

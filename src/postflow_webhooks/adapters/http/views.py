@@ -1,0 +1,130 @@
+"""Read-only endpoints for operators: health, stats, tracked files, endpoint help.
+
+The numbers come from a ``StatusViews`` object the composition root provides;
+this module only turns query strings into arguments and answers into JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from postflow_webhooks.adapters.http.errors import BadQueryError
+from postflow_webhooks.domain.mapping import fold_status
+from postflow_webhooks.domain.statuses import PostflowStatus
+
+MAX_PAGE = 500
+
+
+class StatusViews(Protocol):
+    """What the read endpoints show, assembled by the application."""
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the receiver is healthy, and why."""
+        ...
+
+    async def webhook_status(self) -> dict[str, Any]:
+        """The seed's stats plus backlog, rejections, tunnel and notifier state."""
+        ...
+
+    async def uploads(
+        self, status: PostflowStatus | None, offset: int, limit: int
+    ) -> dict[str, Any]:
+        """A page of tracked files."""
+        ...
+
+    async def upload(self, file_id: str) -> dict[str, Any] | None:
+        """One tracked file with its history, or ``None``."""
+        ...
+
+
+ENDPOINT_HELP = {
+    "endpoint": "/frameio-webhook",
+    "method": "POST",
+    "content_type": "application/json",
+    "max_body_bytes": 1024 * 1024,
+    "dialects": [
+        "PostFlow: {'event_type': ..., 'resource': {'id', 'name', 'status' | 'review_status'}}",
+        "Frame.io V4: {'type': ..., 'resource': {'id', 'type'}, 'account': {'id'}, ...}",
+        "Frame.io legacy V2: {'type': 'asset.*', 'resource': {'id', 'type': 'asset'}, ...}",
+        "any of them wrapped as {'data': {...}}",
+    ],
+    "signature": "X-Frameio-Request-Timestamp + X-Frameio-Signature: v0=<hex HMAC-SHA256>",
+    "answers": {
+        "202": "committed; applied shortly by the worker",
+        "400": "not JSON",
+        "401": "missing, stale or wrong signature",
+        "413": "body over 1 MiB",
+        "422": "JSON whose structure cannot be read (the problems are listed)",
+        "503": "storage unavailable; Frame.io will retry",
+    },
+}
+
+
+class StatusEndpoints:
+    """The GET endpoints."""
+
+    def __init__(self, views: StatusViews, signature_required: bool) -> None:
+        self._views = views
+        self._signature_required = signature_required
+
+    async def health(self, request: Request) -> Response:
+        """200 when healthy, else 503, with the reasons."""
+        healthy, body = await self._views.health()
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def webhook_status(self, request: Request) -> Response:
+        """The seed's stats and more."""
+        return JSONResponse(await self._views.webhook_status())
+
+    async def uploads(self, request: Request) -> Response:
+        """Tracked files, paginated, filterable by status."""
+        params = request.query_params
+        status = parse_status(params.get("status"))
+        offset = _int_param(params.get("offset"), "offset", 0, 0, None)
+        limit = _int_param(params.get("limit"), "limit", 50, 1, MAX_PAGE)
+        return JSONResponse(await self._views.uploads(status, offset, limit))
+
+    async def upload(self, request: Request) -> Response:
+        """One tracked file, or 404."""
+        file_id = request.path_params["file_id"]
+        found = await self._views.upload(file_id)
+        if found is None:
+            return JSONResponse(
+                {"error": "not_found", "detail": f"no tracked file with id {file_id!r}"},
+                status_code=404,
+            )
+        return JSONResponse(found)
+
+    async def describe_webhook(self, request: Request) -> Response:
+        """What ``POST /frameio-webhook`` accepts."""
+        return JSONResponse({**ENDPOINT_HELP, "signature_required": self._signature_required})
+
+
+def parse_status(text: str | None) -> PostflowStatus | None:
+    """A status filter from its name, label or Frame.io word; 400 when unknown."""
+    if text is None or not text.strip():
+        return None
+    by_name = PostflowStatus.from_text(text)
+    if by_name is not None:
+        return by_name
+    folded = fold_status(text).upper()
+    for status in PostflowStatus:
+        if status.name == folded:
+            return status
+    names = ", ".join(s.name for s in PostflowStatus)
+    raise BadQueryError("bad_status", f"unknown status {text!r}; use one of {names}")
+
+
+def _int_param(text: str | None, name: str, default: int, low: int, high: int | None) -> int:
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise BadQueryError(f"bad_{name}", f"{name} must be a whole number, got {text!r}")
+    value = int(text)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadQueryError(f"bad_{name}", f"{name} must be {bound}, got {value}")
+    return value

@@ -1,0 +1,85 @@
+"""Plain-JSON views of domain values, for the HTTP endpoints and the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from postflow_webhooks.domain.journal import LastEvent
+from postflow_webhooks.domain.ports import TunnelInfo
+from postflow_webhooks.domain.records import UploadRecord
+
+
+def iso(moment: datetime | None) -> str | None:
+    """An ISO 8601 string, or ``None``."""
+    return moment.isoformat() if moment else None
+
+
+def present_record(record: UploadRecord, *, history: bool = False) -> dict[str, Any]:
+    """A tracked file as JSON; with its history when asked."""
+    status = record.status
+    body: dict[str, Any] = {
+        "file_id": record.file_id,
+        "upload_id": record.upload_id,
+        "name": record.name,
+        "status": status.name if status else None,
+        "status_label": status.label if status else None,
+        "processing": record.processing.value,
+        "review": record.review.value,
+        "version": record.version,
+        "links": dict(record.links),
+        "view_url": record.view_url,
+        "comment_count": record.comment_count,
+        "last_comment": (
+            {
+                "text": record.last_comment.text,
+                "author": record.last_comment.author,
+                "at": iso(record.last_comment.at),
+            }
+            if record.last_comment
+            else None
+        ),
+        "deleted": record.deleted,
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
+    }
+    if history:
+        body["history"] = [
+            {
+                "at": iso(entry.at),
+                "event_type": entry.event_type,
+                "delivery_id": entry.delivery_id,
+                "old_status": entry.old_status.label if entry.old_status else None,
+                "new_status": entry.new_status.label if entry.new_status else None,
+                "version": entry.version,
+            }
+            for entry in record.history
+        ]
+    return body
+
+
+def present_last_event(event: LastEvent | None) -> dict[str, Any] | None:
+    """The last applied event as JSON."""
+    if event is None:
+        return None
+    return {
+        "delivery_id": event.delivery_id,
+        "event_type": event.event_type,
+        "file_id": event.file_id,
+        "outcome": event.outcome,
+        "at": iso(event.at),
+    }
+
+
+def present_tunnel(info: TunnelInfo) -> dict[str, Any]:
+    """The tunnel's state as JSON (``tunnel_info``)."""
+    return {
+        "mode": info.mode,
+        "state": info.state,
+        "public_url": info.public_url,
+        "webhook_url": f"{info.public_url}/frameio-webhook" if info.public_url else None,
+        "ready": info.ready,
+        "restarts": info.restarts,
+        "last_error": info.last_error,
+        "since": iso(info.since),
+    }

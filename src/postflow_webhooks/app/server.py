@@ -1,0 +1,64 @@
+"""Serving the app with uvicorn on a socket we bind ourselves.
+
+Binding first lets a taken port fail with a message naming the port and the
+fix, instead of a traceback, and there is no window between check and use.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+class PortInUseError(Exception):
+    """The receiver's port is taken; the message says how to choose another."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, or ``PortInUseError`` naming the fix."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUseError(
+                f"port {port} on {host} is not available ({exc.strerror}). "
+                f"Another program (perhaps another receiver) is using it. Choose another "
+                f"port with --port {port + 1} or POSTFLOW_PORT={port + 1}, or find the other "
+                f"program with: lsof -i :{port} (or netstat -an | grep {port})"
+            ) from None
+        raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for ``app`` (uvloop and httptools when installed), no access log."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(app: Starlette, host: str, port: int) -> None:
+    """Bind, then serve until SIGINT or SIGTERM (uvicorn handles both gracefully)."""
+    sock = bind_socket(host, port)
+    server = make_server(app, host, port)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

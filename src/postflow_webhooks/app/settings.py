@@ -1,0 +1,328 @@
+"""Settings: one frozen object, read once at start.
+
+Sources, lowest to highest precedence:
+
+1. defaults (the embedded default: SQLite under ``./data``, no tunnel, no Discord);
+2. ``<config dir>/frameio_config.json`` (the seed's keys plus ``webhook_secret``;
+   an optional ``"receiver"`` object inside it holds receiver keys);
+3. ``<config dir>/receiver.json`` (receiver keys);
+4. environment variables ``POSTFLOW_<KEY>`` (plus ``TUNNEL_TOKEN``);
+5. command-line flags.
+
+The config dir is ``POSTFLOW_CONFIG_DIR`` (default ``./config``). Every file is
+optional. A missing or malformed value fails at start naming the key and
+where it came from. Secrets are ``repr=False`` and never shown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from postflow_webhooks.domain.statuses import PostflowStatus
+
+FRAMEIO_CONFIG = "frameio_config.json"
+RECEIVER_CONFIG = "receiver.json"
+STORES = ("sqlite", "json")
+TUNNEL_MODES = ("off", "quick", "named")
+LOG_FORMATS = ("text", "json")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; says which key and where it came from."""
+
+    def __init__(self, key: str, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.key = key
+        self.source = source
+        self.problem = problem
+
+
+def _secret() -> Any:
+    return attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class Settings:
+    """Everything the receiver is configured with."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    config_dir: Path = Path("config")
+    store: str = "sqlite"
+    webhook_secret: str | None = _secret()
+    log_format: str = "text"
+    log_level: str = "INFO"
+    retention_days: float = 7.0
+    worker_batch: int = 256
+    tunnel: str = "off"
+    cloudflared: str | None = None
+    tunnel_token: str | None = _secret()
+    tunnel_token_file: Path | None = None
+    tunnel_hostname: str | None = None
+    tunnel_protocol: str = "http2"
+    tunnel_metrics_port: int = 0
+    allow_insecure_public: bool = False
+    discord_webhook_url: str | None = _secret()
+    discord_statuses: tuple[PostflowStatus, ...] = tuple(PostflowStatus)
+    discord_comments: bool = False
+    discord_username: str | None = None
+    discord_avatar_url: str | None = None
+    frameio_client_id: str | None = None
+    frameio_client_secret: str | None = _secret()
+    frameio_redirect_uri: str | None = None
+    frameio_account_id: str | None = None
+    frameio_workspace_id: str | None = None
+    reconcile_interval: float = 600.0
+
+    @property
+    def signature_required(self) -> bool:
+        """True when deliveries must be signed."""
+        return bool(self.webhook_secret)
+
+    @property
+    def local_url(self) -> str:
+        """The receiver's local base URL."""
+        return f"http://{self.host}:{self.port}"
+
+
+# -- parsers: text or JSON value -> typed value; raise ValueError with a reason ---
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _text(value)
+
+
+def _port(value: Any) -> int:
+    number = _integer(value)
+    if not 1 <= number <= 65535:
+        raise ValueError(f"expected a port number from 1 to 65535, got {number}")
+    return number
+
+
+def _metrics_port(value: Any) -> int:
+    number = _integer(value)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"expected 0 (pick a free port) or a port number, got {number}")
+    return number
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def _positive_int(value: Any) -> int:
+    number = _integer(value)
+    if number < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {number}")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not number > 0:
+        raise ValueError(f"expected a number above 0, got {value!r}")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        folded = value.strip().lower()
+        if folded in ("1", "true", "yes", "on"):
+            return True
+        if folded in ("0", "false", "no", "off", ""):
+            return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(value)).expanduser()
+
+
+def _optional_path(value: Any) -> Path | None:
+    text = _optional_text(value)
+    return None if text is None else Path(text).expanduser()
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _text(value).lower()
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return text
+
+    return parse
+
+
+def _statuses(value: Any) -> tuple[PostflowStatus, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a comma-separated list of status names")
+    found: list[PostflowStatus] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        if text.lower() == "all":
+            return tuple(PostflowStatus)
+        status = PostflowStatus.from_text(text) or PostflowStatus.__members__.get(text.upper())
+        if status is None:
+            names = ", ".join(s.name for s in PostflowStatus)
+            raise ValueError(f"unknown status {text!r}; use {names} or all")
+        found.append(status)
+    return tuple(found)
+
+
+def _log_level(value: Any) -> str:
+    text = _text(value).upper()
+    if text not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
+    return text
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "host": _text,
+    "port": _port,
+    "data_dir": _path,
+    "config_dir": _path,
+    "store": _choice(STORES),
+    "webhook_secret": _optional_text,
+    "log_format": _choice(LOG_FORMATS),
+    "log_level": _log_level,
+    "retention_days": _positive_float,
+    "worker_batch": _positive_int,
+    "tunnel": _choice(TUNNEL_MODES),
+    "cloudflared": _optional_text,
+    "tunnel_token": _optional_text,
+    "tunnel_token_file": _optional_path,
+    "tunnel_hostname": _optional_text,
+    "tunnel_protocol": _choice(("http2", "quic", "auto")),
+    "tunnel_metrics_port": _metrics_port,
+    "allow_insecure_public": _boolean,
+    "discord_webhook_url": _optional_text,
+    "discord_statuses": _statuses,
+    "discord_comments": _boolean,
+    "discord_username": _optional_text,
+    "discord_avatar_url": _optional_text,
+    "frameio_client_id": _optional_text,
+    "frameio_client_secret": _optional_text,
+    "frameio_redirect_uri": _optional_text,
+    "frameio_account_id": _optional_text,
+    "frameio_workspace_id": _optional_text,
+    "reconcile_interval": _positive_float,
+}
+
+SECRET_KEYS = frozenset(
+    {"webhook_secret", "tunnel_token", "discord_webhook_url", "frameio_client_secret"}
+)
+
+# Keys of the seed's frameio_config.json and the settings they fill.
+FRAMEIO_KEYS = {
+    "client_id": "frameio_client_id",
+    "client_secret": "frameio_client_secret",
+    "redirect_uri": "frameio_redirect_uri",
+    "account_id": "frameio_account_id",
+    "workspace_id": "frameio_workspace_id",
+    "webhook_secret": "webhook_secret",
+}
+
+# Environment variables other than POSTFLOW_<KEY>.
+EXTRA_ENV = {"TUNNEL_TOKEN": "tunnel_token"}
+
+
+def env_name(key: str) -> str:
+    """The environment variable for a settings key."""
+    return f"POSTFLOW_{key.upper()}"
+
+
+def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = None) -> Settings:
+    """Read every source once, in precedence order, into ``Settings``."""
+    values: dict[str, Any] = {}
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    config_dir = Path(environ.get(env_name("config_dir"), "config"))
+    if flags and flags.get("config_dir"):
+        config_dir = Path(flags["config_dir"])
+    frameio_file = config_dir / FRAMEIO_CONFIG
+    frameio = _read_json(frameio_file)
+    if frameio is not None:
+        seed = {FRAMEIO_KEYS[k]: v for k, v in frameio.items() if k in FRAMEIO_KEYS}
+        sources.append((str(frameio_file), seed))
+        section = frameio.get("receiver")
+        if section is not None:
+            if not isinstance(section, dict):
+                raise SettingsError("receiver", str(frameio_file), "expected an object")
+            sources.append((f"{frameio_file} (receiver)", _known(section, str(frameio_file))))
+    receiver_file = config_dir / RECEIVER_CONFIG
+    receiver = _read_json(receiver_file)
+    if receiver is not None:
+        sources.append((str(receiver_file), _known(receiver, str(receiver_file))))
+    env_values = {key: environ[env_name(key)] for key in PARSERS if env_name(key) in environ}
+    for name, key in EXTRA_ENV.items():
+        if name in environ and env_name(key) not in environ:
+            env_values[key] = environ[name]
+    sources.append(("environment", env_values))
+    if flags:
+        sources.append(("command line", {k: v for k, v in flags.items() if v is not None}))
+    for source, mapping in sources:
+        for key, raw in mapping.items():
+            values[key] = _parse(key, raw, source)
+    values["config_dir"] = config_dir
+    return Settings(**values)
+
+
+def _parse(key: str, raw: Any, source: str) -> Any:
+    where = env_name(key) if source == "environment" else source
+    try:
+        return PARSERS[key](raw)
+    except ValueError as exc:
+        problem = str(exc) if key not in SECRET_KEYS else "malformed value (not shown)"
+        raise SettingsError(key, where, problem) from None
+
+
+def _known(section: Mapping[str, Any], source: str) -> dict[str, Any]:
+    unknown = sorted(set(section) - set(PARSERS))
+    if unknown:
+        raise SettingsError(unknown[0], source, "unknown key")
+    return dict(section)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SettingsError("(file)", str(path), f"cannot be read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            "(file)", str(path), f"not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise SettingsError("(file)", str(path), "expected a JSON object")
+    return data

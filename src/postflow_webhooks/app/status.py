@@ -1,0 +1,111 @@
+"""``StatusViews`` for the HTTP endpoints, read from the running receiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from postflow_webhooks.app.presenters import present_last_event, present_record, present_tunnel
+from postflow_webhooks.app.runtime import ReceiverRuntime
+from postflow_webhooks.domain.errors import StorageError
+from postflow_webhooks.domain.ports import TunnelInfo
+from postflow_webhooks.domain.statuses import PostflowStatus
+
+
+class RuntimeStatusViews:
+    """Health, stats and tracked files of one ``ReceiverRuntime``."""
+
+    def __init__(self, runtime: ReceiverRuntime) -> None:
+        self._runtime = runtime
+
+    def _tunnel(self) -> dict[str, Any]:
+        tunnel = self._runtime.tunnel
+        return present_tunnel(tunnel.info() if tunnel is not None else TunnelInfo())
+
+    def _notifier(self) -> dict[str, Any]:
+        dispatcher = self._runtime.dispatcher
+        if dispatcher is None:
+            return {"enabled": False}
+        return {"enabled": True, **dispatcher.state()}
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when storage answers and the worker runs; reasons listed either way."""
+        runtime = self._runtime
+        problems: list[str] = []
+        backlog: int | None = None
+        try:
+            stats = await runtime.journal.stats()
+            backlog = stats.backlog
+        except StorageError as exc:
+            problems.append(f"storage: {exc}")
+        if runtime.worker.last_error:
+            problems.append(f"storage: {runtime.worker.last_error}")
+        if not runtime.worker.alive:
+            problems.append("worker: not running")
+        notifier = self._notifier()
+        warnings = []
+        if notifier.get("destination_broken"):
+            warnings.append("notifications: the Discord destination is broken")
+        body = {
+            "status": "unhealthy" if problems else ("degraded" if warnings else "ok"),
+            "problems": problems,
+            "warnings": warnings,
+            "store": {"kind": runtime.settings.store, "writable": not problems},
+            "worker": {
+                "alive": runtime.worker.alive,
+                "processed": runtime.worker.processed_total,
+                "last_pass_at": (
+                    runtime.worker.last_pass_at.isoformat() if runtime.worker.last_pass_at else None
+                ),
+            },
+            "backlog": backlog,
+            "signature_verification": "on" if runtime.current_secrets() else "off",
+            "tunnel_info": self._tunnel(),
+            "notifications": notifier,
+        }
+        return not problems, body
+
+    async def webhook_status(self) -> dict[str, Any]:
+        """The seed's stats plus backlog, rejections, tunnel and notifier state."""
+        runtime = self._runtime
+        stats = await runtime.journal.stats()
+        healthy, _ = await self.health()
+        tunnel = self._tunnel()
+        return {
+            "total_events": stats.total_events,
+            "events_by_type": stats.events_by_type,
+            "webhook_status": "active" if healthy else "unhealthy",
+            "tunnel_info": tunnel,
+            "last_event": present_last_event(stats.last_event),
+            "backlog": stats.backlog,
+            "quarantined": stats.quarantined,
+            "rejections": stats.rejections,
+            "rejected_total": sum(stats.rejections.values()),
+            "signature_verification": "on" if runtime.current_secrets() else "off",
+            "local_webhook_url": f"{runtime.settings.local_url}/frameio-webhook",
+            "public_webhook_url": tunnel["webhook_url"],
+            "notifications": {
+                **self._notifier(),
+                "pending": stats.notifications_pending,
+                "dead_letters": stats.notifications_dead,
+            },
+        }
+
+    async def uploads(
+        self, status: PostflowStatus | None, offset: int, limit: int
+    ) -> dict[str, Any]:
+        """A page of tracked files."""
+        store = self._runtime.store
+        records = await store.list_records(status=status, offset=offset, limit=limit)
+        total = await store.count(status=status)
+        return {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "status": status.name if status else None,
+            "uploads": [present_record(r) for r in records],
+        }
+
+    async def upload(self, file_id: str) -> dict[str, Any] | None:
+        """One tracked file with its history."""
+        record = await self._runtime.store.find(file_id)
+        return present_record(record, history=True) if record else None

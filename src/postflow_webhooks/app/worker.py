@@ -1,0 +1,292 @@
+"""The delivery worker: applies committed deliveries with the core, in order.
+
+One pass reads a batch of due deliveries, applies each through the pure
+``apply_event`` (enriching IDs-only deliveries through the file-details port
+when one is wired), and commits the new records, the due notifications, the
+processed marks and the stats in one journal transaction. The records are then
+written to the upload store; a crash in between is repaired on the next start
+from the journal's pending tracker writes.
+
+A delivery the core cannot read is quarantined with its reason. A delivery
+whose enrichment fails waits with backoff, and so do the later deliveries for
+the same file, so a file's events are never applied out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+
+import attrs
+
+from postflow_webhooks.domain.errors import DetailsUnavailableError, DomainError, StorageError
+from postflow_webhooks.domain.events import EventKind, WebhookEvent
+from postflow_webhooks.domain.journal import (
+    BatchResult,
+    Deferral,
+    LastEvent,
+    PendingDelivery,
+    Quarantine,
+)
+from postflow_webhooks.domain.ports import Clock, DeliveryQueue, FileDetails, UploadStore
+from postflow_webhooks.domain.records import Enrichment, Notification, UploadRecord
+from postflow_webhooks.domain.service import apply_event, target_file_id, wants_details
+
+log = logging.getLogger("postflow_webhooks.worker")
+
+MAX_ENRICH_ATTEMPTS = 50
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def enrichment_backoff(attempts: int) -> float:
+    """Seconds to wait before enrichment attempt ``attempts + 1`` (exponential, capped)."""
+    return float(min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 16)))
+
+
+class Doorbell:
+    """Wakes the worker when deliveries are committed; safe to ring from any thread."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self) -> None:
+        """Attach to the running loop (call from it)."""
+        self._loop = asyncio.get_running_loop()
+
+    def ring(self) -> None:
+        """Wake the worker."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._event.set)
+        except RuntimeError:
+            pass
+
+    async def wait(self, timeout: float) -> None:
+        """Wait for a ring or ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._event.clear()
+
+
+@attrs.define
+class _Pass:
+    """What one pass has decided so far."""
+
+    processed: list[int] = attrs.Factory(list)
+    deferred: list[Deferral] = attrs.Factory(list)
+    quarantined: list[Quarantine] = attrs.Factory(list)
+    records: dict[str, UploadRecord] = attrs.Factory(dict)
+    notifications: list[Notification] = attrs.Factory(list)
+    held: set[str] = attrs.Factory(set)
+    last: LastEvent | None = None
+
+
+class DeliveryWorker:
+    """Runs passes until stopped; each pass is one transaction."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        store: UploadStore,
+        clock: Clock,
+        *,
+        details: FileDetails | None = None,
+        doorbell: Doorbell | None = None,
+        batch_size: int = 256,
+        idle_wait: float = 0.5,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self._queue = queue
+        self._store = store
+        self._clock = clock
+        self._details = details
+        self.doorbell = doorbell or Doorbell()
+        self._batch_size = batch_size
+        self._idle_wait = idle_wait
+        self._retention = retention
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.last_pass_at: datetime | None = None
+        self.last_error: str | None = None
+        self.processed_total = 0
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker task runs."""
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Repair pending tracker writes, then run passes in the background."""
+        self.doorbell.bind()
+        await self.flush_tracker_writes()
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    async def stop(self) -> None:
+        """Finish the current pass, drain what is due, and stop."""
+        self._stopping = True
+        self.doorbell.ring()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        last_prune = 0.0
+        while True:
+            try:
+                worked = await self.run_once()
+                self.last_error = None
+            except (StorageError, OSError) as exc:
+                self.last_error = str(exc)
+                log.error("worker pass failed, will retry: %s", exc)
+                worked = False
+                await asyncio.sleep(1.0)
+            if self._stopping and not worked:
+                return
+            if time.monotonic() - last_prune > 3600:
+                last_prune = time.monotonic()
+                await self._prune()
+            if not worked:
+                await self.doorbell.wait(self._idle_wait)
+
+    async def _prune(self) -> None:
+        try:
+            gone = await self._queue.prune(self._clock.now() - self._retention)
+        except StorageError as exc:
+            log.warning("pruning failed: %s", exc)
+            return
+        if gone:
+            log.info("pruned %d processed deliveries and settled notifications", gone)
+
+    async def flush_tracker_writes(self) -> int:
+        """Write records committed in the journal but not yet in the store."""
+        pending = await self._queue.tracker_writes()
+        if pending:
+            await self._store.save(pending)
+            await self._queue.clear_tracker_writes(pending)
+        return len(pending)
+
+    async def run_once(self) -> bool:
+        """One pass; True when it processed, deferred or quarantined anything."""
+        now = self._clock.now()
+        batch = await self._queue.pending(self._batch_size, now)
+        self.last_pass_at = now
+        if not batch:
+            return False
+        state = _Pass()
+        for delivery in batch:
+            await self._one(delivery, state, now)
+        records = tuple(state.records.values())
+        await self._queue.commit(
+            BatchResult(
+                at=now,
+                processed=tuple(state.processed),
+                deferred=tuple(state.deferred),
+                quarantined=tuple(state.quarantined),
+                records=records,
+                notifications=tuple(state.notifications),
+                last_event=state.last,
+            )
+        )
+        self.processed_total += len(state.processed)
+        if records:
+            await self._store.save(records)
+            await self._queue.clear_tracker_writes(records)
+        return True
+
+    async def _one(self, delivery: PendingDelivery, state: _Pass, now: datetime) -> None:
+        started = time.perf_counter()
+        if delivery.file_id is not None and delivery.file_id in state.held:
+            return
+        try:
+            event = WebhookEvent.from_payload(json.loads(delivery.body))
+        except (ValueError, DomainError, RecursionError) as exc:
+            self._quarantine(delivery, state, f"unreadable delivery: {exc}")
+            return
+        try:
+            enrichment = await self._enrich(event)
+        except DetailsUnavailableError as exc:
+            self._defer(delivery, state, now, str(exc))
+            return
+        file_id = target_file_id(event, enrichment)
+        record = None
+        if file_id is not None and event.kind is not EventKind.OTHER:
+            record = state.records.get(file_id)
+            if record is None:
+                name = event.name or (enrichment.file.name if enrichment.file else None)
+                record = await self._store.find(file_id, name)
+        try:
+            decision = apply_event(
+                record, event, enrichment, at=delivery.received_at, delivery_id=delivery.delivery_id
+            )
+        except Exception as exc:  # a bug in the core must not block the queue
+            self._quarantine(delivery, state, f"the core failed: {type(exc).__name__}: {exc}")
+            return
+        if decision.record is not None:
+            state.records[decision.record.file_id] = decision.record
+        state.notifications.extend(decision.notifications)
+        state.processed.append(delivery.seq)
+        state.last = LastEvent(
+            delivery_id=delivery.delivery_id,
+            event_type=event.event_type,
+            file_id=decision.file_id,
+            outcome=decision.outcome.value,
+            at=delivery.received_at,
+        )
+        log.info(
+            "delivery %s event=%s file=%s outcome=%s duration_ms=%.1f",
+            delivery.delivery_id,
+            event.event_type,
+            decision.file_id or "-",
+            decision.outcome.value,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _enrich(self, event: WebhookEvent) -> Enrichment:
+        if self._details is None or not wants_details(event):
+            return Enrichment()
+        if event.kind is EventKind.COMMENT and event.file_id is None and event.resource_id:
+            comment = await self._details.comment(event.resource_id, event.account_id)
+            file_id = comment.file_id if comment else None
+            info = await self._details.file(file_id, event.account_id) if file_id else None
+            return Enrichment(file=info, comment=comment)
+        if event.file_id is None:
+            return Enrichment()
+        return Enrichment(file=await self._details.file(event.file_id, event.account_id))
+
+    def _defer(self, delivery: PendingDelivery, state: _Pass, now: datetime, reason: str) -> None:
+        if delivery.file_id is not None:
+            state.held.add(delivery.file_id)
+        if delivery.attempts + 1 >= MAX_ENRICH_ATTEMPTS:
+            self._quarantine(delivery, state, f"enrichment kept failing: {reason}")
+            return
+        wait = timedelta(seconds=enrichment_backoff(delivery.attempts))
+        state.deferred.append(Deferral(delivery.seq, now + wait, reason))
+        log.warning(
+            "delivery %s event=%s file=%s outcome=deferred reason=%s retry_in_s=%.0f",
+            delivery.delivery_id,
+            delivery.event_type,
+            delivery.file_id or "-",
+            reason,
+            wait.total_seconds(),
+        )
+
+    def _quarantine(self, delivery: PendingDelivery, state: _Pass, reason: str) -> None:
+        if delivery.file_id is not None:
+            state.held.add(delivery.file_id)
+        state.quarantined.append(Quarantine(delivery.seq, reason))
+        log.error(
+            "delivery %s event=%s file=%s outcome=quarantined reason=%s",
+            delivery.delivery_id,
+            delivery.event_type,
+            delivery.file_id or "-",
+            reason,
+        )
