@@ -93,7 +93,9 @@ class FakeDiscord:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._asgi, lifespan="off", log_level="critical", access_log=False)
+        config = uvicorn.Config(
+            self._asgi, interface="asgi3", lifespan="off", log_level="critical", access_log=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
