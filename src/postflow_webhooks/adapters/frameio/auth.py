@@ -234,9 +234,13 @@ class ImsAuth:
         if token is not None and token.refresh_token is not None:
             try:
                 return await self._refresh(token)
-            except FrameioAuthError:
+            except FrameioAuthError as exc:
                 if flow is AuthFlow.USER:
-                    raise
+                    raise FrameioAuthError(
+                        "the stored user token cannot be refreshed: run `postflow-webhooks auth`",
+                        status=exc.status,
+                        code=exc.code,
+                    ) from None
                 log.warning("Frame.io refresh token refused; falling back to client credentials")
         if flow is AuthFlow.USER:
             raise FrameioAuthError("no usable user token: run `postflow-webhooks auth`")

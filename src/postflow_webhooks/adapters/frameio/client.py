@@ -71,7 +71,9 @@ def retry_policy(
     """The default policy: transient failures only, 429 waits ``Retry-After``, bounded attempts."""
     return tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(attempts),
-        wait=wait_retry_after(tenacity.wait_exponential_jitter(initial=initial, max=maximum)),
+        wait=wait_retry_after(
+            tenacity.wait_exponential_jitter(multiplier=initial, max=maximum, jitter=initial)
+        ),
         retry=tenacity.retry_if_exception(_is_transient),
         sleep=sleep,
         reraise=True,
