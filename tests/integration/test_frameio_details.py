@@ -47,6 +47,7 @@ class Waits:
         self.waits: list[float] = []
 
     async def __call__(self, seconds: float) -> None:
+        """Record the wait and return at once."""
         self.waits.append(seconds)
 
 
