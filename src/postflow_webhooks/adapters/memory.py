@@ -34,14 +34,8 @@ class MemoryUploadStore:
         self.records: dict[str, UploadRecord] = {}
 
     async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
-        """The record for ``file_id``, else the latest one named ``name``."""
-        if file_id in self.records:
-            return self.records[file_id]
-        if name:
-            named = [r for r in self.records.values() if r.name == name]
-            if named:
-                return max(named, key=_changed_at)
-        return None
+        """The record for ``file_id``; every record here is linked, so ``name`` finds nothing else."""
+        return self.records.get(file_id)
 
     async def save(self, records: Sequence[UploadRecord]) -> None:
         """Create or replace records."""

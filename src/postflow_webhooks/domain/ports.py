@@ -37,7 +37,7 @@ class UploadStore(Protocol):
     """PostFlow's upload tracker: where tracked files live."""
 
     async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
-        """The record for a Frame.io file id, else (when given) the one with that file name."""
+        """The record of a Frame.io file id, else one named ``name`` not yet linked to any file."""
         ...
 
     async def save(self, records: Sequence[UploadRecord]) -> None:

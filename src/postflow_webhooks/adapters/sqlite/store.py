@@ -25,17 +25,16 @@ class SqliteUploadStore:
         self._db = SqliteThread(path, "uploads")
 
     async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
-        """The record of ``file_id``, else the most recent one named ``name``."""
+        """The record of ``file_id``.
+
+        Every row here is linked to a Frame.io file, so ``name`` never finds another
+        one: two files that share a name stay two records.
+        """
 
         def query(conn: sqlite3.Connection) -> UploadRecord | None:
             row = conn.execute(
                 "SELECT record FROM uploads WHERE file_id = ?", (file_id,)
             ).fetchone()
-            if row is None and name:
-                row = conn.execute(
-                    "SELECT record FROM uploads WHERE name = ? ORDER BY updated_at DESC LIMIT 1",
-                    (name,),
-                ).fetchone()
             return load_record(row[0]) if row else None
 
         return await self._db.run(query)
