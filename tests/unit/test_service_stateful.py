@@ -1,0 +1,337 @@
+"""The service, run statefully against a plain model written from the issue's rules.
+
+The system is ``apply_event`` over a dict of records, as the worker wires it with
+in-memory state. The model is a dict of small plain values per file (processing
+rank, review, version, freshness, deletion) updated by the spec's rules, with
+its own word tables and labels, never by the domain's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from postflow_webhooks.domain.events import WebhookEvent
+from postflow_webhooks.domain.records import (
+    Enrichment,
+    FileInfo,
+    Notification,
+    NotificationKind,
+    UploadRecord,
+)
+from postflow_webhooks.domain.service import apply_event
+from postflow_webhooks.domain.statuses import PostflowStatus
+from tests.unit.strategies import at, spellings
+
+RANKS = ["none", "uploading", "processing", "failed", "ready"]
+PROCESSING_LABELS = {
+    "none": None,
+    "uploading": "UPLOADING 🔄",
+    "processing": "PROCESSING ⚙️",
+    "failed": "FAILED ❌",
+    "ready": "COMPLETED 🎉",
+}
+REVIEW_LABELS = {
+    "needs_review": "WAITING_APPROVAL ⏳",
+    "approved": "APPROVED ✅",
+    "rejected": "REJECTED 🚫",
+}
+# The issue's mapping rows, as the model reads them.
+PROCESSING_MEANING = {
+    "processing": "processing",
+    "ready": "ready",
+    "failed": "failed",
+    "error": "failed",
+    "created": "uploading",
+    "uploaded": "processing",
+    "transcoded": "ready",
+}
+REVIEW_MEANING = {"needs_review": "needs_review", "approved": "approved", "rejected": "rejected"}
+UNMAPPED = ["in_progress", "pending", "none"]
+
+FILES = st.sampled_from(["a", "b", "c"])
+NO_DETAILS = Enrichment()
+
+
+@dataclass
+class ModelFile:
+    """What the spec says one file's state is."""
+
+    rank: int = 0
+    review: str | None = None
+    version: int = 1
+    fresh: bool = False
+    deleted: bool = False
+    changes: int = 0
+    comments: set[str] = field(default_factory=set)
+
+    def displayed(self) -> str | None:
+        """The review decision when there is one, else the processing state."""
+        if self.review is not None:
+            return REVIEW_LABELS[self.review]
+        return PROCESSING_LABELS[RANKS[self.rank]]
+
+    def move(self, processing: str | None = None, review: str | None = None) -> None:
+        """Processing forward only; a review decision replaces any other."""
+        before = (self.rank, self.review)
+        if processing is not None:
+            self.rank = max(self.rank, RANKS.index(processing))
+        if review is not None:
+            self.review = review
+        if (self.rank, self.review) != before:
+            self.fresh = False
+
+    def read(self, word: str | None) -> None:
+        """Apply what a status word means, if anything."""
+        if word in PROCESSING_MEANING:
+            self.move(processing=PROCESSING_MEANING[word])
+        elif word in REVIEW_MEANING:
+            self.move(review=REVIEW_MEANING[word])
+
+    def new_version(self, number: int | None) -> None:
+        """A versioning: numbered ones count when newer; unnumbered ones unless just done."""
+        if number is not None:
+            if number <= self.version:
+                return
+        elif self.fresh:
+            return
+        else:
+            number = self.version + 1
+        self.version, self.rank, self.review, self.fresh = number, 2, None, True
+
+
+Effect = Callable[[ModelFile], None]
+
+
+def label(status: PostflowStatus | None) -> str | None:
+    """A status's label, for comparing with the model's."""
+    return None if status is None else status.label
+
+
+def payload(key: str, name: str, fid: str, wrapped: bool = False, **resource: Any) -> Any:
+    """A delivery's JSON; ``key`` is ``type`` (Frame.io) or ``event_type`` (PostFlow)."""
+    body = {key: name, "resource": {"id": fid, **resource}}
+    return {"data": body} if wrapped else body
+
+
+class ServiceMachine(RuleBasedStateMachine):
+    """Deliveries of every kind, with duplicates, for a few files."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, UploadRecord] = {}
+        self.model: dict[str, ModelFile] = {}
+        self.frozen: dict[str, UploadRecord] = {}
+        self.sent: list[Notification] = []
+        self.clock = 0
+        self.last: tuple[WebhookEvent, Enrichment, Effect] | None = None
+
+    def deliver(self, body: Any, effect: Effect, enrichment: Enrichment = NO_DETAILS) -> None:
+        """Apply one delivery to the system and to the model, and compare what is due."""
+        event = WebhookEvent.from_payload(body)
+        self.apply(event, enrichment, effect)
+
+    def apply(self, event: WebhookEvent, enrichment: Enrichment, effect: Effect) -> None:
+        """The worker's step, then the model's, then the notifications check."""
+        self.last = (event, enrichment, effect)
+        self.clock += 1
+        fid = event.file_id
+        assert fid is not None
+        decision = apply_event(
+            self.records.get(fid),
+            event,
+            enrichment,
+            at=at(self.clock),
+            delivery_id=f"d{self.clock}",
+        )
+        if decision.record is not None:
+            self.records[fid] = decision.record
+        self.sent.extend(decision.notifications)
+
+        if effect is ignore and fid not in self.model:
+            assert decision.record is None
+            return
+        m = self.model.setdefault(fid, ModelFile())
+        before = m.displayed()
+        if not m.deleted:
+            effect(m)
+        after = m.displayed()
+        statuses = [n for n in decision.notifications if n.kind is NotificationKind.STATUS]
+        if before != after:
+            m.changes += 1
+            assert len(statuses) == 1
+            note = statuses[0]
+            assert (label(note.old_status), label(note.new_status)) == (before, after)
+            assert (note.file_id, note.version) == (fid, m.version)
+        else:
+            assert statuses == []
+        if m.deleted and fid not in self.frozen:
+            self.frozen[fid] = self.records[fid]
+
+    # --- rules: one per kind of delivery ---------------------------------------
+
+    @rule(fid=FILES, name=st.sampled_from(["file.created", "asset.created"]), wrapped=st.booleans())
+    def created(self, fid: str, name: str, wrapped: bool) -> None:
+        """A created delivery: processing at least uploading."""
+        self.deliver(payload("type", name, fid, wrapped), lambda m: m.move("uploading"))
+
+    @rule(fid=FILES, status=st.none() | st.sampled_from(["processing", "ready", "failed"]))
+    def upload_completed(self, fid: str, status: str | None) -> None:
+        """An upload.completed, as the seed sends it: processing at least processing."""
+        extra = {} if status is None else {"status": status}
+        self.deliver(
+            payload("event_type", "file.upload.completed", fid, **extra),
+            lambda m: m.move("processing"),
+        )
+
+    @rule(fid=FILES, name=st.sampled_from(["file.ready", "asset.ready"]), wrapped=st.booleans())
+    def ready(self, fid: str, name: str, wrapped: bool) -> None:
+        """A ready delivery: processing ready."""
+        self.deliver(payload("type", name, fid, wrapped), lambda m: m.move("ready"))
+
+    @rule(
+        fid=FILES,
+        spelled=st.sampled_from([*PROCESSING_MEANING, *REVIEW_MEANING, *UNMAPPED]).flatmap(
+            lambda w: st.tuples(st.just(w), spellings(w))
+        ),
+    )
+    def status_changed(self, fid: str, spelled: tuple[str, str]) -> None:
+        """A file.status.changed: whatever its word means, processing forward only."""
+        word, text = spelled
+        self.deliver(
+            payload("event_type", "file.status.changed", fid, status=text),
+            lambda m: m.read(word),
+        )
+
+    @rule(
+        fid=FILES,
+        spelled=st.sampled_from([*REVIEW_MEANING, *UNMAPPED]).flatmap(
+            lambda w: st.tuples(st.just(w), spellings(w))
+        ),
+    )
+    def review_changed(self, fid: str, spelled: tuple[str, str]) -> None:
+        """A review.status.changed: the decision it names replaces any other."""
+        word, text = spelled
+        self.deliver(
+            payload("event_type", "review.status.changed", fid, review_status=text),
+            lambda m: m.read(word),
+        )
+
+    @rule(
+        fid=FILES,
+        name=st.sampled_from(["file.versioned", "asset.versioned"]),
+        number=st.none() | st.integers(min_value=1, max_value=6),
+    )
+    def versioned(self, fid: str, name: str, number: int | None) -> None:
+        """A versioning, numbered or not."""
+        extra = {} if number is None else {"version": number}
+        self.deliver(payload("type", name, fid, **extra), lambda m: m.new_version(number))
+
+    @rule(
+        fid=FILES,
+        spelled=st.none()
+        | st.sampled_from([*REVIEW_MEANING, "in_progress"]).flatmap(
+            lambda w: st.tuples(st.just(w), spellings(w))
+        ),
+    )
+    def metadata_updated(self, fid: str, spelled: tuple[str, str] | None) -> None:
+        """A metadata.value.updated, with or without the file's Status field from the API."""
+        if spelled is None:
+            enrichment, word = Enrichment(), None
+        else:
+            word, text = spelled
+            enrichment = Enrichment(file=FileInfo(file_id=fid, review_status=text))
+        self.deliver(
+            payload("type", "metadata.value.updated", fid),
+            lambda m: m.read(word) if word in REVIEW_MEANING else None,
+            enrichment,
+        )
+
+    @rule(fid=FILES, label=st.sampled_from(["approved", "needs_review", "in_progress"]))
+    def label_updated(self, fid: str, label: str) -> None:
+        """A legacy asset.label.updated carrying its label."""
+        body = {
+            "type": "asset.label.updated",
+            "resource": {"type": "asset", "id": fid, "label": label},
+            "team": {"id": "t"},
+        }
+        self.deliver(body, lambda m: m.read(label))
+
+    @rule(fid=FILES, cid=st.sampled_from(["c1", "c2", "c3"]))
+    def commented(self, fid: str, cid: str) -> None:
+        """A comment: counted once per comment, no status change."""
+        before = len(self.sent)
+        known = fid in self.model and (cid in self.model[fid].comments or self.model[fid].deleted)
+        self.deliver(
+            payload("event_type", "comment.created", fid, comment_id=cid, text="note"),
+            lambda m: m.comments.add(cid),
+        )
+        comments = [n for n in self.sent[before:] if n.kind is NotificationKind.COMMENT]
+        assert len(comments) == (0 if known else 1)
+
+    @rule(fid=FILES, name=st.sampled_from(["file.deleted", "asset.deleted"]))
+    def deleted(self, fid: str, name: str) -> None:
+        """A deletion: later deliveries change nothing."""
+        self.deliver(payload("type", name, fid), _delete)
+
+    @rule(fid=FILES, name=st.sampled_from(["folder.created", "file.copied", "share.viewed"]))
+    def other(self, fid: str, name: str) -> None:
+        """An event outside the table: recorded, no effect."""
+        self.deliver(payload("type", name, fid), ignore)
+
+    @precondition(lambda self: self.last is not None)
+    @rule()
+    def redelivered(self) -> None:
+        """The last delivery again, as a Frame.io retry would send it."""
+        assert self.last is not None
+        self.apply(*self.last)
+
+    # --- invariants -----------------------------------------------------------
+
+    @invariant()
+    def records_match_the_model(self) -> None:
+        """Each file's displayed status, version and deletion are the model's."""
+        assert set(self.records) == set(self.model)
+        for fid, m in self.model.items():
+            record = self.records[fid]
+            assert label(record.status) == m.displayed()
+            assert (record.version, record.deleted) == (m.version, m.deleted)
+            assert record.comment_count == len(m.comments)
+
+    @invariant()
+    def history_counts_status_changes(self) -> None:
+        """A record's history has one entry per displayed-status change, the last one current."""
+        for fid, m in self.model.items():
+            history = self.records[fid].history
+            assert len(history) == m.changes
+            if history:
+                assert label(history[-1].new_status) == m.displayed()
+
+    @invariant()
+    def deleted_files_never_change(self) -> None:
+        """A deleted file's record stays exactly as it was when deleted."""
+        for fid, snapshot in self.frozen.items():
+            assert self.records[fid] == snapshot
+
+    @invariant()
+    def one_status_notification_per_history_entry(self) -> None:
+        """Every status notification sent matches one history entry, and vice versa."""
+        sent = [n for n in self.sent if n.kind is NotificationKind.STATUS]
+        assert len(sent) == sum(len(r.history) for r in self.records.values())
+
+
+def _delete(m: ModelFile) -> None:
+    m.deleted = True
+
+
+def ignore(m: ModelFile) -> None:
+    """An event with no effect on the model."""
+
+
+ServiceMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestService = ServiceMachine.TestCase
