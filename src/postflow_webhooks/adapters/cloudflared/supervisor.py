@@ -9,6 +9,7 @@ port taken, invalid token) are never retried. Tests pass ``sleep=waits.append``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 from collections.abc import Awaitable, Callable
 
@@ -58,8 +59,14 @@ def restart_retrying(
     rng: random.Random | None = None,
 ) -> tenacity.AsyncRetrying:
     """The retry policy for cloudflared attempts: at most ``max_failures`` in a row."""
+
+    async def pause(seconds: float) -> None:
+        result = sleep(seconds)  # a plain callable (``waits.append``) works as well
+        if inspect.isawaitable(result):
+            await result
+
     return tenacity.AsyncRetrying(
-        sleep=sleep,
+        sleep=pause,
         stop=tenacity.stop_after_attempt(policy.max_failures),
         wait=BackoffWait(policy, rng),
         retry=tenacity.retry_if_exception(is_transient),
