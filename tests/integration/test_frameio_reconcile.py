@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from postflow_webhooks.adapters.frameio import (
+    FrameioAdapter,
     FrameioClient,
     FrameioFileDetails,
     ImsAuth,
@@ -146,3 +147,20 @@ async def test_periodic_loop_runs_at_start_then_every_interval(
     )
     assert sleeps == [600]
     assert tracker.records[file_id].status is PostflowStatus.REJECTED
+
+
+async def test_adapter_bundle_wires_details_and_reconciler_from_config(
+    fake: FakeFrameio, tmp_path: Path
+) -> None:
+    """FrameioAdapter built from one config reconciles through the same token and client."""
+    adapter = FrameioAdapter(fake.config(tmp_path, details_cache_ttl=0), sleep=no_sleep)
+    tracker = Tracker()
+    file_id = fake.add_file("bundle.mov", status="transcoded")
+    await seed(tracker, file_id)
+    fake.set_status_field(file_id, "needs review")
+    for event, enrichment in (await adapter.reconciler.reconcile([file_id])).items:
+        await tracker.apply(event, enrichment)
+    assert tracker.records[file_id].status is PostflowStatus.WAITING_APPROVAL
+    assert fake.grants == ["client_credentials"]
+    assert adapter.stored_secret() is None
+    await adapter.aclose()

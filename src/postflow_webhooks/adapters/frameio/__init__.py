@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from postflow_webhooks.adapters.frameio.auth import ImsAuth, Token, TokenCache, TokenSummary
+from postflow_webhooks.adapters.frameio.adapter import FrameioAdapter
+from postflow_webhooks.adapters.frameio.auth import ImsAuth
 from postflow_webhooks.adapters.frameio.client import FrameioClient, parse_retry_after, retry_policy
 from postflow_webhooks.adapters.frameio.config import AuthFlow, FrameioConfig
 from postflow_webhooks.adapters.frameio.details import FrameioFileDetails, enrich
@@ -15,6 +16,7 @@ from postflow_webhooks.adapters.frameio.errors import (
 )
 from postflow_webhooks.adapters.frameio.reconcile import Reconciler, ReconcileResult
 from postflow_webhooks.adapters.frameio.registrar import RegistrarStatus, WebhookRegistrar
+from postflow_webhooks.adapters.frameio.tokens import SystemClock, Token, TokenCache, TokenSummary
 from postflow_webhooks.adapters.frameio.webhooks import (
     HANDLED_EVENTS,
     WEBHOOK_PATH,
@@ -30,6 +32,7 @@ __all__ = [
     "HANDLED_EVENTS",
     "WEBHOOK_PATH",
     "AuthFlow",
+    "FrameioAdapter",
     "FrameioApiError",
     "FrameioAuthError",
     "FrameioClient",
@@ -46,6 +49,7 @@ __all__ = [
     "RegistrarStatus",
     "Registration",
     "SecretFile",
+    "SystemClock",
     "Token",
     "TokenCache",
     "TokenSummary",

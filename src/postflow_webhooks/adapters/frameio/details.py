@@ -8,9 +8,9 @@ import re
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from postflow_webhooks.adapters.frameio.auth import SystemClock
 from postflow_webhooks.adapters.frameio.client import FrameioClient, JsonObject
 from postflow_webhooks.adapters.frameio.errors import FrameioAuthError, FrameioError
+from postflow_webhooks.adapters.frameio.tokens import SystemClock
 from postflow_webhooks.domain.errors import DetailsUnavailableError
 from postflow_webhooks.domain.events import EventKind, Links, WebhookEvent
 from postflow_webhooks.domain.ports import Clock, FileDetails
@@ -66,6 +66,8 @@ class FrameioFileDetails:
         try:
             info = await self._guard(self._fetch_file(account, file_id), f"file {file_id}")
         except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                exc = DetailsUnavailableError(f"Frame.io file {file_id}: lookup cancelled")
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it themselves
             raise

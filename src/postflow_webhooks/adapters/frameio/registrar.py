@@ -10,9 +10,9 @@ from datetime import datetime
 
 import attrs
 
-from postflow_webhooks.adapters.frameio.auth import SystemClock
 from postflow_webhooks.adapters.frameio.client import Sleep
 from postflow_webhooks.adapters.frameio.errors import FrameioError
+from postflow_webhooks.adapters.frameio.tokens import SystemClock
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, webhook_url
 from postflow_webhooks.domain.ports import Clock
 

@@ -1,0 +1,74 @@
+"""One object the composition root builds from a ``FrameioConfig``: every Frame.io part, wired."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import tenacity
+
+from postflow_webhooks.adapters.frameio.auth import ImsAuth
+from postflow_webhooks.adapters.frameio.client import FrameioClient, Sleep, retry_policy
+from postflow_webhooks.adapters.frameio.config import FrameioConfig
+from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
+from postflow_webhooks.adapters.frameio.reconcile import Reconciler
+from postflow_webhooks.adapters.frameio.registrar import SecretListener, WebhookRegistrar
+from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
+from postflow_webhooks.domain.ports import Clock
+
+
+class FrameioAdapter:
+    """Auth, client, file details, webhooks and reconciler sharing one token and one HTTP pool."""
+
+    def __init__(
+        self,
+        config: FrameioConfig,
+        *,
+        clock: Clock | None = None,
+        retrying: tenacity.AsyncRetrying | None = None,
+        sleep: Sleep = asyncio.sleep,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep
+        self._clock = clock
+        self.auth = ImsAuth(config, clock=clock)
+        self.client = FrameioClient(
+            config, self.auth, http=http, retrying=retrying or retry_policy(sleep=sleep)
+        )
+        self.details = FrameioFileDetails(
+            self.client,
+            account_id=config.account_id,
+            cache_ttl=config.details_cache_ttl,
+            clock=clock,
+        )
+        self.webhooks = FrameioWebhooks(
+            self.client,
+            account_id=config.account_id,
+            workspace_id=config.workspace_id,
+            secret_file=SecretFile(config.webhook_secret_path),
+            name=config.webhook_name,
+            pacer=Pacer(sleep=sleep),
+        )
+        self.reconciler = Reconciler(self.details, account_id=config.account_id)
+
+    def registrar(
+        self, *, on_secret: SecretListener | None = None, create_if_missing: bool = True
+    ) -> WebhookRegistrar:
+        """A registrar to subscribe to the tunnel (``tunnel.subscribe(r.on_new_public_url)``)."""
+        return WebhookRegistrar(
+            self.webhooks,
+            on_secret=on_secret,
+            create_if_missing=create_if_missing,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+
+    def stored_secret(self) -> str | None:
+        """The webhook signing secret saved by the last ``register``, if any."""
+        return self.webhooks.secret_file.load()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients."""
+        await self.client.aclose()
+        await self.auth.aclose()
