@@ -125,6 +125,7 @@ class Waits:
         self.waits: list[float] = []
 
     def __call__(self, seconds: float) -> None:
+        """Record the wait."""
         self.waits.append(seconds)
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from postflow_webhooks.adapters.cloudflared import (
+    CloudflaredConfig,
     CloudflaredExitedError,
     CloudflaredTunnel,
     InvalidTunnelTokenError,
@@ -33,7 +32,7 @@ from tests.fakes.cloudflared_helpers import (
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(60)]
 
 
-def tunnel_for(config, waits: Waits | None = None) -> CloudflaredTunnel:  # type: ignore[no-untyped-def]
+def tunnel_for(config: CloudflaredConfig, waits: Waits | None = None) -> CloudflaredTunnel:
     """A tunnel whose backoff sleeps are recorded, never slept."""
     return CloudflaredTunnel(
         config, retrying=restart_retrying(config.restart, sleep=waits or Waits())
@@ -47,6 +46,7 @@ class Heard:
         self.urls: list[str] = []
 
     async def __call__(self, url: str) -> None:
+        """Remember the URL."""
         self.urls.append(url)
 
 
@@ -386,8 +386,3 @@ async def test_subscriber_failure_does_not_break_the_tunnel(tmp_path: Path) -> N
         assert "a URL listener failed" in log_text(config_log(tmp_path))
     finally:
         await tunnel.stop()
-
-
-def _unused() -> None:
-    """Keep imports used by type checkers only."""
-    _ = (os, signal)
