@@ -252,3 +252,17 @@ async def test_without_api_processing_states_still_come_from_event_types() -> No
     event = WebhookEvent.from_payload({"type": "metadata.value.updated", "resource": {"id": "f1"}})
     decision = apply_event(record, event, Enrichment(), at=AT, delivery_id="m")
     assert decision.record is None
+
+
+async def test_a_review_decision_right_after_a_lookup_is_not_hidden_by_the_cache(
+    fake: FakeFrameio, details: FrameioFileDetails
+) -> None:
+    """metadata.value.updated always re-reads the file, even within the cache TTL."""
+    file_id = fake.add_file(status="uploaded")
+    payload = json.loads(fake.payload("file.upload.completed", file_id))
+    event = WebhookEvent.from_payload(payload)
+    record = apply_event(None, event, await enrich(details, event), at=AT, delivery_id="1").record
+    fake.set_status_field(file_id, "Rejected")
+    event = WebhookEvent.from_payload(json.loads(fake.payload("metadata.value.updated", file_id)))
+    decision = apply_event(record, event, await enrich(details, event), at=AT, delivery_id="2")
+    assert decision.record is not None and decision.record.status is PostflowStatus.REJECTED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from postflow_webhooks.adapters.frameio.adapter import FrameioAdapter
 from postflow_webhooks.adapters.frameio.auth import ImsAuth
+from postflow_webhooks.adapters.frameio.callback import open_in_browser
 from postflow_webhooks.adapters.frameio.client import FrameioClient, parse_retry_after, retry_policy
 from postflow_webhooks.adapters.frameio.config import AuthFlow, FrameioConfig
 from postflow_webhooks.adapters.frameio.details import FrameioFileDetails, enrich
@@ -56,6 +57,7 @@ __all__ = [
     "WebhookInfo",
     "WebhookRegistrar",
     "enrich",
+    "open_in_browser",
     "parse_retry_after",
     "retry_policy",
     "webhook_url",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import webbrowser
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +13,11 @@ from postflow_webhooks.adapters.frameio.errors import FrameioAuthError
 
 _MAX_HEAD = 16 * 1024
 _DONE = "Frame.io sign-in received. You can close this window."
+
+
+async def open_in_browser(url: str) -> None:
+    """Open the sign-in page in the user's browser (the CLI prints the URL as well)."""
+    await asyncio.to_thread(webbrowser.open, url)
 
 
 @contextlib.asynccontextmanager

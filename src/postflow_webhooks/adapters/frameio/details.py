@@ -22,6 +22,10 @@ log = logging.getLogger("postflow_webhooks.frameio")
 T = TypeVar("T")
 
 STATUS_FIELD = "Status"
+# Events whose meaning depends on Frame.io's latest state: never answered from the cache.
+FRESH_KINDS = frozenset(
+    {EventKind.READY, EventKind.VERSIONED, EventKind.METADATA_CHANGED, EventKind.RECONCILED}
+)
 _FOLD = re.compile(r"[\s_\-]+")
 
 
@@ -161,7 +165,12 @@ async def enrich(details: FileDetails, event: WebhookEvent) -> Enrichment:
         comment = await details.comment(comment_id, event.account_id)
         if file_id is None and comment is not None:
             file_id = comment.file_id
-    info = await details.file(file_id, event.account_id) if file_id is not None else None
+    if file_id is None:
+        return Enrichment(comment=comment)
+    forget = getattr(details, "forget", None)
+    if event.kind in FRESH_KINDS and callable(forget):
+        forget(file_id)
+    info = await details.file(file_id, event.account_id)
     return Enrichment(file=info, comment=comment)
 
 
