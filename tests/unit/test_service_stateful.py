@@ -18,13 +18,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.records import (
+    CommentInfo,
     Enrichment,
     FileInfo,
     Notification,
     NotificationKind,
     UploadRecord,
 )
-from postflow_webhooks.domain.service import apply_event
+from postflow_webhooks.domain.service import apply_event, target_file_id
 from postflow_webhooks.domain.statuses import PostflowStatus
 from tests.unit.strategies import at, spellings
 
@@ -69,6 +70,7 @@ class ModelFile:
     deleted: bool = False
     changes: int = 0
     comments: set[str] = field(default_factory=set)
+    links: dict[str, str] = field(default_factory=dict)
 
     def displayed(self) -> str | None:
         """The review decision when there is one, else the processing state."""
@@ -140,7 +142,7 @@ class ServiceMachine(RuleBasedStateMachine):
         """The worker's step, then the model's, then the notifications check."""
         self.last = (event, enrichment, effect)
         self.clock += 1
-        fid = event.file_id
+        fid = target_file_id(event, enrichment)
         assert fid is not None
         decision = apply_event(
             self.records.get(fid),
@@ -189,10 +191,22 @@ class ServiceMachine(RuleBasedStateMachine):
             lambda m: m.move("processing"),
         )
 
-    @rule(fid=FILES, name=st.sampled_from(["file.ready", "asset.ready"]), wrapped=st.booleans())
-    def ready(self, fid: str, name: str, wrapped: bool) -> None:
-        """A ready delivery: processing ready."""
-        self.deliver(payload("type", name, fid, wrapped), lambda m: m.move("ready"))
+    @rule(
+        fid=FILES,
+        name=st.sampled_from(["file.ready", "asset.ready"]),
+        wrapped=st.booleans(),
+        link=st.none() | st.sampled_from(["https://f.io/1", "https://f.io/2"]),
+    )
+    def ready(self, fid: str, name: str, wrapped: bool, link: str | None) -> None:
+        """A ready delivery: processing ready, keeping the view link when it names one."""
+        extra = {} if link is None else {"view_url": link}
+
+        def effect(m: ModelFile) -> None:
+            m.move("ready")
+            if link is not None:
+                m.links["view_url"] = link
+
+        self.deliver(payload("type", name, fid, wrapped, **extra), effect)
 
     @rule(
         fid=FILES,
@@ -274,6 +288,19 @@ class ServiceMachine(RuleBasedStateMachine):
         comments = [n for n in self.sent[before:] if n.kind is NotificationKind.COMMENT]
         assert len(comments) == (0 if known else 1)
 
+    @rule(fid=FILES, cid=st.sampled_from(["c1", "c4"]))
+    def v4_commented(self, fid: str, cid: str) -> None:
+        """A V4 comment names only the comment; the API says which file it is on."""
+        before = len(self.sent)
+        known = fid in self.model and (cid in self.model[fid].comments or self.model[fid].deleted)
+        self.deliver(
+            {"type": "comment.created", "resource": {"id": cid, "type": "comment"}},
+            lambda m: m.comments.add(cid),
+            Enrichment(comment=CommentInfo(comment_id=cid, file_id=fid, text="from the API")),
+        )
+        comments = [n for n in self.sent[before:] if n.kind is NotificationKind.COMMENT]
+        assert len(comments) == (0 if known else 1)
+
     @rule(fid=FILES, name=st.sampled_from(["file.deleted", "asset.deleted"]))
     def deleted(self, fid: str, name: str) -> None:
         """A deletion: later deliveries change nothing."""
@@ -302,6 +329,7 @@ class ServiceMachine(RuleBasedStateMachine):
             assert label(record.status) == m.displayed()
             assert (record.version, record.deleted) == (m.version, m.deleted)
             assert record.comment_count == len(m.comments)
+            assert dict(record.links) == m.links
 
     @invariant()
     def history_counts_status_changes(self) -> None:
