@@ -24,7 +24,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_settings(data_dir: Path, **overrides: Any) -> Settings:
+def receiver_settings(data_dir: Path, **overrides: Any) -> Settings:
     """Settings for a receiver under test: loopback, a free port, the given data dir."""
     values: dict[str, Any] = {
         "host": "127.0.0.1",

@@ -186,7 +186,7 @@ async def test_json_store_reports_a_corrupt_file_and_never_replaces_it(tmp_path:
     path = tmp_path / "uploads_tracking.json"
     path.write_text('{"uploads": {"up-1": ', encoding="utf-8")
     store = JsonUploadStore(path)
-    with pytest.raises(StorageError, match="uploads_tracking.json"):
+    with pytest.raises(StorageError, match=r"uploads_tracking\.json"):
         await store.save([record("f1")])
     with pytest.raises(StorageError, match="left untouched"):
         await store.find("f1")

@@ -60,3 +60,7 @@ def serve(**flags: Any) -> None:
     except PortInUseError as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ fix, instead of a traceback, and there is no window between check and use.
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 
 import uvicorn
@@ -55,10 +56,22 @@ def make_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
 
 
 def serve(app: Starlette, host: str, port: int) -> None:
-    """Bind, then serve until SIGINT or SIGTERM (uvicorn handles both gracefully)."""
+    """Bind, then serve until SIGINT or SIGTERM; a signal is a clean stop, exit status 0.
+
+    uvicorn handles both signals gracefully, then re-raises the one it caught
+    under the handler that was there before; a no-op handler makes that
+    re-raise harmless, so the process ends normally after its shutdown.
+    """
     sock = bind_socket(host, port)
     server = make_server(app, host, port)
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Swallow the signal uvicorn re-raises after its graceful shutdown."""

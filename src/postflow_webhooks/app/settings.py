@@ -160,10 +160,14 @@ def _boolean(value: Any) -> bool:
 
 
 def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value.expanduser()
     return Path(_text(value)).expanduser()
 
 
 def _optional_path(value: Any) -> Path | None:
+    if isinstance(value, Path):
+        return value.expanduser()
     text = _optional_text(value)
     return None if text is None else Path(text).expanduser()
 
