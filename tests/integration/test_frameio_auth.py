@@ -256,3 +256,20 @@ def test_a_cache_file_readable_by_others_is_narrowed(fake: FakeFrameio, tmp_path
     os.chmod(config.token_cache_path, 0o644)
     assert ImsAuth(config).summary() is None
     assert mode(config.token_cache_path) == 0o600
+
+
+async def test_a_cached_token_of_another_client_or_flow_is_not_used(
+    fake: FakeFrameio, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The cache only serves tokens made for this client_id and an accepted flow."""
+    config = fake.config(tmp_path)
+    auth = ImsAuth(config, clock=clock)
+    await auth.access_token()
+    await auth.aclose()
+    other_client = ImsAuth(fake.config(tmp_path, client_id="another-client"), clock=clock)
+    assert other_client.summary() is None
+    user_only = ImsAuth(fake.config(tmp_path, flow=AuthFlow.USER), clock=clock)
+    with pytest.raises(FrameioAuthError, match="run `postflow-webhooks auth`"):
+        await user_only.access_token()
+    await other_client.aclose()
+    await user_only.aclose()

@@ -60,7 +60,9 @@ class ImsAuth:
         """Frame.io answered 401 to ``rejected``: renew it on the next call."""
         async with self._lock:
             token = self._current()
-            if token is not None and secrets.compare_digest(token.access_token, rejected):
+            if token is not None and secrets.compare_digest(
+                token.access_token.encode(), rejected.encode()
+            ):
                 self._token = attrs.evolve(token, expires_at=0.0)
 
     def summary(self) -> TokenSummary | None:
@@ -138,9 +140,15 @@ class ImsAuth:
         if not self._loaded:
             self._loaded = True
             cached = self._cache.load()
-            if cached is not None and cached.client_id == self._config.client_id:
+            if cached is not None and self._usable(cached):
                 self._token = cached
         return self._token
+
+    def _usable(self, token: Token) -> bool:
+        if token.client_id != self._config.client_id:
+            return False
+        wanted = self._config.flow
+        return wanted is AuthFlow.AUTO or token.flow is wanted
 
     def _store(self, token: Token) -> None:
         self._token = token
