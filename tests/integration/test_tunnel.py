@@ -386,3 +386,29 @@ async def test_subscriber_failure_does_not_break_the_tunnel(tmp_path: Path) -> N
         assert "a URL listener failed" in log_text(config_log(tmp_path))
     finally:
         await tunnel.stop()
+
+
+async def test_a_crash_after_a_stable_run_restarts_at_once_with_fresh_backoff(
+    tmp_path: Path,
+) -> None:
+    """a process that was ready for stable_after does not count towards max_failures."""
+    waits = Waits()
+    policy = RestartPolicy(initial=0.1, jitter=0.0, max_failures=1, stable_after=0.1)
+    config = fake_config(
+        tmp_path,
+        restart=policy,
+        fake_env={
+            "FAKE_CLOUDFLARED_SCENARIO_1": "crash_after",
+            "FAKE_CLOUDFLARED_CRASH_AFTER": "0.5",
+        },
+    )
+    tunnel, heard = tunnel_for(config, waits), Heard()
+    tunnel.subscribe(heard)
+    await tunnel.start()
+    try:
+        await eventually(lambda: len(heard.urls) == 2)
+        assert tunnel.info().state == "ready" and tunnel.info().restarts == 1
+        assert waits.waits == []
+        assert "exited with code 2" in (tunnel.info().last_error or "")
+    finally:
+        await tunnel.stop()

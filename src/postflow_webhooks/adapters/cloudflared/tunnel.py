@@ -13,12 +13,14 @@ import asyncio
 import functools
 import os
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import attrs
 import tenacity
 
+from postflow_webhooks.adapters.cloudflared.attempt import Attempt
 from postflow_webhooks.adapters.cloudflared.command import (
     build_argv,
     build_env,
@@ -28,13 +30,9 @@ from postflow_webhooks.adapters.cloudflared.command import (
 from postflow_webhooks.adapters.cloudflared.config import CloudflaredConfig
 from postflow_webhooks.adapters.cloudflared.errors import (
     CloudflaredError,
-    CloudflaredExitedError,
     CloudflaredNotInstalledError,
     CloudflaredTooOldError,
-    InvalidTunnelTokenError,
-    MetricsPortInUseError,
     TunnelNeverReadyError,
-    TunnelRateLimitedError,
 )
 from postflow_webhooks.adapters.cloudflared.logfile import TunnelLog
 from postflow_webhooks.adapters.cloudflared.metrics import MetricsClient
@@ -48,24 +46,11 @@ if TYPE_CHECKING:
 
 MINIMUM_VERSION = "2024.1.0"
 POLL_INTERVAL = 0.1
+DROPPED = "edge connection dropped; cloudflared is reconnecting (not a restart)"
 
 
 class _StableRunEnded(Exception):
     """A process that had been ready for ``stable_after`` exited: restart with fresh backoff."""
-
-
-@attrs.define
-class _Attempt:
-    """What one process has said so far."""
-
-    registered: asyncio.Event = attrs.field(factory=asyncio.Event)
-    box_url: str | None = None
-    version: str | None = None
-    rate_limited: bool = False
-    invalid_token: bool = False
-    address_in_use: bool = False
-    fatal: str | None = None
-    edge_error: str | None = None
 
 
 class _UtcClock:
@@ -82,7 +67,7 @@ class CloudflaredTunnel:
         *,
         retrying: tenacity.AsyncRetrying | None = None,
         clock: Clock | None = None,
-        environ: dict[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self._retrying = retrying or restart_retrying(config.restart)
@@ -174,8 +159,10 @@ class CloudflaredTunnel:
             raise
 
     async def _run_once(self) -> None:
+        if self._stopping:  # stop() won the race against a restart
+            return
         config = self.config
-        attempt = _Attempt()
+        attempt = Attempt()
         executable = resolve_executable(config.executable)
         port = metrics_port(config)
         argv = build_argv(config, executable, port)
@@ -184,12 +171,8 @@ class CloudflaredTunnel:
             argv, env, on_line=functools.partial(self._on_line, attempt), log=self._log
         )
         self._launches += 1
-        restarting = self._launches > 1
-        self._set(
-            state="restarting" if restarting else "starting",
-            ready=False,
-            restarts=self._launches - 1,
-        )
+        state = "restarting" if self._launches > 1 else "starting"
+        self._set(state=state, ready=False, restarts=self._launches - 1)
         try:
             await proc.spawn()
         except OSError as exc:
@@ -202,7 +185,7 @@ class CloudflaredTunnel:
                 raise self._exit_error(attempt, await proc.wait(), proc, port)
             url = await self._public_url(metrics, attempt)
             ready_at = time.monotonic()
-            self._set(state="ready", ready=True, last_error=None)
+            self._set(state="ready", ready=True)
             self._log.lifecycle(f"tunnel ready: {url or '(named tunnel, no hostname set)'}")
             if url is not None and url != self._info.public_url:
                 await self._publish(url)
@@ -228,7 +211,7 @@ class CloudflaredTunnel:
                 await proc.stop(config.grace_period + config.kill_margin)
 
     async def _wait_ready(
-        self, proc: CloudflaredProcess, metrics: MetricsClient, attempt: _Attempt
+        self, proc: CloudflaredProcess, metrics: MetricsClient, attempt: Attempt
     ) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.ready_timeout
@@ -257,7 +240,7 @@ class CloudflaredTunnel:
             registered.cancel()
             exited.cancel()
 
-    async def _public_url(self, metrics: MetricsClient, attempt: _Attempt) -> str | None:
+    async def _public_url(self, metrics: MetricsClient, attempt: Attempt) -> str | None:
         if self.config.mode == "named":
             return self.config.named_url
         answer = None
@@ -289,46 +272,23 @@ class CloudflaredTunnel:
                 self._log.lifecycle(f"a URL listener failed: {exc!r}")
 
     def _exit_error(
-        self, attempt: _Attempt, code: int, proc: CloudflaredProcess, port: int
-    ) -> CloudflaredError:
-        if attempt.invalid_token or (code == 255 and self.config.mode == "named"):
-            return InvalidTunnelTokenError()
-        if attempt.address_in_use:
-            return MetricsPortInUseError(f"{self.config.metrics_host}:{port}")
-        if attempt.rate_limited:
-            return TunnelRateLimitedError()
-        last = attempt.fatal or (proc.last_lines[-1] if proc.last_lines else None)
-        return CloudflaredExitedError(code, last)
+        self, att: Attempt, code: int, proc: CloudflaredProcess, port: int
+    ) -> Exception:
+        address, named = f"{self.config.metrics_host}:{port}", self.config.mode == "named"
+        return att.exit_error(
+            code, named=named, metrics_address=address, last_lines=proc.last_lines
+        )
 
-    def _on_line(self, attempt: _Attempt, line: Line) -> None:
-        kind = line.kind
-        if kind is Kind.URL:
-            attempt.box_url = line.url
-        elif kind is Kind.REGISTERED:
-            attempt.registered.set()
-            if self._info.state == "reconnecting":
-                self._set(state="ready", ready=True, last_error=None)
-                self._log.lifecycle("edge connection registered again; same public URL")
-        elif kind in (Kind.EDGE_FAILURE, Kind.RETRYING):
-            if kind is Kind.EDGE_FAILURE:
-                attempt.edge_error = line.text
-            if self._info.state == "ready" and self._proc is not None and not self._stopping:
-                self._set(
-                    state="reconnecting",
-                    ready=False,
-                    last_error="edge connection dropped; cloudflared is reconnecting",
-                )
-                self._log.lifecycle("edge connection dropped; waiting for cloudflared to retry")
-        elif kind is Kind.RATE_LIMITED:
-            attempt.rate_limited = True
-        elif kind is Kind.INVALID_TOKEN:
-            attempt.invalid_token = True
-        elif kind is Kind.ADDRESS_IN_USE:
-            attempt.address_in_use = True
-        elif kind is Kind.FATAL:
-            attempt.fatal = line.text
-        elif line.message.startswith("Version "):
-            attempt.version = line.message.split()[1]
+    def _on_line(self, attempt: Attempt, line: Line) -> None:
+        attempt.observe(line)
+        if line.kind is Kind.REGISTERED and self._info.state == "reconnecting":
+            self._set(state="ready", ready=True)
+            self._log.lifecycle("edge connection registered again; same public URL")
+        elif line.kind in (Kind.EDGE_FAILURE, Kind.RETRYING) and self._info.state == "ready":
+            if self._stopping:
+                return
+            self._set(state="reconnecting", ready=False, last_error=DROPPED)
+            self._log.lifecycle("edge connection dropped; waiting for cloudflared to retry")
 
 
 if TYPE_CHECKING:
