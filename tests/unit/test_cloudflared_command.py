@@ -222,3 +222,17 @@ def test_public_exposure_needs_a_secret_or_an_explicit_override() -> None:
     assert not public_exposure_allowed(secret_set=False, allow_insecure=False)
     with pytest.raises(PublicExposureRefusedError, match="without a webhook secret"):
         require_public_exposure_allowed(secret_set=False, allow_insecure=False)
+
+
+def test_config_from_the_app_settings() -> None:
+    """the app's Settings map onto the tunnel config; a wildcard bind host becomes 127.0.0.1."""
+    from postflow_webhooks.app.settings import Settings
+
+    assert CloudflaredConfig.from_settings(Settings()) is None
+    settings = Settings(
+        host="0.0.0.0", port=9000, tunnel="named", tunnel_token=TOKEN, tunnel_hostname="h.example"
+    )
+    config = CloudflaredConfig.from_settings(settings, ready_timeout=5.0)
+    assert config is not None and config.mode == "named" and config.token == TOKEN
+    assert config.origin_url == "http://127.0.0.1:9000" and config.ready_timeout == 5.0
+    assert config.named_url == "https://h.example" and config.protocol == "http2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import attrs
 
@@ -14,6 +14,23 @@ Mode = Literal["quick", "named"]
 MODES: tuple[str, ...] = ("quick", "named")
 PROTOCOLS: tuple[str, ...] = ("http2", "quic", "auto")
 MAX_GRACE_PERIOD = 180.0  # cloudflared refuses a --grace-period above 3m
+
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::", "localhost", "[::]")
+
+
+class TunnelSettings(Protocol):
+    """The application settings the tunnel reads (the app's ``Settings`` fits)."""
+
+    host: str
+    port: int
+    tunnel: str
+    cloudflared: str | None
+    tunnel_token: str | None
+    tunnel_token_file: Path | None
+    tunnel_hostname: str | None
+    tunnel_protocol: str
+    tunnel_metrics_port: int
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -83,6 +100,29 @@ class CloudflaredConfig:
             return None
         host = self.hostname.removeprefix("https://").rstrip("/")
         return f"https://{host}"
+
+    @classmethod
+    def from_settings(
+        cls, settings: TunnelSettings, **overrides: object
+    ) -> CloudflaredConfig | None:
+        """The config for the app's settings (None when the tunnel is off); overrides win."""
+        if settings.tunnel not in MODES:
+            return None
+        named = settings.tunnel == "named"
+        host = "127.0.0.1" if settings.host in WILDCARD_HOSTS else settings.host
+        values: dict[str, object] = {
+            "mode": settings.tunnel,
+            "local_port": settings.port,
+            "local_host": host,
+            "executable": settings.cloudflared,
+            "token": settings.tunnel_token if named else None,
+            "token_file": settings.tunnel_token_file if named else None,
+            "hostname": settings.tunnel_hostname,
+            "protocol": settings.tunnel_protocol,
+            "metrics_port": settings.tunnel_metrics_port,
+            **overrides,
+        }
+        return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
     def from_environ(

@@ -125,8 +125,8 @@ class PublicExposureRefusedError(TunnelError):
         super().__init__(
             "refusing to expose the webhook receiver publicly without a webhook secret: anyone "
             "who finds the URL could forge Frame.io events. Set the Frame.io webhook secret, or, "
-            "for a throwaway experiment only, pass --allow-insecure-public-webhook "
-            "(POSTFLOW_ALLOW_INSECURE_PUBLIC_WEBHOOK=1)."
+            "for a throwaway experiment only, set POSTFLOW_ALLOW_INSECURE_PUBLIC=1 "
+            "(--allow-insecure-public)."
         )
 
 
