@@ -98,6 +98,16 @@ class UploadStoreContract:
         assert await store.count() == 3
 
     @pytest.mark.anyio
+    async def test_find_many_returns_the_known_records_by_file_id(
+        self, store: UploadStore
+    ) -> None:
+        """``find_many`` answers every known file id and leaves unknown ones out."""
+        await store.save([record("a"), record("b", 1)])
+        found = await store.find_many([("a", None), ("b", "b.mov"), ("zzz", "zzz.mov")])
+        assert sorted(found) == ["a", "b"]
+        assert found["b"].name == "b.mov"
+
+    @pytest.mark.anyio
     async def test_a_batch_is_saved_together(self, store: UploadStore) -> None:
         """Several records saved in one call are all there."""
         await store.save([record(f"f{i}", i) for i in range(20)])

@@ -60,6 +60,11 @@ class JsonUploadStore:
         result: UploadRecord | None = await self._run(self._find, file_id, name)
         return result
 
+    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
+        """``find`` for each (file id, name) pair, reading the file once."""
+        found: dict[str, UploadRecord] = await self._run(self._find_many, list(keys))
+        return found
+
     async def save(self, records: Sequence[UploadRecord]) -> None:
         """Write records into the file in one atomic replace."""
         await self._run(self._save, list(records))
@@ -88,6 +93,15 @@ class JsonUploadStore:
         uploads = self._load()["uploads"]
         key = _key_for(uploads, file_id, name)
         return None if key is None else _record(key, uploads[key], file_id)
+
+    def _find_many(self, keys: list[tuple[str, str | None]]) -> dict[str, UploadRecord]:
+        uploads = self._load()["uploads"]
+        found = {}
+        for file_id, name in keys:
+            key = _key_for(uploads, file_id, name)
+            if key is not None:
+                found[file_id] = _record(key, uploads[key], file_id)
+        return found
 
     def _all(self) -> list[UploadRecord]:
         uploads = self._load()["uploads"]

@@ -37,6 +37,10 @@ class MemoryUploadStore:
         """The record for ``file_id``; every record here is linked, so ``name`` finds nothing else."""
         return self.records.get(file_id)
 
+    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
+        """The records of these file ids."""
+        return {fid: self.records[fid] for fid, _ in keys if fid in self.records}
+
     async def save(self, records: Sequence[UploadRecord]) -> None:
         """Create or replace records."""
         for record in records:
@@ -81,6 +85,8 @@ class _Note:
 
 class MemoryJournal:
     """The delivery journal and notification outbox, in lists."""
+
+    commits_records = False
 
     def __init__(self) -> None:
         self._rows: list[_Row] = []

@@ -47,7 +47,10 @@ def build_runtime(
     """Wire every part for ``settings``; nothing is opened yet."""
     clock = clock or SystemClock()
     doorbell = Doorbell()
-    journal = SqliteJournal(settings.data_dir / DATABASE_NAME, on_commit=doorbell.ring)
+    shared_sqlite = store is None and settings.store == "sqlite"
+    journal = SqliteJournal(
+        settings.data_dir / DATABASE_NAME, on_commit=doorbell.ring, owns_uploads=shared_sqlite
+    )
     store = store or build_store(settings)
     worker = DeliveryWorker(
         journal,

@@ -89,6 +89,18 @@ class _Pass:
     last: LastEvent | None = None
 
 
+@attrs.frozen
+class _Ready:
+    """A delivery parsed and enriched, waiting to be applied."""
+
+    delivery: PendingDelivery
+    event: WebhookEvent
+    enrichment: Enrichment
+    file_id: str | None
+    name: str | None
+    started: float
+
+
 class DeliveryWorker:
     """Runs passes until stopped; each pass is one transaction."""
 
@@ -182,8 +194,15 @@ class DeliveryWorker:
         if not batch:
             return False
         state = _Pass()
+        ready: list[_Ready] = []
         for delivery in batch:
-            await self._one(delivery, state, now)
+            item = await self._prepare(delivery, state, now)
+            if item is not None:
+                ready.append(item)
+        keys = [(item.file_id, item.name) for item in ready if item.file_id is not None]
+        known = await self._store.find_many(keys) if keys else {}
+        for item in ready:
+            self._apply(item, known, state)
         records = tuple(state.records.values())
         await self._queue.commit(
             BatchResult(
@@ -197,35 +216,47 @@ class DeliveryWorker:
             )
         )
         self.processed_total += len(state.processed)
-        if records:
+        if records and not self._queue.commits_records:
             await self._store.save(records)
             await self._queue.clear_tracker_writes(records)
         return True
 
-    async def _one(self, delivery: PendingDelivery, state: _Pass, now: datetime) -> None:
-        started = time.perf_counter()
+    async def _prepare(
+        self, delivery: PendingDelivery, state: _Pass, now: datetime
+    ) -> _Ready | None:
+        """Parse and enrich; ``None`` when the delivery waits, is held or is quarantined."""
         if delivery.file_id is not None and delivery.file_id in state.held:
-            return
+            return None
+        started = time.perf_counter()
         try:
             event = WebhookEvent.from_payload(json.loads(delivery.body))
         except (ValueError, DomainError, RecursionError) as exc:
             self._quarantine(delivery, state, f"unreadable delivery: {exc}")
-            return
+            return None
         try:
             enrichment = await self._enrich(event)
         except DetailsUnavailableError as exc:
             self._defer(delivery, state, now, str(exc))
-            return
+            return None
         file_id = target_file_id(event, enrichment)
+        if event.kind is EventKind.OTHER:
+            file_id = None
+        name = event.name or (enrichment.file.name if enrichment.file else None)
+        return _Ready(delivery, event, enrichment, file_id, name, started)
+
+    def _apply(self, item: _Ready, known: dict[str, UploadRecord], state: _Pass) -> None:
+        """Apply one prepared delivery on top of what this pass already decided."""
+        delivery, event = item.delivery, item.event
         record = None
-        if file_id is not None and event.kind is not EventKind.OTHER:
-            record = state.records.get(file_id)
-            if record is None:
-                name = event.name or (enrichment.file.name if enrichment.file else None)
-                record = await self._store.find(file_id, name)
+        if item.file_id is not None:
+            record = state.records.get(item.file_id) or known.get(item.file_id)
         try:
             decision = apply_event(
-                record, event, enrichment, at=delivery.received_at, delivery_id=delivery.delivery_id
+                record,
+                event,
+                item.enrichment,
+                at=delivery.received_at,
+                delivery_id=delivery.delivery_id,
             )
         except Exception as exc:  # a bug in the core must not block the queue
             self._quarantine(delivery, state, f"the core failed: {type(exc).__name__}: {exc}")
@@ -241,14 +272,15 @@ class DeliveryWorker:
             outcome=decision.outcome.value,
             at=delivery.received_at,
         )
-        log.info(
-            "delivery %s event=%s file=%s outcome=%s duration_ms=%.1f",
-            delivery.delivery_id,
-            event.event_type,
-            decision.file_id or "-",
-            decision.outcome.value,
-            (time.perf_counter() - started) * 1000,
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "delivery %s event=%s file=%s outcome=%s duration_ms=%.1f",
+                delivery.delivery_id,
+                event.event_type,
+                decision.file_id or "-",
+                decision.outcome.value,
+                (time.perf_counter() - item.started) * 1000,
+            )
 
     async def _enrich(self, event: WebhookEvent) -> Enrichment:
         if self._details is None or not wants_details(event):

@@ -40,6 +40,12 @@ class UploadStore(Protocol):
         """The record of a Frame.io file id, else one named ``name`` not yet linked to any file."""
         ...
 
+    async def find_many(
+        self, keys: Sequence[tuple[str, str | None]]
+    ) -> dict[str, UploadRecord]:
+        """``find`` for many (file id, name) pairs at once; found records by file id."""
+        ...
+
     async def save(self, records: Sequence[UploadRecord]) -> None:
         """Create or replace these records, all or nothing."""
         ...
@@ -73,6 +79,11 @@ class DeliveryInbox(Protocol):
 
 class DeliveryQueue(Protocol):
     """The worker's side of the journal."""
+
+    @property
+    def commits_records(self) -> bool:
+        """True when ``commit`` also writes the records into the upload store."""
+        ...
 
     async def pending(self, limit: int, now: datetime) -> list[PendingDelivery]:
         """Unprocessed deliveries in arrival order, deferred ones included."""

@@ -23,6 +23,7 @@ from postflow_webhooks.adapters.serialization import (
 )
 from postflow_webhooks.adapters.sqlite.connection import SqliteThread, Transaction
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
+from postflow_webhooks.adapters.sqlite.store import upsert_uploads
 from postflow_webhooks.domain.journal import (
     BatchResult,
     DeadLetter,
@@ -70,10 +71,22 @@ def _at(value: float) -> datetime:
 
 
 class SqliteJournal:
-    """The durable journal: ``DeliveryInbox``, ``DeliveryQueue`` and ``NotificationOutbox``."""
+    """The durable journal: ``DeliveryInbox``, ``DeliveryQueue`` and ``NotificationOutbox``.
 
-    def __init__(self, path: Path, on_commit: Callable[[], None] | None = None) -> None:
+    With ``owns_uploads`` the journal writes records straight into the
+    ``uploads`` table of the same file, in the pass's own transaction, so a
+    ``SqliteUploadStore`` on that file needs no separate write.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        on_commit: Callable[[], None] | None = None,
+        *,
+        owns_uploads: bool = False,
+    ) -> None:
         self.path = path
+        self.commits_records = owns_uploads
         self._writer = GroupCommitWriter(path, on_commit)
         self._db = SqliteThread(path, "journal")
 
@@ -160,11 +173,14 @@ class SqliteJournal:
                     "UPDATE deliveries SET state = 'quarantined', last_error = ? WHERE seq = ?",
                     [(q.reason, q.seq) for q in result.quarantined],
                 )
-                conn.executemany(
-                    "INSERT INTO tracker_writes (file_id, record) VALUES (?, ?) "
-                    "ON CONFLICT (file_id) DO UPDATE SET record = excluded.record",
-                    [(r.file_id, dump_record(r)) for r in result.records],
-                )
+                if self.commits_records:
+                    upsert_uploads(conn, result.records)
+                else:
+                    conn.executemany(
+                        "INSERT INTO tracker_writes (file_id, record) VALUES (?, ?) "
+                        "ON CONFLICT (file_id) DO UPDATE SET record = excluded.record",
+                        [(r.file_id, dump_record(r)) for r in result.records],
+                    )
                 conn.executemany(
                     "INSERT INTO notifications (file_id, body, created_at) VALUES (?, ?, ?)",
                     [(n.file_id, dump_notification(n), _ts(n.at)) for n in result.notifications],

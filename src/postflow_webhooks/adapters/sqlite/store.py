@@ -17,6 +17,20 @@ def _changed(record: UploadRecord) -> float:
     return stamp.timestamp() if stamp else 0.0
 
 
+def upsert_uploads(conn: sqlite3.Connection, records: Sequence[UploadRecord]) -> None:
+    """Create or replace rows of the ``uploads`` table (inside the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO uploads (file_id, name, status, updated_at, record) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id) DO UPDATE SET "
+        "name = excluded.name, status = excluded.status, "
+        "updated_at = excluded.updated_at, record = excluded.record",
+        [
+            (r.file_id, r.name, r.status.name if r.status else None, _changed(r), dump_record(r))
+            for r in records
+        ],
+    )
+
+
 class SqliteUploadStore:
     """The default upload store: one row per Frame.io file, the record as JSON."""
 
@@ -39,27 +53,29 @@ class SqliteUploadStore:
 
         return await self._db.run(query)
 
+    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
+        """The records of these file ids, in one query per 500 ids."""
+        ids = list(dict.fromkeys(fid for fid, _ in keys))
+
+        def query(conn: sqlite3.Connection) -> dict[str, UploadRecord]:
+            found: dict[str, UploadRecord] = {}
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT file_id, record FROM uploads WHERE file_id IN ({marks})", chunk
+                )
+                found.update((fid, load_record(text)) for fid, text in rows)
+            return found
+
+        return await self._db.run(query)
+
     async def save(self, records: Sequence[UploadRecord]) -> None:
         """Create or replace records in one transaction."""
 
         def write(conn: sqlite3.Connection) -> None:
             with Transaction(conn):
-                conn.executemany(
-                    "INSERT INTO uploads (file_id, name, status, updated_at, record) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id) DO UPDATE SET "
-                    "name = excluded.name, status = excluded.status, "
-                    "updated_at = excluded.updated_at, record = excluded.record",
-                    [
-                        (
-                            r.file_id,
-                            r.name,
-                            r.status.name if r.status else None,
-                            _changed(r),
-                            dump_record(r),
-                        )
-                        for r in records
-                    ],
-                )
+                upsert_uploads(conn, records)
 
         await self._db.run(write)
 
