@@ -351,6 +351,8 @@ class NotificationDispatcher:
         finally:
             for task in (sleeper, stopper):
                 task.cancel()
+        if sleeper.done() and not sleeper.cancelled():
+            sleeper.result()  # a failing sleep must not turn waits into a tight loop
         return not self._stopping.is_set()
 
     async def _idle(self, seconds: float) -> None:
@@ -364,6 +366,8 @@ class NotificationDispatcher:
         finally:
             for task in (sleeper, waker):
                 task.cancel()
+        if sleeper.done() and not sleeper.cancelled():
+            sleeper.result()
         self._wake.clear()
 
     async def _run(self) -> None:
