@@ -408,19 +408,20 @@ async def test_the_url_never_appears_in_logs_or_status(
     assert fake.token not in text and fake.webhook_url not in text
 
 
-async def test_the_running_loop_delivers_after_a_wake_and_stops_cleanly() -> None:
-    """``start`` runs the loop in real time; committed notifications go out; ``stop`` ends it."""
+async def test_the_running_loop_is_woken_from_any_thread_and_stops_cleanly(tmp_path: Path) -> None:
+    """``start`` runs the loop; a ``wake`` from another thread after a commit makes it send."""
     sim = SimulatedTime()
-    journal = MemoryJournal()
+    journal = SqliteJournal(tmp_path / "journal.db")
+    journal.open()
     with FakeDiscord(bucket_limit=50) as fake:
         config = DiscordConfig(webhook_url=fake.webhook_url, comments=True)
         dispatcher = NotificationDispatcher.from_config(
-            config, journal, clock=sim, poll_interval=5.0
+            config, journal, clock=sim, poll_interval=60.0
         )
         await dispatcher.start()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the loop is now idle for a minute unless woken
         await Producer(journal, sim).play(SCRIPT[:4])
-        dispatcher.wake()
+        await asyncio.to_thread(dispatcher.wake)
         deadline = time.monotonic() + 10
         while len(fake.messages) < 4 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -428,3 +429,4 @@ async def test_the_running_loop_delivers_after_a_wake_and_stops_cleanly() -> Non
         await dispatcher.stop()
         assert shown(fake) == EXPECTED[:4]
         assert not (await dispatcher.state()).running
+    await journal.close()

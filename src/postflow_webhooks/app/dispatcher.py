@@ -158,6 +158,7 @@ class NotificationDispatcher:
         self._last_error: str | None = None
         self._counts = {"sent": 0, "skipped": 0, "dead": 0, "rate_limited": 0}
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -198,17 +199,27 @@ class NotificationDispatcher:
         return self._notifier
 
     def wake(self) -> None:
-        """Ask the running loop to look for due notifications now (after a commit)."""
-        self._wake.set()
+        """Look for due notifications now; safe from any thread (e.g. a journal ``on_commit``)."""
+        loop = self._loop
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if loop is None or current is loop:
+            self._wake.set()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
         """Start the long-running delivery loop as a background task."""
         if self._task is None or self._task.done():
+            self._loop = asyncio.get_running_loop()
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
 
     async def stop(self) -> None:
-        """Stop after the send in flight (cancel after ``stop_timeout``); pending ones stay."""
+        """Stop after the send in flight (cancel after ``stop_timeout``), close the client."""
         task, self._task = self._task, None
         self._stopping.set()
         self._wake.set()
