@@ -160,7 +160,7 @@ async def test_every_status_change_arrives_once_in_order_even_when_deliveries_re
     assert shown(fake) == EXPECTED
     assert fake.answers[429] == 0
     assert sim.elapsed >= 2.0 * (len(EXPECTED) // 5 - 1)
-    state = await dispatcher.state()
+    state = await dispatcher.snapshot()
     assert (state.destination, state.pending, state.dead, state.sent) == ("ok", 0, 0, 13)
     assert state.last_sent_at == sim.now()
     assert await journal.due(100) == []
@@ -205,7 +205,7 @@ async def test_a_429_waits_retry_after_and_resends(sim: SimulatedTime, fake: Fak
     await dispatcher.drain()
     assert shown(fake) == EXPECTED[:3]
     assert 3.5 in sim.sleeps
-    assert (await dispatcher.state()).rate_limited == 1
+    assert (await dispatcher.snapshot()).rate_limited == 1
 
 
 async def test_transient_errors_retry_with_bounded_backoff(
@@ -297,15 +297,19 @@ async def test_404_stops_sending_at_once_and_keeps_the_backlog(
     await restarted.drain()
     assert fake.answers[404] == 1
     assert len(await journal.due(100)) == len(EXPECTED) - 3
-    state = await restarted.state()
+    state = await restarted.snapshot()
     assert state.destination == "broken" and not state.healthy
     assert state.reason is not None and "Unknown Webhook" in state.reason
     assert state.pending == len(EXPECTED) - 3 and state.broken_since is not None
+    figures = restarted.state()
+    assert figures["destination_broken"] is True and figures["destination"] == "broken"
+    assert "Unknown Webhook" in figures["destination_reason"] and json.dumps(figures)
     fake.deleted = False
     await restarted.reset_destination()
     await restarted.drain()
     assert shown(fake) == EXPECTED
-    assert (await restarted.state()).destination == "ok"
+    assert (await restarted.snapshot()).destination == "ok"
+    assert restarted.state()["destination_broken"] is False
 
 
 async def test_a_new_webhook_url_resumes_after_a_401(sim: SimulatedTime, fake: FakeDiscord) -> None:
@@ -332,7 +336,7 @@ async def test_a_400_dead_letters_that_one_and_replay_resends_it(
     assert shown(fake) == EXPECTED[1:4]
     (letter,) = await journal.dead_letters()
     assert "Invalid Form Body (code 50035)" in letter.reason
-    assert (await dispatcher.state()).dead == 1
+    assert (await dispatcher.snapshot()).dead == 1
     assert await replay_dead_letters(journal) == 1
     await dispatcher.drain()
     assert shown(fake) == [*EXPECTED[1:4], EXPECTED[0]]
@@ -366,7 +370,7 @@ async def test_without_a_url_notifications_are_skipped_and_nothing_fails(
     await Producer(journal, sim).play(SCRIPT)
     dispatcher = dispatcher_for(journal, None, sim)
     assert await dispatcher.drain() == len(EXPECTED)
-    state = await dispatcher.state()
+    state = await dispatcher.snapshot()
     assert (state.destination, state.pending, state.skipped) == ("disabled", 0, len(EXPECTED))
 
 
@@ -398,10 +402,16 @@ async def test_the_url_never_appears_in_logs_or_status(
     fake.delete_webhook()
     await producer.play(SCRIPT[6:])
     await dispatcher.drain()
-    state = await dispatcher.state()
+    state = await dispatcher.snapshot()
     letters = await journal.dead_letters()
     text = "\n".join(
-        [caplog.text, repr(state), repr(dispatcher.notifier), *(d.reason for d in letters)]
+        [
+            caplog.text,
+            repr(state),
+            json.dumps(dispatcher.state()),
+            repr(dispatcher.notifier),
+            *(d.reason for d in letters),
+        ]
     )
     assert state.destination == "broken" and len(letters) == 1
     assert "discord webhook …/8899" in text
@@ -425,8 +435,8 @@ async def test_the_running_loop_is_woken_from_any_thread_and_stops_cleanly(tmp_p
         deadline = time.monotonic() + 10
         while len(fake.messages) < 4 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert (await dispatcher.state()).running
+        assert (await dispatcher.snapshot()).running
         await dispatcher.stop()
         assert shown(fake) == EXPECTED[:4]
-        assert not (await dispatcher.state()).running
+        assert not (await dispatcher.snapshot()).running
     await journal.close()

@@ -216,6 +216,8 @@ class NotificationDispatcher:
         if self._task is None or self._task.done():
             self._loop = asyncio.get_running_loop()
             self._stopping.clear()
+            if self._notifier is not None:
+                self._destination = await self._outbox.destination(self._key)
             self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
 
     async def stop(self) -> None:
@@ -399,8 +401,27 @@ class NotificationDispatcher:
             elif result.outcome is not PassOutcome.STOPPED:
                 await self._idle(self._poll_interval)
 
-    async def state(self) -> DispatcherState:
-        """Destination health, pending and dead counts, and when the last message went out."""
+    def state(self) -> dict[str, Any]:
+        """JSON-ready figures for ``/health`` and ``/webhook-status`` (no I/O; as of the last pass)."""
+        disabled = self._notifier is None
+        broken = not disabled and self._destination.broken
+        return {
+            "destination": "disabled" if disabled else ("broken" if broken else "ok"),
+            "destination_broken": broken,
+            "destination_label": self._label,
+            "destination_reason": self._destination.reason if broken else None,
+            "broken_since": _iso(self._destination.since) if broken else None,
+            "last_sent_at": _iso(self._last_sent_at),
+            "last_error": self._last_error,
+            "running": self._task is not None and not self._task.done(),
+            "sent": self._counts["sent"],
+            "skipped": self._counts["skipped"],
+            "dead_lettered": self._counts["dead"],
+            "rate_limited": self._counts["rate_limited"],
+        }
+
+    async def snapshot(self) -> DispatcherState:
+        """The state with pending and dead counts read from the outbox (up to 1000 each)."""
         pending = await self._outbox.due(STATE_COUNT_LIMIT)
         dead = await self._outbox.dead_letters(STATE_COUNT_LIMIT)
         if self._notifier is None:
@@ -442,6 +463,10 @@ async def replay_dead_letters(
         moved += count
         if count == 0:
             return moved
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _id(notification: Notification) -> int:
