@@ -101,7 +101,12 @@ def create_app(
         finally:
             await runtime.stop()
 
-    receiver = WebhookReceiver(runtime.journal, runtime.clock, runtime.current_secrets)
+    receiver = WebhookReceiver(
+        runtime.journal,
+        runtime.clock,
+        runtime.current_secrets,
+        on_accepted=runtime.worker.recent.put,
+    )
     app = build_http_app(
         receiver,
         RuntimeStatusViews(runtime),

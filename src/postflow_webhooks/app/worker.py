@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 import attrs
@@ -44,6 +45,28 @@ MAX_BACKOFF_SECONDS = 300.0
 def enrichment_backoff(attempts: int) -> float:
     """Seconds to wait before enrichment attempt ``attempts + 1`` (exponential, capped)."""
     return float(min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 16)))
+
+
+class RecentEvents:
+    """Events the receiver already parsed, handed to the worker so it need not parse again.
+
+    Bounded: the oldest are forgotten, and the worker parses what it cannot
+    find here (after a restart, for instance) from the stored bytes.
+    """
+
+    def __init__(self, limit: int = 20000) -> None:
+        self._events: OrderedDict[str, WebhookEvent] = OrderedDict()
+        self._limit = limit
+
+    def put(self, delivery_id: str, event: WebhookEvent) -> None:
+        """Remember a freshly accepted delivery's event."""
+        self._events[delivery_id] = event
+        if len(self._events) > self._limit:
+            self._events.popitem(last=False)
+
+    def take(self, delivery_id: str) -> WebhookEvent | None:
+        """The event of a delivery, forgotten once taken."""
+        return self._events.pop(delivery_id, None)
 
 
 class Doorbell:
@@ -115,7 +138,9 @@ class DeliveryWorker:
         batch_size: int = 256,
         idle_wait: float = 0.5,
         retention: timedelta = timedelta(days=7),
+        recent: RecentEvents | None = None,
     ) -> None:
+        self.recent = recent or RecentEvents()
         self._queue = queue
         self._store = store
         self._clock = clock
@@ -228,11 +253,13 @@ class DeliveryWorker:
         if delivery.file_id is not None and delivery.file_id in state.held:
             return None
         started = time.perf_counter()
-        try:
-            event = WebhookEvent.from_payload(json.loads(delivery.body))
-        except (ValueError, DomainError, RecursionError) as exc:
-            self._quarantine(delivery, state, f"unreadable delivery: {exc}")
-            return None
+        event = self.recent.take(delivery.delivery_id)
+        if event is None:
+            try:
+                event = WebhookEvent.from_payload(json.loads(delivery.body))
+            except (ValueError, DomainError, RecursionError) as exc:
+                self._quarantine(delivery, state, f"unreadable delivery: {exc}")
+                return None
         try:
             enrichment = await self._enrich(event)
         except DetailsUnavailableError as exc:

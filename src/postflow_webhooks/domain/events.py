@@ -142,22 +142,14 @@ def _strict_int(value: object, _: object) -> int:
     return value
 
 
-def _author(value: object, _: object) -> str | _RawAuthor | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return _CONVERTER.structure(value, _RawAuthor)
-    raise ValueError(f"expected a string or object, got {_json_type(value)}")
-
-
 def _links(value: object, _: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"expected an object, got {_json_type(value)}")
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
-def _object(cls: type[Any]) -> Any:
-    base = _CONVERTER.gen_structure_attrs_fromdict(cls)
+def _object(converter: cattrs.Converter, cls: type[Any]) -> Any:
+    base = converter.gen_structure_attrs_fromdict(cls)
 
     def structure(value: object, _: object) -> Any:
         if not isinstance(value, dict):
@@ -181,20 +173,46 @@ def _json_type(value: object) -> str:
     return "object"
 
 
-def make_converter() -> cattrs.Converter:
-    """The payload boundary's private converter: strict types, extra keys allowed."""
-    converter = cattrs.Converter(detailed_validation=True)
+def make_converter(*, detailed: bool) -> cattrs.Converter:
+    """The payload boundary's private converter: strict types, extra keys allowed.
+
+    The plain one is fast; the detailed one collects every problem with its path
+    and runs only when the plain one has refused a payload.
+    """
+    converter = cattrs.Converter(detailed_validation=detailed)
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(Identifier, _identifier)
-    converter.register_structure_hook_func(lambda t: t == str | _RawAuthor | None, _author)
     converter.register_structure_hook_func(lambda t: t == dict[str, str], _links)
+
+    def author(value: object, _: object) -> str | _RawAuthor | None:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            return converter.structure(value, _RawAuthor)
+        raise ValueError(f"expected a string or object, got {_json_type(value)}")
+
+    converter.register_structure_hook_func(lambda t: t == str | _RawAuthor | None, author)
+    for cls in (_RawRef, _RawAuthor, _RawResource, _RawPayload):
+        converter.register_structure_hook(cls, _object(converter, cls))
     return converter
 
 
-_CONVERTER = make_converter()
-for _cls in (_RawRef, _RawAuthor, _RawResource, _RawPayload):
-    _CONVERTER.register_structure_hook(_cls, _object(_cls))
+_FAST = make_converter(detailed=False)
+_DETAILED = make_converter(detailed=True)
+
+
+def _structure(payload: dict[str, Any], root: str) -> _RawPayload:
+    try:
+        raw: _RawPayload = _FAST.structure(payload, _RawPayload)
+        return raw
+    except Exception:  # any refusal: let the detailed pass say exactly what is wrong
+        pass
+    try:
+        detailed: _RawPayload = _DETAILED.structure(payload, _RawPayload)
+    except ClassValidationError as exc:
+        raise PayloadError((*_problems(exc, root), *_missing_in(payload, root))) from None
+    return detailed
 
 
 @attrs.frozen
@@ -240,11 +258,7 @@ class WebhookEvent:
             payload, root = payload["data"], "$.data"
         if not isinstance(payload, dict):
             raise PayloadError((Problem(root, f"expected an object, got {_json_type(payload)}"),))
-        try:
-            raw = _CONVERTER.structure(payload, _RawPayload)
-        except ClassValidationError as exc:
-            raise PayloadError((*_problems(exc, root), *_missing_in(payload, root))) from None
-        return _event_from_raw(raw, root)
+        return _event_from_raw(_structure(payload, root), root)
 
     @classmethod
     def reconciliation(cls, file_id: str, account_id: str | None = None) -> WebhookEvent:

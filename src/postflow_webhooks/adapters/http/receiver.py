@@ -21,6 +21,8 @@ from postflow_webhooks.domain.ports import Clock, DeliveryInbox
 
 MAX_BODY_BYTES = 1024 * 1024
 
+AcceptedListener = Callable[[str, WebhookEvent], None]
+
 
 class WebhookReceiver:
     """The webhook endpoint, with its inbox, clock and signing secrets injected."""
@@ -32,8 +34,10 @@ class WebhookReceiver:
         secrets: Callable[[], Sequence[str]],
         *,
         max_body: int = MAX_BODY_BYTES,
+        on_accepted: AcceptedListener | None = None,
     ) -> None:
         self._inbox = inbox
+        self._on_accepted = on_accepted
         self._clock = clock
         self._secrets = secrets
         self._max_body = max_body
@@ -61,6 +65,8 @@ class WebhookReceiver:
             signed=bool(secrets),
         )
         await self._inbox.append(delivery)
+        if self._on_accepted is not None:
+            self._on_accepted(delivery.delivery_id, event)
         return JSONResponse(
             {"accepted": True, "delivery_id": delivery.delivery_id, "event_type": event.event_type},
             status_code=202,
