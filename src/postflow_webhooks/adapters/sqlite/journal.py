@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from postflow_webhooks.adapters.serialization import (
     dump_notification,
@@ -21,9 +23,9 @@ from postflow_webhooks.adapters.serialization import (
     load_record,
     to_plain,
 )
-from postflow_webhooks.adapters.sqlite.connection import SqliteThread, Transaction
+from postflow_webhooks.adapters.sqlite.connection import SqliteThread
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
-from postflow_webhooks.adapters.sqlite.store import upsert_uploads
+from postflow_webhooks.adapters.sqlite.store import upload_rows, upsert_upload_rows
 from postflow_webhooks.domain.journal import (
     BatchResult,
     DeadLetter,
@@ -40,8 +42,8 @@ from postflow_webhooks.domain.records import Notification, UploadRecord
 DATABASE_NAME = "postflow.sqlite3"
 
 _BUMP = (
-    "INSERT INTO counters (kind, key, value) VALUES (?, ?, 1) "
-    "ON CONFLICT (kind, key) DO UPDATE SET value = value + 1"
+    "INSERT INTO counters (kind, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = value + excluded.value"
 )
 
 _DUE = """
@@ -52,10 +54,32 @@ WHERE d.state = 'pending'
   AND NOT EXISTS (
       SELECT 1 FROM deliveries AS e
       WHERE e.file_id = d.file_id AND e.state = 'pending'
-        AND e.seq < d.seq AND e.not_before > :now)
+        AND e.not_before IS NOT NULL AND e.seq < d.seq AND e.not_before > :now)
 ORDER BY d.seq
 LIMIT :limit
 """
+
+
+def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[None]:
+    """One batch of the receiver's writes: deliveries (and their counts), rejections."""
+    deliveries = [item for item in items if isinstance(item, IncomingDelivery)]
+    counts: Counter[tuple[str, str]] = Counter()
+    for item in items:
+        if isinstance(item, IncomingDelivery):
+            counts["total", ""] += 1
+            counts["event_type", item.event_type] += 1
+        else:
+            counts["rejection", item] += 1
+    conn.executemany(
+        "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, signed) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (d.delivery_id, _ts(d.received_at), d.event_type, d.file_id, d.body, int(d.signed))
+            for d in deliveries
+        ],
+    )
+    conn.executemany(_BUMP, [(kind, key, n) for (kind, key), n in counts.items()])
+    return [None] * len(items)
 
 
 def _ts(moment: datetime) -> float:
@@ -87,7 +111,7 @@ class SqliteJournal:
     ) -> None:
         self.path = path
         self.commits_records = owns_uploads
-        self._writer = GroupCommitWriter(path, on_commit)
+        self._writer = GroupCommitWriter(path, _commit_ingress, on_commit)
         self._db = SqliteThread(path, "journal")
 
     def open(self) -> None:
@@ -103,32 +127,11 @@ class SqliteJournal:
 
     async def append(self, delivery: IncomingDelivery) -> None:
         """Commit a delivery and count it; returns once it is on disk."""
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, "
-                "signed) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    delivery.delivery_id,
-                    _ts(delivery.received_at),
-                    delivery.event_type,
-                    delivery.file_id,
-                    delivery.body,
-                    int(delivery.signed),
-                ),
-            )
-            conn.execute(_BUMP, ("total", ""))
-            conn.execute(_BUMP, ("event_type", delivery.event_type))
-
-        await self._writer.write(insert)
+        await self._writer.write(delivery)
 
     async def reject(self, reason: str) -> None:
         """Count a refused request by reason."""
-
-        def bump(conn: sqlite3.Connection) -> None:
-            conn.execute(_BUMP, ("rejection", reason))
-
-        await self._writer.write(bump)
+        await self._writer.write(reason)
 
     # -- DeliveryQueue -------------------------------------------------------
 
@@ -158,41 +161,48 @@ class SqliteJournal:
         """One transaction: marks, deferrals, quarantine, records, notifications, last event."""
         now = _ts(result.at) if result.at else None
 
-        def write(conn: sqlite3.Connection) -> None:
-            with Transaction(conn):
-                conn.executemany(
-                    "UPDATE deliveries SET state = 'processed', processed_at = ? WHERE seq = ?",
-                    [(now, seq) for seq in result.processed],
-                )
-                conn.executemany(
-                    "UPDATE deliveries SET attempts = attempts + 1, not_before = ?, "
-                    "last_error = ? WHERE seq = ?",
-                    [(_ts(d.not_before), d.reason, d.seq) for d in result.deferred],
-                )
-                conn.executemany(
-                    "UPDATE deliveries SET state = 'quarantined', last_error = ? WHERE seq = ?",
-                    [(q.reason, q.seq) for q in result.quarantined],
-                )
-                if self.commits_records:
-                    upsert_uploads(conn, result.records)
-                else:
-                    conn.executemany(
-                        "INSERT INTO tracker_writes (file_id, record) VALUES (?, ?) "
-                        "ON CONFLICT (file_id) DO UPDATE SET record = excluded.record",
-                        [(r.file_id, dump_record(r)) for r in result.records],
-                    )
-                conn.executemany(
-                    "INSERT INTO notifications (file_id, body, created_at) VALUES (?, ?, ?)",
-                    [(n.file_id, dump_notification(n), _ts(n.at)) for n in result.notifications],
-                )
-                if result.last_event is not None:
-                    conn.execute(
-                        "INSERT INTO meta (key, value) VALUES ('last_event', ?) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (json.dumps(to_plain(result.last_event)),),
-                    )
+        def serialise(_: sqlite3.Connection) -> tuple[list[Any], list[Any], str | None]:
+            records = upload_rows(result.records)
+            notes = [(n.file_id, dump_notification(n), _ts(n.at)) for n in result.notifications]
+            last = json.dumps(to_plain(result.last_event)) if result.last_event else None
+            return records, notes, last
 
-        await self._db.run(write)
+        # Serialising happens on the reader thread, so the writer only writes.
+        records, notes, last = await self._db.run(serialise)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE deliveries SET state = 'processed', processed_at = ? WHERE seq = ?",
+                [(now, seq) for seq in result.processed],
+            )
+            conn.executemany(
+                "UPDATE deliveries SET attempts = attempts + 1, not_before = ?, "
+                "last_error = ? WHERE seq = ?",
+                [(_ts(d.not_before), d.reason, d.seq) for d in result.deferred],
+            )
+            conn.executemany(
+                "UPDATE deliveries SET state = 'quarantined', last_error = ? WHERE seq = ?",
+                [(q.reason, q.seq) for q in result.quarantined],
+            )
+            if self.commits_records:
+                upsert_upload_rows(conn, records)
+            else:
+                conn.executemany(
+                    "INSERT INTO tracker_writes (file_id, record) VALUES (?, ?) "
+                    "ON CONFLICT (file_id) DO UPDATE SET record = excluded.record",
+                    [(row[0], row[4]) for row in records],
+                )
+            conn.executemany(
+                "INSERT INTO notifications (file_id, body, created_at) VALUES (?, ?, ?)", notes
+            )
+            if last is not None:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_event', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (last,),
+                )
+
+        await self._writer.run(write)
 
     async def tracker_writes(self) -> list[UploadRecord]:
         """Records committed here and not yet confirmed written to the store."""
@@ -207,13 +217,12 @@ class SqliteJournal:
         """Forget writes the store took, unless a newer record replaced them since."""
 
         def write(conn: sqlite3.Connection) -> None:
-            with Transaction(conn):
-                conn.executemany(
-                    "DELETE FROM tracker_writes WHERE file_id = ? AND record = ?",
-                    [(r.file_id, dump_record(r)) for r in records],
-                )
+            conn.executemany(
+                "DELETE FROM tracker_writes WHERE file_id = ? AND record = ?",
+                [(r.file_id, dump_record(r)) for r in records],
+            )
 
-        await self._db.run(write)
+        await self._writer.run(write)
 
     async def quarantined(self, limit: int = 100) -> list[QuarantinedDelivery]:
         """Quarantined deliveries, oldest first."""
@@ -235,35 +244,32 @@ class SqliteJournal:
         """Quarantined deliveries back in the queue, attempts reset."""
 
         def write(conn: sqlite3.Connection) -> int:
-            with Transaction(conn):
-                moved = 0
-                for seq in seqs:
-                    moved += conn.execute(
-                        "UPDATE deliveries SET state = 'pending', attempts = 0, not_before = NULL,"
-                        " last_error = NULL WHERE seq = ? AND state = 'quarantined'",
-                        (seq,),
-                    ).rowcount
-                return moved
+            moved = 0
+            for seq in seqs:
+                moved += conn.execute(
+                    "UPDATE deliveries SET state = 'pending', attempts = 0, not_before = NULL,"
+                    " last_error = NULL WHERE seq = ? AND state = 'quarantined'",
+                    (seq,),
+                ).rowcount
+            return moved
 
-        return await self._db.run(write)
+        return await self._writer.run(write)
 
     async def prune(self, before: datetime) -> int:
         """Delete processed deliveries and settled notifications older than ``before``."""
 
         def write(conn: sqlite3.Connection) -> int:
-            with Transaction(conn):
-                gone = conn.execute(
-                    "DELETE FROM deliveries WHERE state = 'processed' AND processed_at < ?",
-                    (_ts(before),),
-                ).rowcount
-                gone += conn.execute(
-                    "DELETE FROM notifications WHERE state IN ('sent', 'skipped') "
-                    "AND settled_at < ?",
-                    (_ts(before),),
-                ).rowcount
-                return gone
+            gone = conn.execute(
+                "DELETE FROM deliveries WHERE state = 'processed' AND processed_at < ?",
+                (_ts(before),),
+            ).rowcount
+            gone += conn.execute(
+                "DELETE FROM notifications WHERE state IN ('sent', 'skipped') AND settled_at < ?",
+                (_ts(before),),
+            ).rowcount
+            return gone
 
-        return await self._db.run(write)
+        return await self._writer.run(write)
 
     async def stats(self) -> JournalStats:
         """The counters ``/webhook-status`` shows; they survive restarts."""
@@ -272,9 +278,15 @@ class SqliteJournal:
             counters: dict[str, dict[str, int]] = {"total": {}, "event_type": {}, "rejection": {}}
             for kind, key, value in conn.execute("SELECT kind, key, value FROM counters"):
                 counters.setdefault(kind, {})[key] = value
-            states = dict(
-                conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
-            )
+            # Literal states, so SQLite can use the partial indexes.
+            states = {
+                "pending": conn.execute(
+                    "SELECT count(*) FROM deliveries WHERE state = 'pending'"
+                ).fetchone()[0],
+                "quarantined": conn.execute(
+                    "SELECT count(*) FROM deliveries WHERE state = 'quarantined'"
+                ).fetchone()[0],
+            }
             notes = dict(
                 conn.execute(
                     "SELECT state, count(*) FROM notifications "
@@ -331,7 +343,7 @@ class SqliteJournal:
                 (state.value, reason, _ts(at), notification_id),
             )
 
-        await self._db.run(write)
+        await self._writer.run(write)
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead notifications, oldest first."""
@@ -350,17 +362,16 @@ class SqliteJournal:
         """Dead notifications back to pending."""
 
         def write(conn: sqlite3.Connection) -> int:
-            with Transaction(conn):
-                return sum(
-                    conn.execute(
-                        "UPDATE notifications SET state = 'pending', reason = NULL, "
-                        "settled_at = NULL WHERE id = ? AND state = 'dead'",
-                        (nid,),
-                    ).rowcount
-                    for nid in notification_ids
-                )
+            return sum(
+                conn.execute(
+                    "UPDATE notifications SET state = 'pending', reason = NULL, "
+                    "settled_at = NULL WHERE id = ? AND state = 'dead'",
+                    (nid,),
+                ).rowcount
+                for nid in notification_ids
+            )
 
-        return await self._db.run(write)
+        return await self._writer.run(write)
 
     async def destination(self, key: str) -> DestinationState:
         """A destination's saved state; working when never seen."""
@@ -391,4 +402,4 @@ class SqliteJournal:
                 ),
             )
 
-        await self._db.run(write)
+        await self._writer.run(write)

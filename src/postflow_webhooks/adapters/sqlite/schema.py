@@ -3,7 +3,7 @@
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id  TEXT NOT NULL UNIQUE,
+    delivery_id  TEXT NOT NULL,
     received_at  REAL NOT NULL,
     event_type   TEXT NOT NULL,
     file_id      TEXT,
@@ -15,8 +15,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error   TEXT,
     processed_at REAL
 );
-CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (state, seq);
-CREATE INDEX IF NOT EXISTS deliveries_by_file ON deliveries (file_id, state, seq);
+-- Partial indexes: a row leaves them once processed or no longer waiting, so
+-- the steady state costs little to maintain.
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_waiting ON deliveries (file_id, seq)
+    WHERE state = 'pending' AND not_before IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_processed ON deliveries (processed_at)
+    WHERE state = 'processed';
+CREATE INDEX IF NOT EXISTS deliveries_quarantined ON deliveries (seq)
+    WHERE state = 'quarantined';
 
 CREATE TABLE IF NOT EXISTS counters (
     kind  TEXT NOT NULL,

@@ -17,17 +17,25 @@ def _changed(record: UploadRecord) -> float:
     return stamp.timestamp() if stamp else 0.0
 
 
-def upsert_uploads(conn: sqlite3.Connection, records: Sequence[UploadRecord]) -> None:
+UploadRow = tuple[str, str | None, str | None, float, str]
+
+
+def upload_rows(records: Sequence[UploadRecord]) -> list[UploadRow]:
+    """Rows of the ``uploads`` table for these records."""
+    return [
+        (r.file_id, r.name, r.status.name if r.status else None, _changed(r), dump_record(r))
+        for r in records
+    ]
+
+
+def upsert_upload_rows(conn: sqlite3.Connection, rows: Sequence[UploadRow]) -> None:
     """Create or replace rows of the ``uploads`` table (inside the caller's transaction)."""
     conn.executemany(
         "INSERT INTO uploads (file_id, name, status, updated_at, record) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id) DO UPDATE SET "
         "name = excluded.name, status = excluded.status, "
         "updated_at = excluded.updated_at, record = excluded.record",
-        [
-            (r.file_id, r.name, r.status.name if r.status else None, _changed(r), dump_record(r))
-            for r in records
-        ],
+        rows,
     )
 
 
@@ -73,9 +81,11 @@ class SqliteUploadStore:
     async def save(self, records: Sequence[UploadRecord]) -> None:
         """Create or replace records in one transaction."""
 
+        rows = upload_rows(records)
+
         def write(conn: sqlite3.Connection) -> None:
             with Transaction(conn):
-                upsert_uploads(conn, records)
+                upsert_upload_rows(conn, rows)
 
         await self._db.run(write)
 
