@@ -98,9 +98,7 @@ class UploadStoreContract:
         assert await store.count() == 3
 
     @pytest.mark.anyio
-    async def test_find_many_returns_the_known_records_by_file_id(
-        self, store: UploadStore
-    ) -> None:
+    async def test_find_many_returns_the_known_records_by_file_id(self, store: UploadStore) -> None:
         """``find_many`` answers every known file id and leaves unknown ones out."""
         await store.save([record("a"), record("b", 1)])
         found = await store.find_many([("a", None), ("b", "b.mov"), ("zzz", "zzz.mov")])

@@ -14,9 +14,9 @@ from postflow_webhooks.adapters.frameio import (
     FrameioClient,
     FrameioFileDetails,
     ImsAuth,
-    enrich,
     retry_policy,
 )
+from postflow_webhooks.app.enrichment import enrich
 from postflow_webhooks.domain.errors import DetailsUnavailableError
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.records import Enrichment, UploadRecord

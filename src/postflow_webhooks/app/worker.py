@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from postflow_webhooks.app.enrichment import enrich
 from postflow_webhooks.domain.errors import DetailsUnavailableError, DomainError, StorageError
 from postflow_webhooks.domain.events import EventKind, WebhookEvent
 from postflow_webhooks.domain.journal import (
@@ -34,7 +35,7 @@ from postflow_webhooks.domain.journal import (
 )
 from postflow_webhooks.domain.ports import Clock, DeliveryQueue, FileDetails, UploadStore
 from postflow_webhooks.domain.records import Enrichment, Notification, UploadRecord
-from postflow_webhooks.domain.service import apply_event, target_file_id, wants_details
+from postflow_webhooks.domain.service import apply_event, target_file_id
 
 log = logging.getLogger("postflow_webhooks.worker")
 
@@ -310,16 +311,9 @@ class DeliveryWorker:
             )
 
     async def _enrich(self, event: WebhookEvent) -> Enrichment:
-        if self._details is None or not wants_details(event):
+        if self._details is None:
             return Enrichment()
-        if event.kind is EventKind.COMMENT and event.file_id is None and event.resource_id:
-            comment = await self._details.comment(event.resource_id, event.account_id)
-            file_id = comment.file_id if comment else None
-            info = await self._details.file(file_id, event.account_id) if file_id else None
-            return Enrichment(file=info, comment=comment)
-        if event.file_id is None:
-            return Enrichment()
-        return Enrichment(file=await self._details.file(event.file_id, event.account_id))
+        return await enrich(self._details, event)
 
     def _defer(self, delivery: PendingDelivery, state: _Pass, now: datetime, reason: str) -> None:
         if delivery.file_id is not None:

@@ -40,9 +40,7 @@ class UploadStore(Protocol):
         """The record of a Frame.io file id, else one named ``name`` not yet linked to any file."""
         ...
 
-    async def find_many(
-        self, keys: Sequence[tuple[str, str | None]]
-    ) -> dict[str, UploadRecord]:
+    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
         """``find`` for many (file id, name) pairs at once; found records by file id."""
         ...
 
@@ -165,8 +163,13 @@ class Notifier(Protocol):
 class FileDetails(Protocol):
     """Frame.io's API, for what IDs-only deliveries do not say."""
 
-    async def file(self, file_id: str, account_id: str | None = None) -> FileInfo | None:
-        """The file's name, status, links and Status field; ``None`` if it is gone."""
+    async def file(
+        self, file_id: str, account_id: str | None = None, *, fresh: bool = False
+    ) -> FileInfo | None:
+        """The file's name, status, links and Status field; ``None`` if it is gone.
+
+        ``fresh`` asks for Frame.io's answer now, never a cached one.
+        """
         ...
 
     async def comment(self, comment_id: str, account_id: str | None = None) -> CommentInfo | None:

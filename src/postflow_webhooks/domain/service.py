@@ -56,6 +56,17 @@ def target_file_id(event: WebhookEvent, enrichment: Enrichment) -> str | None:
     return None
 
 
+# Events whose meaning depends on Frame.io's latest state: never decided on a cached answer.
+FRESH_KINDS = frozenset(
+    {EventKind.READY, EventKind.VERSIONED, EventKind.METADATA_CHANGED, EventKind.RECONCILED}
+)
+
+
+def wants_fresh_details(event: WebhookEvent) -> bool:
+    """True when only Frame.io's answer of now may decide this event."""
+    return event.kind in FRESH_KINDS
+
+
 def wants_details(event: WebhookEvent) -> bool:
     """True when the API can add what an IDs-only delivery lacks."""
     return event.ids_only and event.kind not in (EventKind.OTHER, EventKind.DELETED)

@@ -7,7 +7,7 @@ from postflow_webhooks.adapters.frameio.auth import ImsAuth
 from postflow_webhooks.adapters.frameio.callback import open_in_browser
 from postflow_webhooks.adapters.frameio.client import FrameioClient, parse_retry_after, retry_policy
 from postflow_webhooks.adapters.frameio.config import AuthFlow, FrameioConfig
-from postflow_webhooks.adapters.frameio.details import FrameioFileDetails, enrich
+from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
 from postflow_webhooks.adapters.frameio.errors import (
     FrameioApiError,
     FrameioAuthError,
@@ -56,7 +56,6 @@ __all__ = [
     "TokenSummary",
     "WebhookInfo",
     "WebhookRegistrar",
-    "enrich",
     "open_in_browser",
     "parse_retry_after",
     "retry_policy",

@@ -12,20 +12,15 @@ from postflow_webhooks.adapters.frameio.client import FrameioClient, JsonObject
 from postflow_webhooks.adapters.frameio.errors import FrameioAuthError, FrameioError
 from postflow_webhooks.adapters.frameio.tokens import SystemClock
 from postflow_webhooks.domain.errors import DetailsUnavailableError
-from postflow_webhooks.domain.events import EventKind, Links, WebhookEvent
-from postflow_webhooks.domain.ports import Clock, FileDetails
-from postflow_webhooks.domain.records import CommentInfo, Enrichment, FileInfo
-from postflow_webhooks.domain.service import wants_details
+from postflow_webhooks.domain.events import Links
+from postflow_webhooks.domain.ports import Clock
+from postflow_webhooks.domain.records import CommentInfo, FileInfo
 
 log = logging.getLogger("postflow_webhooks.frameio")
 
 T = TypeVar("T")
 
 STATUS_FIELD = "Status"
-# Events whose meaning depends on Frame.io's latest state: never answered from the cache.
-FRESH_KINDS = frozenset(
-    {EventKind.READY, EventKind.VERSIONED, EventKind.METADATA_CHANGED, EventKind.RECONCILED}
-)
 _FOLD = re.compile(r"[\s_\-]+")
 
 
@@ -54,13 +49,15 @@ class FrameioFileDetails:
         self._files: dict[str, tuple[float, FileInfo]] = {}
         self._inflight: dict[str, asyncio.Future[FileInfo | None]] = {}
 
-    async def file(self, file_id: str, account_id: str | None = None) -> FileInfo | None:
+    async def file(
+        self, file_id: str, account_id: str | None = None, *, fresh: bool = False
+    ) -> FileInfo | None:
         """Name, status, view URL, media links and Status field; ``None`` if the file is gone."""
         account = account_id or self._account_id
         key = f"{account}/{file_id}"
         now = self._clock.now().timestamp()
         cached = self._files.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > now and not fresh:
             return cached[1]
         running = self._inflight.get(key)
         if running is not None:
@@ -149,29 +146,6 @@ class FrameioFileDetails:
             if isinstance(name, str) and fold_field_name(name) == self._status_key:
                 return _select_value(item.get("value"))
         return None
-
-
-async def enrich(details: FileDetails, event: WebhookEvent) -> Enrichment:
-    """What the API adds to ``event``: its file (and comment); empty when it needs nothing.
-
-    Raises ``DetailsUnavailableError`` when Frame.io cannot answer now.
-    """
-    if not wants_details(event):
-        return Enrichment()
-    comment: CommentInfo | None = None
-    file_id = event.file_id
-    comment_id = event.comment.comment_id if event.comment else None
-    if event.kind is EventKind.COMMENT and comment_id is not None:
-        comment = await details.comment(comment_id, event.account_id)
-        if file_id is None and comment is not None:
-            file_id = comment.file_id
-    if file_id is None:
-        return Enrichment(comment=comment)
-    forget = getattr(details, "forget", None)
-    if event.kind in FRESH_KINDS and callable(forget):
-        forget(file_id)
-    info = await details.file(file_id, event.account_id)
-    return Enrichment(file=info, comment=comment)
 
 
 def _data(body: JsonObject) -> JsonObject:

@@ -93,7 +93,7 @@ class Reconciler:
     ) -> tuple[WebhookEvent, Enrichment] | DetailsUnavailableError | None:
         async with self._limit:
             try:
-                info = await self._details.file(file_id, self._account_id)
+                info = await self._details.file(file_id, self._account_id, fresh=True)
             except DetailsUnavailableError as exc:
                 log.warning("reconciliation could not read %s: %s", file_id, exc)
                 return exc
