@@ -30,7 +30,15 @@ SECRET = "bench-secret"
 CONCURRENCY = 32
 MEASURED = int(os.environ.get("BENCH_REQUESTS", "20000"))
 TOTAL = int(os.environ.get("BENCH_TOTAL", "100000"))
-UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+UVICORN_FLAGS = [
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+]
 
 
 def free_port() -> int:
@@ -128,7 +136,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(1) as pool:
         bare_port = free_port()
         bare = start(
-            [python, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port), *UVICORN_FLAGS],
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                str(bare_port),
+                *UVICORN_FLAGS,
+            ],
             env,
             bare_port,
         )
@@ -147,8 +163,14 @@ def main() -> None:
             "POSTFLOW_LOG_LEVEL": "WARNING",
         }
         command = [
-            python, "-m", "uvicorn", "--factory", "postflow_webhooks.app.composition:create_app",
-            "--port", str(port), *UVICORN_FLAGS,
+            python,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "postflow_webhooks.app.composition:create_app",
+            "--port",
+            str(port),
+            *UVICORN_FLAGS,
         ]
         ours = start(command, ours_env, port)
         accepted: list[str] = []
@@ -170,7 +192,9 @@ def main() -> None:
             stop(ours)
         db = sqlite3.connect(Path(tmp) / "postflow.sqlite3")
         stored = {row[0] for row in db.execute("SELECT delivery_id FROM deliveries")}
-        processed = db.execute("SELECT count(*) FROM deliveries WHERE state = 'processed'").fetchone()[0]
+        processed = db.execute(
+            "SELECT count(*) FROM deliveries WHERE state = 'processed'"
+        ).fetchone()[0]
         db.close()
 
     throughput_ratio = result.rate / bare_result.rate

@@ -20,25 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
-
-from postflow_webhooks.adapters.serialization import from_plain, to_plain
+from postflow_webhooks.adapters.tracker_format import (
+    entry_key,
+    entry_record,
+    linked_file_id,
+    merge_entry,
+)
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.records import UploadRecord
-from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review
+from postflow_webhooks.domain.statuses import PostflowStatus
 
 FILE_NAME = "uploads_tracking.json"
 FORMAT_VERSION = "1.0"
 
-_FROM_LABEL: dict[PostflowStatus, tuple[Processing, Review]] = {
-    PostflowStatus.UPLOADING: (Processing.UPLOADING, Review.NONE),
-    PostflowStatus.PROCESSING: (Processing.PROCESSING, Review.NONE),
-    PostflowStatus.COMPLETED: (Processing.READY, Review.NONE),
-    PostflowStatus.FAILED: (Processing.FAILED, Review.NONE),
-    PostflowStatus.WAITING_APPROVAL: (Processing.NONE, Review.NEEDS_REVIEW),
-    PostflowStatus.APPROVED: (Processing.NONE, Review.APPROVED),
-    PostflowStatus.REJECTED: (Processing.NONE, Review.REJECTED),
-}
 
 Document = dict[str, Any]
 
@@ -91,25 +85,25 @@ class JsonUploadStore:
 
     def _find(self, file_id: str, name: str | None) -> UploadRecord | None:
         uploads = self._load()["uploads"]
-        key = _key_for(uploads, file_id, name)
-        return None if key is None else _record(key, uploads[key], file_id)
+        key = entry_key(uploads, file_id, name)
+        return None if key is None else entry_record(key, uploads[key], file_id)
 
     def _find_many(self, keys: list[tuple[str, str | None]]) -> dict[str, UploadRecord]:
         uploads = self._load()["uploads"]
         found = {}
         for file_id, name in keys:
-            key = _key_for(uploads, file_id, name)
+            key = entry_key(uploads, file_id, name)
             if key is not None:
-                found[file_id] = _record(key, uploads[key], file_id)
+                found[file_id] = entry_record(key, uploads[key], file_id)
         return found
 
     def _all(self) -> list[UploadRecord]:
         uploads = self._load()["uploads"]
         found = []
         for key, entry in uploads.items():
-            file_id = _linked_file_id(entry)
+            file_id = linked_file_id(entry)
             if file_id is not None:
-                found.append(_record(key, entry, file_id))
+                found.append(entry_record(key, entry, file_id))
         return found
 
     def _save(self, records: list[UploadRecord]) -> None:
@@ -119,8 +113,8 @@ class JsonUploadStore:
             now = datetime.now(UTC).isoformat()
             for record in records:
                 key = record.upload_id if record.upload_id in uploads else None
-                key = key or _key_for(uploads, record.file_id, record.name) or record.file_id
-                uploads[key] = _entry(uploads.get(key, {}), record, key)
+                key = key or entry_key(uploads, record.file_id, record.name) or record.file_id
+                uploads[key] = merge_entry(uploads.get(key, {}), record, key)
             document["last_updated"] = now
             document.setdefault("created_at", now)
             document.setdefault("version", FORMAT_VERSION)
@@ -168,75 +162,3 @@ class JsonUploadStore:
 def _changed(record: UploadRecord) -> float:
     stamp = record.updated_at or record.created_at
     return stamp.timestamp() if stamp else 0.0
-
-
-def _linked_file_id(entry: Any) -> str | None:
-    if not isinstance(entry, dict):
-        return None
-    data = entry.get("frameio_data")
-    if isinstance(data, dict) and isinstance(data.get("file_id"), str):
-        return str(data["file_id"])
-    return None
-
-
-def _key_for(uploads: Document, file_id: str, name: str | None) -> str | None:
-    for key, entry in uploads.items():
-        if _linked_file_id(entry) == file_id:
-            return str(key)
-    if not name:
-        return None
-    for key, entry in reversed(list(uploads.items())):
-        linked = _linked_file_id(entry)
-        if isinstance(entry, dict) and entry.get("filename") == name and linked is None:
-            return str(key)
-    return None
-
-
-def _record(key: str, entry: Document, file_id: str) -> UploadRecord:
-    saved = entry.get("webhook")
-    if isinstance(saved, dict):
-        try:
-            record = from_plain(saved, UploadRecord)
-            return attrs.evolve(record, upload_id=key, file_id=file_id)
-        except Exception:  # an entry PostFlow edited by hand: fall back to its label
-            pass
-    status = PostflowStatus.from_text(str(entry.get("status", "")))
-    processing, review = (Processing.NONE, Review.NONE)
-    if status is not None:
-        processing, review = _FROM_LABEL[status]
-    name = entry.get("filename")
-    return UploadRecord(
-        file_id=file_id,
-        upload_id=key,
-        name=name if isinstance(name, str) else None,
-        processing=processing,
-        review=review,
-    )
-
-
-def _entry(existing: Document, record: UploadRecord, key: str) -> Document:
-    entry = dict(existing)
-    stamp = (record.updated_at or record.created_at or datetime.now(UTC)).isoformat()
-    entry.setdefault("upload_id", key)
-    if record.name and not entry.get("filename"):
-        entry["filename"] = record.name
-    entry["status"] = record.status.label if record.status else entry.get("status")
-    entry.setdefault("created_at", stamp)
-    entry["updated_at"] = stamp
-    frameio = dict(entry.get("frameio_data") or {})
-    frameio.update(
-        {
-            "file_id": record.file_id,
-            "version": record.version,
-            "processing": record.processing.value,
-            "review": record.review.value,
-            "links": dict(record.links),
-            "view_url": record.view_url,
-            "comment_count": record.comment_count,
-            "deleted": record.deleted,
-        }
-    )
-    entry["frameio_data"] = frameio
-    saved = to_plain(attrs.evolve(record, upload_id=None))
-    entry["webhook"] = saved
-    return entry

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any, Protocol
 
 import attrs
 
+from postflow_webhooks.adapters.frameio import FrameioAdapter, WebhookRegistrar
 from postflow_webhooks.adapters.sqlite import SqliteJournal
 from postflow_webhooks.app.settings import Settings
 from postflow_webhooks.app.worker import DeliveryWorker
 from postflow_webhooks.domain.errors import TunnelError
+from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.ports import Clock, Tunnel, UploadStore
+from postflow_webhooks.domain.records import Enrichment
 
 log = logging.getLogger("postflow_webhooks")
+
+RECONCILE_LIMIT = 500
 
 
 class Service(Protocol):
@@ -43,15 +50,24 @@ class ReceiverRuntime:
     worker: DeliveryWorker
     tunnel: Tunnel | None = None
     dispatcher: Service | None = None
+    frameio: FrameioAdapter | None = None
     secrets: list[str] = attrs.Factory(list)
+    registrar: WebhookRegistrar | None = None
     started: bool = False
+    _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
 
     def current_secrets(self) -> list[str]:
         """The signing secrets in force now (registration may add one at run time)."""
         return self.secrets
 
+    def add_secret(self, secret: str) -> None:
+        """Accept deliveries signed with a new secret (a webhook was just created)."""
+        if secret not in self.secrets:
+            self.secrets.insert(0, secret)
+            log.info("a new webhook signing secret is in force")
+
     async def start(self) -> None:
-        """Open storage, resume the backlog, start the worker, notifier and tunnel."""
+        """Open storage, resume the backlog, start the worker, notifier, tunnel, API jobs."""
         self.journal.open()
         if not self.secrets:
             log.warning(
@@ -62,10 +78,13 @@ class ReceiverRuntime:
         if self.dispatcher is not None:
             await self.dispatcher.start()
         if self.tunnel is not None:
-            try:
-                await self.tunnel.start()
-            except TunnelError as exc:
-                log.error("tunnel failed to start: %s", exc)
+            self.tunnel.subscribe(self._announce_url)
+            if self.frameio is not None:
+                self.registrar = self.frameio.registrar(on_secret=self._on_secret)
+                self.tunnel.subscribe(self.registrar.on_new_public_url)
+            self._tasks.append(asyncio.create_task(self._start_tunnel(), name="tunnel-start"))
+        if self.frameio is not None:
+            self._tasks.append(asyncio.create_task(self._reconcile(), name="reconcile"))
         self.started = True
         log.info(
             "receiver started on %s (store=%s, data=%s)",
@@ -75,13 +94,52 @@ class ReceiverRuntime:
         )
 
     async def stop(self) -> None:
-        """Stop the tunnel, drain the backlog, flush notifications, close storage."""
+        """Stop the tunnel and API jobs, drain the backlog, flush notifications, close storage."""
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
         if self.tunnel is not None:
             await self.tunnel.stop()
+        if self.registrar is not None:
+            await self.registrar.aclose()
         await self.worker.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.frameio is not None:
+            await self.frameio.aclose()
         await self.journal.close()
         await self.store.close()
         self.started = False
         log.info("receiver stopped")
+
+    async def _start_tunnel(self) -> None:
+        assert self.tunnel is not None
+        try:
+            await self.tunnel.start()
+        except TunnelError as exc:
+            log.error("tunnel failed: %s", exc)
+
+    async def _announce_url(self, public_url: str) -> None:
+        log.info("public URL: %s", public_url)
+        log.info("webhook URL for Frame.io: %s/frameio-webhook", public_url)
+
+    async def _on_secret(self, secret: str) -> None:
+        self.add_secret(secret)
+
+    async def _reconcile(self) -> None:
+        assert self.frameio is not None
+        await self.frameio.reconciler.run_periodically(
+            self.unsettled_file_ids,
+            self._apply_reconciled,
+            interval=self.settings.reconcile_interval,
+        )
+
+    async def unsettled_file_ids(self) -> list[str]:
+        """Tracked files that may still change, most recent first."""
+        records = await self.store.list_records(limit=RECONCILE_LIMIT)
+        return [r.file_id for r in records if not r.settled]
+
+    async def _apply_reconciled(self, event: WebhookEvent, enrichment: Enrichment) -> None:
+        await self.worker.apply_external([(event, enrichment)])

@@ -54,6 +54,7 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path("data")
     config_dir: Path = Path("config")
+    log_dir: Path = Path("logs")
     store: str = "sqlite"
     webhook_secret: str | None = _secret()
     log_format: str = "text"
@@ -213,6 +214,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "port": _port,
     "data_dir": _path,
     "config_dir": _path,
+    "log_dir": _path,
     "store": _choice(STORES),
     "webhook_secret": _optional_text,
     "log_format": _choice(LOG_FORMATS),

@@ -27,6 +27,21 @@ class RuntimeStatusViews:
             return {"enabled": False}
         return {"enabled": True, **dispatcher.state()}
 
+    def _registration(self) -> dict[str, Any] | None:
+        registrar = self._runtime.registrar
+        if registrar is None:
+            return None
+        status = registrar.status()
+        return {
+            "webhook_id": status.webhook_id,
+            "registered_url": status.registered_url,
+            "wanted_url": status.wanted_url,
+            "pending": status.pending,
+            "updates": status.updates,
+            "last_synced_at": status.last_synced_at.isoformat() if status.last_synced_at else None,
+            "last_error": status.last_error,
+        }
+
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when storage answers and the worker runs; reasons listed either way."""
         runtime = self._runtime
@@ -83,6 +98,7 @@ class RuntimeStatusViews:
             "signature_verification": "on" if runtime.current_secrets() else "off",
             "local_webhook_url": f"{runtime.settings.local_url}/frameio-webhook",
             "public_webhook_url": tunnel["webhook_url"],
+            "frameio_webhook": self._registration(),
             "notifications": {
                 **self._notifier(),
                 "pending": stats.notifications_pending,

@@ -18,7 +18,9 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -140,7 +142,10 @@ class DeliveryWorker:
         idle_wait: float = 0.5,
         retention: timedelta = timedelta(days=7),
         recent: RecentEvents | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
+        self._after_commit = after_commit
+        self._pass_lock = asyncio.Lock()
         self.recent = recent or RecentEvents()
         self._queue = queue
         self._store = store
@@ -214,6 +219,65 @@ class DeliveryWorker:
 
     async def run_once(self) -> bool:
         """One pass; True when it processed, deferred or quarantined anything."""
+        async with self._pass_lock:
+            return await self._pass()
+
+    async def apply_external(self, items: Sequence[tuple[WebhookEvent, Enrichment]]) -> int:
+        """Apply events that did not come as deliveries (reconciliation), like deliveries.
+
+        Runs between passes, so a file is never read and written by two at once;
+        returns how many notifications the changes made due.
+        """
+        async with self._pass_lock:
+            now = self._clock.now()
+            state = _Pass()
+            ready = []
+            for event, enrichment in items:
+                file_id = target_file_id(event, enrichment)
+                name = enrichment.file.name if enrichment.file else None
+                delivery = PendingDelivery(
+                    seq=0,
+                    delivery_id=f"{event.event_type}-{uuid.uuid4().hex[:12]}",
+                    received_at=now,
+                    body=b"",
+                    event_type=event.event_type,
+                    file_id=file_id,
+                )
+                ready.append(
+                    _Ready(delivery, event, enrichment, file_id, name, time.perf_counter())
+                )
+            await self._apply_all(ready, state)
+            await self._commit(state, now, processed=False)
+            return len(state.notifications)
+
+    async def _apply_all(self, ready: list[_Ready], state: _Pass) -> None:
+        keys = [(item.file_id, item.name) for item in ready if item.file_id is not None]
+        known = await self._store.find_many(keys) if keys else {}
+        for item in ready:
+            self._apply(item, known, state)
+
+    async def _commit(self, state: _Pass, now: datetime, *, processed: bool = True) -> None:
+        records = tuple(state.records.values())
+        await self._queue.commit(
+            BatchResult(
+                at=now,
+                processed=tuple(state.processed) if processed else (),
+                deferred=tuple(state.deferred),
+                quarantined=tuple(state.quarantined),
+                records=records,
+                notifications=tuple(state.notifications),
+                last_event=state.last,
+            )
+        )
+        if processed:
+            self.processed_total += len(state.processed)
+        if records and not self._queue.commits_records:
+            await self._store.save(records)
+            await self._queue.clear_tracker_writes(records)
+        if state.notifications and self._after_commit is not None:
+            self._after_commit()
+
+    async def _pass(self) -> bool:
         now = self._clock.now()
         batch = await self._queue.pending(self._batch_size, now)
         self.last_pass_at = now
@@ -225,26 +289,8 @@ class DeliveryWorker:
             item = await self._prepare(delivery, state, now)
             if item is not None:
                 ready.append(item)
-        keys = [(item.file_id, item.name) for item in ready if item.file_id is not None]
-        known = await self._store.find_many(keys) if keys else {}
-        for item in ready:
-            self._apply(item, known, state)
-        records = tuple(state.records.values())
-        await self._queue.commit(
-            BatchResult(
-                at=now,
-                processed=tuple(state.processed),
-                deferred=tuple(state.deferred),
-                quarantined=tuple(state.quarantined),
-                records=records,
-                notifications=tuple(state.notifications),
-                last_event=state.last,
-            )
-        )
-        self.processed_total += len(state.processed)
-        if records and not self._queue.commits_records:
-            await self._store.save(records)
-            await self._queue.clear_tracker_writes(records)
+        await self._apply_all(ready, state)
+        await self._commit(state, now)
         return True
 
     async def _prepare(

@@ -96,6 +96,11 @@ class UploadRecord:
         """The Frame.io link to the file, when known."""
         return dict(self.links).get("view_url")
 
+    @property
+    def settled(self) -> bool:
+        """True when nothing more is expected: deleted, or approved or rejected."""
+        return self.deleted or self.review in (Review.APPROVED, Review.REJECTED)
+
     @classmethod
     def new(cls, file_id: str, at: datetime, name: str | None = None) -> UploadRecord:
         """A file seen for the first time."""

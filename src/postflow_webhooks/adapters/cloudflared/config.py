@@ -22,15 +22,50 @@ WILDCARD_HOSTS = ("", "0.0.0.0", "::", "localhost", "[::]")
 class TunnelSettings(Protocol):
     """The application settings the tunnel reads (the app's ``Settings`` fits)."""
 
-    host: str
-    port: int
-    tunnel: str
-    cloudflared: str | None
-    tunnel_token: str | None
-    tunnel_token_file: Path | None
-    tunnel_hostname: str | None
-    tunnel_protocol: str
-    tunnel_metrics_port: int
+    @property
+    def host(self) -> str:
+        """The setting of that name."""
+        ...
+
+    @property
+    def port(self) -> int:
+        """The setting of that name."""
+        ...
+
+    @property
+    def tunnel(self) -> str:
+        """The setting of that name."""
+        ...
+
+    @property
+    def cloudflared(self) -> str | None:
+        """The setting of that name."""
+        ...
+
+    @property
+    def tunnel_token(self) -> str | None:
+        """The setting of that name."""
+        ...
+
+    @property
+    def tunnel_token_file(self) -> Path | None:
+        """The setting of that name."""
+        ...
+
+    @property
+    def tunnel_hostname(self) -> str | None:
+        """The setting of that name."""
+        ...
+
+    @property
+    def tunnel_protocol(self) -> str:
+        """The setting of that name."""
+        ...
+
+    @property
+    def tunnel_metrics_port(self) -> int:
+        """The setting of that name."""
+        ...
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
