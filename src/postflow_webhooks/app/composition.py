@@ -65,11 +65,17 @@ def frameio_config(settings: Settings) -> FrameioConfig | None:
         "workspace_id": settings.frameio_workspace_id,
         "redirect_uri": settings.frameio_redirect_uri,
     }
+    endpoints = {
+        "api_base": settings.frameio_api_base,
+        "ims_token_url": settings.frameio_ims_token_url,
+        "ims_authorize_url": settings.frameio_ims_authorize_url,
+    }
     return FrameioConfig.from_mapping(
         values,
         source=str(settings.config_dir / "frameio_config.json"),
         data_dir=settings.data_dir,
         reconcile_interval=settings.reconcile_interval,
+        **{key: value for key, value in endpoints.items() if value},
     )
 
 

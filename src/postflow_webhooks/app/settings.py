@@ -79,6 +79,9 @@ class Settings:
     frameio_redirect_uri: str | None = None
     frameio_account_id: str | None = None
     frameio_workspace_id: str | None = None
+    frameio_api_base: str | None = None
+    frameio_ims_token_url: str | None = None
+    frameio_ims_authorize_url: str | None = None
     reconcile_interval: float = 600.0
 
     @property
@@ -239,6 +242,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "frameio_redirect_uri": _optional_text,
     "frameio_account_id": _optional_text,
     "frameio_workspace_id": _optional_text,
+    "frameio_api_base": _optional_text,
+    "frameio_ims_token_url": _optional_text,
+    "frameio_ims_authorize_url": _optional_text,
     "reconcile_interval": _positive_float,
 }
 

@@ -1,0 +1,289 @@
+"""Every CLI command end to end, in a subprocess, against real servers and fakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, process_gone
+from tests.fakes.fake_frameio import FakeFrameio
+from tests.support import free_port, wait_for
+
+pytestmark = pytest.mark.slow
+SECRET = "cli-secret"
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment with nothing from the developer's own POSTFLOW_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTFLOW_", "TUNNEL_"))}
+    env.update(
+        {
+            "POSTFLOW_CONFIG_DIR": str(tmp_path / "config"),
+            "POSTFLOW_DATA_DIR": str(tmp_path / "data"),
+            "POSTFLOW_LOG_DIR": str(tmp_path / "logs"),
+            **extra,
+        }
+    )
+    return env
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``postflow-webhooks ARGS``."""
+    return subprocess.run(
+        [sys.executable, "-m", "postflow_webhooks.app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``serve`` in the background, waiting until /health answers."""
+    port = env["POSTFLOW_PORT"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "postflow_webhooks.app.cli", "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 600
+        except httpx.HTTPError:
+            return process.poll() is not None
+
+    wait_for(up, timeout=30)
+    assert process.poll() is None, process.communicate()
+    return process
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM; the exit code and what it printed on stderr."""
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    return process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A running ``serve`` with a secret; yields its environment."""
+    tmp = tmp_path_factory.mktemp("cli")
+    env = cli_env(tmp, POSTFLOW_PORT=str(free_port()), POSTFLOW_WEBHOOK_SECRET=SECRET)
+    process = start_serve(env)
+    yield env
+    code, err = stop(process)
+    assert code == 0, err
+    assert "receiver stopped" in err
+
+
+def test_simulate_sends_a_signed_sequence_and_prints_the_final_statuses(
+    served: dict[str, str],
+) -> None:
+    """``simulate`` drives two files to APPROVED through signed deliveries."""
+    done = cli(served, "simulate", "--files", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("APPROVED ✅") == 2
+    v4 = cli(served, "simulate", "--dialect", "v4", "--json")
+    assert v4.returncode == 0, v4.stderr
+    result = json.loads(v4.stdout)
+    assert result["answers"] == {"202": 4}
+    assert result["uploads"][0]["status_label"] == "COMPLETED 🎉"
+
+
+def test_status_and_uploads_show_tables_and_json(served: dict[str, str]) -> None:
+    """``status`` and ``uploads`` read the running receiver, as tables or JSON."""
+    cli(served, "simulate", "--files", "1", "--prefix", "listing")
+    table = cli(served, "status")
+    assert table.returncode == 0 and "total events" in table.stdout and "signatures" in table.stdout
+    data = json.loads(cli(served, "status", "--json").stdout)
+    assert data["signature_verification"] == "on" and data["total_events"] >= 5
+    approved = json.loads(cli(served, "uploads", "--status", "approved", "--json").stdout)
+    assert approved["total"] >= 1
+    assert all(u["status"] == "APPROVED" for u in approved["uploads"])
+    listed = cli(served, "uploads", "--limit", "1")
+    assert "1 of" in listed.stdout and "APPROVED ✅" in listed.stdout
+
+
+def test_doctor_passes_on_a_healthy_setup(served: dict[str, str]) -> None:
+    """``doctor`` prints one line per check and exits 0 when nothing needs fixing."""
+    done = cli(served, "doctor")
+    assert done.returncode == 0, done.stdout
+    for name in (
+        "configuration",
+        "signing secret",
+        "data directory",
+        "port",
+        "cloudflared",
+        "discord",
+    ):
+        assert name in done.stdout
+
+
+def test_doctor_names_the_fix_and_fails(tmp_path: Path) -> None:
+    """No secret and a broken Discord URL: each problem says its fix; exit 1."""
+    env = cli_env(tmp_path, POSTFLOW_DISCORD_WEBHOOK_URL="http://127.0.0.1:9/api/webhooks/1/tok")
+    done = cli(env, "doctor", "--json")
+    assert done.returncode == 1
+    checks = {c["check"]: c for c in json.loads(done.stdout)}
+    assert (
+        not checks["signing secret"]["ok"]
+        and "POSTFLOW_WEBHOOK_SECRET" in checks["signing secret"]["detail"]
+    )
+    assert not checks["discord"]["ok"] and "tok" not in checks["discord"]["detail"]
+
+
+def test_replay_lists_and_requeues_a_quarantined_delivery(served: dict[str, str]) -> None:
+    """A delivery the core cannot read is quarantined, listed, and replayed on request."""
+    db = sqlite3.connect(Path(served["POSTFLOW_DATA_DIR"]) / "postflow.sqlite3")
+    with db:
+        db.execute(
+            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body) "
+            "VALUES (?, 0, 'file.ready', 'broken-1', ?)",
+            (uuid.uuid4().hex, b"{not json"),
+        )
+    seq = db.execute("SELECT max(seq) FROM deliveries").fetchone()[0]
+    db.close()
+    url = f"http://127.0.0.1:{served['POSTFLOW_PORT']}"
+    wait_for(lambda: httpx.get(f"{url}/webhook-status").json()["quarantined"] >= 1)
+    listed = json.loads(cli(served, "replay", "--json").stdout)
+    assert any(q["seq"] == seq and "unreadable" in q["reason"] for q in listed["quarantined"])
+    replayed = json.loads(cli(served, "replay", "--delivery", str(seq), "--json").stdout)
+    assert replayed["replayed_deliveries"] == 1
+
+
+def test_serve_on_a_taken_port_names_the_port_and_the_fix(tmp_path: Path) -> None:
+    """``serve`` on a busy port exits 1 with the port and how to pick another."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = cli(cli_env(tmp_path), "serve", "--port", str(port))
+    assert done.returncode == 1
+    assert f"port {port}" in done.stderr and "--port" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_with_a_broken_config_file_names_the_file(tmp_path: Path) -> None:
+    """A malformed config file stops ``serve`` with the file and the line."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "receiver.json").write_text('{"port": }', encoding="utf-8")
+    done = cli(cli_env(tmp_path), "serve")
+    assert done.returncode == 1
+    assert "receiver.json" in done.stderr and "line 1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_public_tunnel_without_a_secret(tmp_path: Path) -> None:
+    """``serve --tunnel quick`` with no secret is refused with the explanation."""
+    env = cli_env(tmp_path, POSTFLOW_CLOUDFLARED=str(FAKE_CLOUDFLARED))
+    done = cli(env, "serve", "--tunnel", "quick", "--port", str(free_port()))
+    assert done.returncode == 1
+    assert "secret" in done.stderr.lower() and "Traceback" not in done.stderr
+
+
+def test_serve_with_a_quick_tunnel_logs_the_public_webhook_url(tmp_path: Path) -> None:
+    """With the fake cloudflared, ``serve --tunnel quick`` publishes a public webhook URL."""
+    env = cli_env(
+        tmp_path,
+        POSTFLOW_PORT=str(free_port()),
+        POSTFLOW_WEBHOOK_SECRET=SECRET,
+        POSTFLOW_CLOUDFLARED=str(FAKE_CLOUDFLARED),
+        FAKE_CLOUDFLARED_STATE_DIR=str(tmp_path / "fake"),
+    )
+    process = start_serve(env, "--tunnel", "quick")
+    url = f"http://127.0.0.1:{env['POSTFLOW_PORT']}"
+    try:
+        wait_for(
+            lambda: httpx.get(f"{url}/webhook-status").json()["public_webhook_url"], timeout=20
+        )
+        public = httpx.get(f"{url}/webhook-status").json()["public_webhook_url"]
+        assert public.startswith("https://") and public.endswith(
+            ".trycloudflare.com/frameio-webhook"
+        )
+    finally:
+        code, err = stop(process)
+    assert code == 0
+    assert f"webhook URL for Frame.io: {public}" in err
+    assert (tmp_path / "logs" / "webhook_tunnel.log").exists()
+
+
+def test_tunnel_command_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """``tunnel`` prints the public and webhook URLs, then stops cleanly on SIGINT."""
+    env = cli_env(
+        tmp_path,
+        POSTFLOW_CLOUDFLARED=str(FAKE_CLOUDFLARED),
+        FAKE_CLOUDFLARED_STATE_DIR=str(tmp_path / "fake"),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "postflow_webhooks.app.cli", "tunnel", "--port", str(free_port())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    second = process.stdout.readline()
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    assert first.startswith("Public URL:") and ".trycloudflare.com" in first
+    assert second.startswith("Webhook URL:") and second.strip().endswith("/frameio-webhook")
+    assert process.returncode in (0, 1)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "fake").glob("start-*.json")]
+    for record in records:
+        wait_for(
+            lambda pid=record["pid"]: (
+                not Path(f"/proc/{pid}").exists()
+                or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            )
+        )
+
+
+def test_register_and_unregister_against_the_fake_frameio(tmp_path: Path) -> None:
+    """``register`` creates our webhook and stores its secret; ``unregister`` deletes both."""
+    with FakeFrameio() as fake:
+        env = cli_env(
+            tmp_path,
+            POSTFLOW_FRAMEIO_CLIENT_ID=fake.client_id,
+            POSTFLOW_FRAMEIO_CLIENT_SECRET=fake.client_secret,
+            POSTFLOW_FRAMEIO_ACCOUNT_ID=fake.account_id,
+            POSTFLOW_FRAMEIO_WORKSPACE_ID=fake.workspace_id,
+            POSTFLOW_FRAMEIO_API_BASE=fake.url,
+            POSTFLOW_FRAMEIO_IMS_TOKEN_URL=f"{fake.url}/ims/token/v3",
+        )
+        done = cli(env, "register", "https://abc.trycloudflare.com", "--json")
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)
+        assert (
+            data["created"] is True
+            and data["url"] == "https://abc.trycloudflare.com/frameio-webhook"
+        )
+        secret_file = Path(data["secret_stored_in"])
+        assert secret_file.exists() and (secret_file.stat().st_mode & 0o777) == 0o600
+        assert fake.client_secret not in done.stdout + done.stderr
+        again = json.loads(cli(env, "register", "https://xyz.trycloudflare.com", "--json").stdout)
+        assert again["created"] is False and again["webhook_id"] == data["webhook_id"]
+        gone = cli(env, "unregister")
+        assert gone.returncode == 0 and "deleted" in gone.stdout
+        assert not secret_file.exists()
+
+
+def test_register_without_credentials_says_where_to_put_them(tmp_path: Path) -> None:
+    """No API credentials: ``register`` exits 1 naming the config file."""
+    done = cli(cli_env(tmp_path), "register", "https://abc.trycloudflare.com")
+    assert done.returncode == 1 and "frameio_config.json" in done.stderr
