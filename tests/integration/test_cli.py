@@ -245,13 +245,9 @@ def test_tunnel_command_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) -> N
     assert second.startswith("Webhook URL:") and second.strip().endswith("/frameio-webhook")
     assert process.returncode in (0, 1)
     records = [json.loads(p.read_text()) for p in (tmp_path / "fake").glob("start-*.json")]
+    assert records
     for record in records:
-        wait_for(
-            lambda pid=record["pid"]: (
-                not Path(f"/proc/{pid}").exists()
-                or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-            )
-        )
+        wait_for(lambda pid=record["pid"]: process_gone(pid))
 
 
 def test_register_and_unregister_against_the_fake_frameio(tmp_path: Path) -> None:
