@@ -259,9 +259,18 @@ class FakeFrameio:
         }
 
     async def deliver(
-        self, event_type: str, resource_id: str, *, resource_type: str = "file"
+        self,
+        event_type: str,
+        resource_id: str,
+        *,
+        resource_type: str = "file",
+        resolve: Callable[[str], str] | None = None,
     ) -> httpx.Response | None:
-        """POST a signed delivery to every active webhook subscribed to ``event_type``."""
+        """POST a signed delivery to every active webhook subscribed to ``event_type``.
+
+        ``resolve`` maps a registered public URL to where it really is (the fake
+        tunnel's local port), standing in for DNS.
+        """
         with self._lock:
             targets = [
                 dict(w) for w in self.webhooks.values() if w["active"] and event_type in w["events"]
@@ -270,9 +279,8 @@ class FakeFrameio:
         answer = None
         async with httpx.AsyncClient(timeout=5.0) as http:
             for hook in targets:
-                answer = await http.post(
-                    hook["url"], content=body, headers=self.sign(hook["secret"], body)
-                )
+                url = resolve(hook["url"]) if resolve else hook["url"]
+                answer = await http.post(url, content=body, headers=self.sign(hook["secret"], body))
                 self.deliveries.append(answer)
         return answer
 

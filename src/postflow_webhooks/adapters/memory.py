@@ -169,6 +169,15 @@ class MemoryJournal:
             if self._writes.get(record.file_id) == record:
                 del self._writes[record.file_id]
 
+    async def deferred(self, limit: int = 100) -> list[PendingDelivery]:
+        """Pending deliveries that wait for a retry, oldest first."""
+        waiting = [
+            r.delivery
+            for r in self._rows
+            if r.state == "pending" and r.delivery.not_before is not None
+        ]
+        return waiting[:limit]
+
     async def quarantined(self, limit: int = 100) -> list[QuarantinedDelivery]:
         """Quarantined deliveries, oldest first."""
         return [

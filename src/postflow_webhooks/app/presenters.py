@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from postflow_webhooks.domain.journal import LastEvent
+from postflow_webhooks.domain.journal import LastEvent, PendingDelivery
 from postflow_webhooks.domain.ports import TunnelInfo
 from postflow_webhooks.domain.records import UploadRecord
 
@@ -56,6 +56,19 @@ def present_record(record: UploadRecord, *, history: bool = False) -> dict[str, 
             for entry in record.history
         ]
     return body
+
+
+def present_deferred(delivery: PendingDelivery) -> dict[str, Any]:
+    """A delivery waiting for enrichment, as JSON."""
+    return {
+        "delivery_id": delivery.delivery_id,
+        "event_type": delivery.event_type,
+        "file_id": delivery.file_id,
+        "received_at": iso(delivery.received_at),
+        "attempts": delivery.attempts,
+        "next_attempt_at": iso(delivery.not_before),
+        "last_error": delivery.last_error,
+    }
 
 
 def present_last_event(event: LastEvent | None) -> dict[str, Any] | None:

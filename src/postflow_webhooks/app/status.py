@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from postflow_webhooks.app.presenters import present_last_event, present_record, present_tunnel
+from postflow_webhooks.app.presenters import (
+    present_deferred,
+    present_last_event,
+    present_record,
+    present_tunnel,
+)
 from postflow_webhooks.app.runtime import ReceiverRuntime
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.ports import TunnelInfo
 from postflow_webhooks.domain.statuses import PostflowStatus
+
+MAX_PENDING_SHOWN = 100
 
 
 class RuntimeStatusViews:
@@ -113,15 +120,30 @@ class RuntimeStatusViews:
         store = self._runtime.store
         records = await store.list_records(status=status, offset=offset, limit=limit)
         total = await store.count(status=status)
+        waiting = await self._runtime.journal.deferred(limit=MAX_PENDING_SHOWN)
         return {
             "total": total,
             "offset": offset,
             "limit": limit,
             "status": status.name if status else None,
             "uploads": [present_record(r) for r in records],
+            "pending_enrichment": [present_deferred(d) for d in waiting],
         }
 
     async def upload(self, file_id: str) -> dict[str, Any] | None:
         """One tracked file with its history."""
         record = await self._runtime.store.find(file_id)
-        return present_record(record, history=True) if record else None
+        waiting = [
+            present_deferred(d)
+            for d in await self._runtime.journal.deferred(limit=MAX_PENDING_SHOWN)
+            if d.file_id == file_id
+        ]
+        if record is None:
+            if not waiting:
+                return None
+            return {"file_id": file_id, "tracked": False, "pending_enrichment": waiting}
+        return {
+            **present_record(record, history=True),
+            "tracked": True,
+            "pending_enrichment": waiting,
+        }

@@ -99,6 +99,10 @@ class DeliveryQueue(Protocol):
         """Forget pending tracker writes that the store has now taken."""
         ...
 
+    async def deferred(self, limit: int = 100) -> list[PendingDelivery]:
+        """Deliveries waiting to be retried (enrichment failed), oldest first."""
+        ...
+
     async def quarantined(self, limit: int = 100) -> list[QuarantinedDelivery]:
         """Deliveries set aside, oldest first."""
         ...

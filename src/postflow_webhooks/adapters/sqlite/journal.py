@@ -46,8 +46,12 @@ _BUMP = (
     "ON CONFLICT (kind, key) DO UPDATE SET value = value + excluded.value"
 )
 
-_DUE = """
-SELECT seq, delivery_id, received_at, body, event_type, file_id, attempts, not_before, last_error
+_PENDING_COLUMNS = (
+    "seq, delivery_id, received_at, body, event_type, file_id, attempts, not_before, last_error"
+)
+
+_DUE = f"""
+SELECT {_PENDING_COLUMNS}
 FROM deliveries AS d
 WHERE d.state = 'pending'
   AND (d.not_before IS NULL OR d.not_before <= :now)
@@ -80,6 +84,20 @@ def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[None]:
     )
     conn.executemany(_BUMP, [(kind, key, n) for (kind, key), n in counts.items()])
     return [None] * len(items)
+
+
+def _pending(row: tuple[Any, ...]) -> PendingDelivery:
+    return PendingDelivery(
+        seq=row[0],
+        delivery_id=row[1],
+        received_at=_at(row[2]),
+        body=bytes(row[3]),
+        event_type=row[4],
+        file_id=row[5],
+        attempts=row[6],
+        not_before=_dt(row[7]),
+        last_error=row[8],
+    )
 
 
 def _ts(moment: datetime) -> float:
@@ -140,20 +158,20 @@ class SqliteJournal:
 
         def query(conn: sqlite3.Connection) -> list[PendingDelivery]:
             rows = conn.execute(_DUE, {"now": _ts(now), "limit": limit}).fetchall()
-            return [
-                PendingDelivery(
-                    seq=r[0],
-                    delivery_id=r[1],
-                    received_at=_at(r[2]),
-                    body=bytes(r[3]),
-                    event_type=r[4],
-                    file_id=r[5],
-                    attempts=r[6],
-                    not_before=_dt(r[7]),
-                    last_error=r[8],
-                )
-                for r in rows
-            ]
+            return [_pending(r) for r in rows]
+
+        return await self._db.run(query)
+
+    async def deferred(self, limit: int = 100) -> list[PendingDelivery]:
+        """Deliveries waiting for a retry (enrichment failed), oldest first."""
+
+        def query(conn: sqlite3.Connection) -> list[PendingDelivery]:
+            rows = conn.execute(
+                f"SELECT {_PENDING_COLUMNS} FROM deliveries "
+                "WHERE state = 'pending' AND not_before IS NOT NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_pending(r) for r in rows]
 
         return await self._db.run(query)
 
