@@ -26,6 +26,8 @@ from bench.load import LoadResult, build_request, run_load
 from postflow_webhooks.adapters.http.signature import sign
 
 HOST = "127.0.0.1"
+# Settings a benchmark run may vary from the environment; everything else is reset.
+TUNABLES = ("POSTFLOW_GROUP_COMMIT_LINGER", "POSTFLOW_WORKER_BATCH")
 SECRET = "bench-secret"
 CONCURRENCY = 32
 MEASURED = int(os.environ.get("BENCH_REQUESTS", "20000"))
@@ -131,7 +133,7 @@ def line(name: str, result: LoadResult) -> str:
 
 def main() -> None:
     """Run both servers under the same load and print the comparison."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTFLOW_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTFLOW_") or k in TUNABLES}
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(1) as pool:
         bare_port = free_port()
