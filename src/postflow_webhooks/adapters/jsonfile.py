@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from postflow_webhooks.adapters.listing import newest_first, of_status
 from postflow_webhooks.adapters.tracker_format import (
     entry_key,
     entry_record,
@@ -68,14 +69,12 @@ class JsonUploadStore:
     ) -> list[UploadRecord]:
         """Records, most recently changed first, optionally of one status."""
         records: list[UploadRecord] = await self._run(self._all)
-        found = [r for r in records if status is None or r.status is status]
-        found.sort(key=_changed, reverse=True)
-        return found[offset : offset + limit]
+        return newest_first(records, status, offset, limit)
 
     async def count(self, *, status: PostflowStatus | None = None) -> int:
         """How many records, optionally of one status."""
         records: list[UploadRecord] = await self._run(self._all)
-        return sum(1 for r in records if status is None or r.status is status)
+        return len(of_status(records, status))
 
     async def close(self) -> None:
         """Stop the file thread."""
@@ -157,8 +156,3 @@ class JsonUploadStore:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write the tracker file {self.path}: {exc}") from exc
-
-
-def _changed(record: UploadRecord) -> float:
-    stamp = record.updated_at or record.created_at
-    return stamp.timestamp() if stamp else 0.0

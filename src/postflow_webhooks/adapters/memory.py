@@ -12,6 +12,7 @@ from datetime import datetime
 
 import attrs
 
+from postflow_webhooks.adapters.listing import newest_first, of_status
 from postflow_webhooks.domain.journal import (
     BatchResult,
     DeadLetter,
@@ -50,21 +51,14 @@ class MemoryUploadStore:
         self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
     ) -> list[UploadRecord]:
         """Records, most recently changed first."""
-        found = [r for r in self.records.values() if status is None or r.status is status]
-        found.sort(key=_changed_at, reverse=True)
-        return found[offset : offset + limit]
+        return newest_first(self.records.values(), status, offset, limit)
 
     async def count(self, *, status: PostflowStatus | None = None) -> int:
         """How many records, optionally of one status."""
-        return sum(1 for r in self.records.values() if status is None or r.status is status)
+        return len(of_status(self.records.values(), status))
 
     async def close(self) -> None:
         """Nothing to release."""
-
-
-def _changed_at(record: UploadRecord) -> tuple[float, str]:
-    stamp = record.updated_at or record.created_at
-    return (stamp.timestamp() if stamp else 0.0, record.file_id)
 
 
 @attrs.define

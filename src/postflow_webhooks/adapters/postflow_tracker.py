@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from postflow_webhooks.adapters.listing import newest_first, of_status
 from postflow_webhooks.adapters.tracker_format import (
     Document,
     entry_key,
@@ -130,14 +131,12 @@ class PostflowTrackerStore:
     ) -> list[UploadRecord]:
         """Linked uploads, most recently changed first, optionally of one status."""
         records: list[UploadRecord] = await self._run(self._all)
-        found = [r for r in records if status is None or r.status is status]
-        found.sort(key=_changed, reverse=True)
-        return found[offset : offset + limit]
+        return newest_first(records, status, offset, limit)
 
     async def count(self, *, status: PostflowStatus | None = None) -> int:
         """How many linked uploads, optionally of one status."""
         records: list[UploadRecord] = await self._run(self._all)
-        return sum(1 for r in records if status is None or r.status is status)
+        return len(of_status(records, status))
 
     def _all(self) -> list[UploadRecord]:
         found = []
@@ -150,8 +149,3 @@ class PostflowTrackerStore:
     async def close(self) -> None:
         """Stop the tracker thread (the tracker itself belongs to PostFlow)."""
         self._pool.shutdown(wait=True)
-
-
-def _changed(record: UploadRecord) -> float:
-    stamp = record.updated_at or record.created_at
-    return stamp.timestamp() if stamp else 0.0

@@ -16,6 +16,7 @@ from postflow_webhooks.domain.ports import TunnelInfo
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 MAX_PENDING_SHOWN = 100
+MAX_DEAD_SHOWN = 20
 
 
 class RuntimeStatusViews:
@@ -90,6 +91,11 @@ class RuntimeStatusViews:
         """The seed's stats plus backlog, rejections, tunnel and notifier state."""
         runtime = self._runtime
         stats = await runtime.journal.stats()
+        dead = (
+            await runtime.journal.dead_letters(limit=MAX_DEAD_SHOWN)
+            if stats.notifications_dead
+            else []
+        )
         healthy, _ = await self.health()
         tunnel = self._tunnel()
         return {
@@ -110,6 +116,21 @@ class RuntimeStatusViews:
                 **self._notifier(),
                 "pending": stats.notifications_pending,
                 "dead_letters": stats.notifications_dead,
+                "recent_dead_letters": [
+                    {
+                        "id": letter.notification.id,
+                        "file_id": letter.notification.file_id,
+                        "name": letter.notification.name,
+                        "status": (
+                            letter.notification.new_status.label
+                            if letter.notification.new_status
+                            else None
+                        ),
+                        "reason": letter.reason,
+                        "at": letter.at.isoformat(),
+                    }
+                    for letter in dead
+                ],
             },
         }
 

@@ -97,6 +97,12 @@ class UploadRecord:
         return dict(self.links).get("view_url")
 
     @property
+    def last_change(self) -> float:
+        """When the record last changed, as Unix seconds (0 when never stamped)."""
+        stamp = self.updated_at or self.created_at
+        return stamp.timestamp() if stamp else 0.0
+
+    @property
     def settled(self) -> bool:
         """True when nothing more is expected: deleted, or approved or rejected."""
         return self.deleted or self.review in (Review.APPROVED, Review.REJECTED)

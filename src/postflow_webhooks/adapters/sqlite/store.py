@@ -11,19 +11,13 @@ from postflow_webhooks.adapters.sqlite.connection import SqliteThread, Transacti
 from postflow_webhooks.domain.records import UploadRecord
 from postflow_webhooks.domain.statuses import PostflowStatus
 
-
-def _changed(record: UploadRecord) -> float:
-    stamp = record.updated_at or record.created_at
-    return stamp.timestamp() if stamp else 0.0
-
-
 UploadRow = tuple[str, str | None, str | None, float, str]
 
 
 def upload_rows(records: Sequence[UploadRecord]) -> list[UploadRow]:
     """Rows of the ``uploads`` table for these records."""
     return [
-        (r.file_id, r.name, r.status.name if r.status else None, _changed(r), dump_record(r))
+        (r.file_id, r.name, r.status.name if r.status else None, r.last_change, dump_record(r))
         for r in records
     ]
 
