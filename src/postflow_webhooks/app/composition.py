@@ -193,6 +193,7 @@ def create_app(
         RuntimeStatusViews(runtime),
         signature_required=bool(runtime.secrets),
         lifespan=lifespan,
+        public_status=settings.public_status,
     )
     app.state.runtime = runtime
     return app

@@ -69,6 +69,7 @@ class Settings:
     tunnel_protocol: str = "http2"
     tunnel_metrics_port: int = 0
     allow_insecure_public: bool = False
+    public_status: bool = False
     discord_webhook_url: str | None = _secret()
     discord_statuses: tuple[PostflowStatus, ...] = tuple(PostflowStatus)
     discord_comments: bool = False
@@ -232,6 +233,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "tunnel_protocol": _choice(("http2", "quic", "auto")),
     "tunnel_metrics_port": _metrics_port,
     "allow_insecure_public": _boolean,
+    "public_status": _boolean,
     "discord_webhook_url": _optional_text,
     "discord_statuses": _statuses,
     "discord_comments": _boolean,

@@ -8,11 +8,13 @@ from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from postflow_webhooks.adapters.http.errors import RequestRejectedError
+from postflow_webhooks.adapters.http.public import PublicAccessGuard
 from postflow_webhooks.adapters.http.receiver import WebhookReceiver
 from postflow_webhooks.adapters.http.signature import SignatureError
 from postflow_webhooks.adapters.http.views import StatusEndpoints, StatusViews
@@ -29,9 +31,14 @@ def build_http_app(
     *,
     signature_required: bool,
     lifespan: Lifespan | None = None,
+    public_status: bool = False,
 ) -> Starlette:
-    """The receiver's Starlette app; ``lifespan`` opens and closes the resources."""
-    endpoints = StatusEndpoints(views, signature_required)
+    """The receiver's Starlette app; ``lifespan`` opens and closes the resources.
+
+    Unless ``public_status``, requests that came through the tunnel reach only
+    the webhook endpoint and a bare ``/health`` (``public.py``).
+    """
+    endpoints = StatusEndpoints(views, signature_required, public_status=public_status)
     routes = [
         Route("/frameio-webhook", receiver.receive, methods=["POST"]),
         Route("/frameio-webhook", endpoints.describe_webhook, methods=["GET"]),
@@ -52,6 +59,7 @@ def build_http_app(
         routes=routes,
         exception_handlers=handlers,  # type: ignore[arg-type]
         lifespan=lifespan,
+        middleware=[Middleware(PublicAccessGuard, enabled=not public_status)],
     )
 
 

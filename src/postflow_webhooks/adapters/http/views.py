@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from postflow_webhooks.adapters.http.errors import BadQueryError
+from postflow_webhooks.adapters.http.public import came_through_tunnel
 from postflow_webhooks.domain.mapping import fold_status
 from postflow_webhooks.domain.statuses import PostflowStatus
 
@@ -66,13 +67,18 @@ ENDPOINT_HELP = {
 class StatusEndpoints:
     """The GET endpoints."""
 
-    def __init__(self, views: StatusViews, signature_required: bool) -> None:
+    def __init__(
+        self, views: StatusViews, signature_required: bool, *, public_status: bool = False
+    ) -> None:
         self._views = views
         self._signature_required = signature_required
+        self._public_status = public_status
 
     async def health(self, request: Request) -> Response:
-        """200 when healthy, else 503, with the reasons."""
+        """200 when healthy, else 503, with the reasons (only the verdict through the tunnel)."""
         healthy, body = await self._views.health()
+        if came_through_tunnel(request.scope) and not self._public_status:
+            body = {"status": body["status"]}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def webhook_status(self, request: Request) -> Response:
