@@ -192,6 +192,11 @@ class DeliveryWorker:
                 log.error("worker pass failed, will retry: %s", exc)
                 worked = False
                 await asyncio.sleep(1.0)
+            except Exception as exc:  # a bug must not stop the worker for good
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("worker pass failed unexpectedly, will retry")
+                worked = False
+                await asyncio.sleep(1.0)
             if self._stopping and not worked:
                 return
             if time.monotonic() - last_prune > 3600:
@@ -311,6 +316,9 @@ class DeliveryWorker:
             enrichment = await self._enrich(event)
         except DetailsUnavailableError as exc:
             self._defer(delivery, state, now, str(exc))
+            return None
+        except Exception as exc:  # any other lookup failure waits and retries too
+            self._defer(delivery, state, now, f"{type(exc).__name__}: {exc}")
             return None
         file_id = target_file_id(event, enrichment)
         if event.kind is EventKind.OTHER:

@@ -1,0 +1,175 @@
+"""The delivery worker with in-memory fakes: order, quarantine, deferral, repair."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from postflow_webhooks.adapters.memory import FixedClock, MemoryJournal, MemoryUploadStore
+from postflow_webhooks.app.worker import MAX_ENRICH_ATTEMPTS, DeliveryWorker, enrichment_backoff
+from postflow_webhooks.domain.errors import DetailsUnavailableError
+from postflow_webhooks.domain.events import WebhookEvent
+from postflow_webhooks.domain.journal import BatchResult, IncomingDelivery
+from postflow_webhooks.domain.records import CommentInfo, Enrichment, FileInfo, UploadRecord
+from postflow_webhooks.domain.statuses import PostflowStatus, Processing
+
+pytestmark = pytest.mark.anyio
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class FlakyDetails:
+    """A file-details fake: answers from a dict, or fails while ``failing`` is set."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, FileInfo] = {}
+        self.failing: Exception | None = None
+        self.calls = 0
+
+    async def file(
+        self, file_id: str, account_id: str | None = None, *, fresh: bool = False
+    ) -> FileInfo | None:
+        """The file, or the current failure."""
+        self.calls += 1
+        if self.failing is not None:
+            raise self.failing
+        return self.files.get(file_id)
+
+    async def comment(self, comment_id: str, account_id: str | None = None) -> CommentInfo | None:
+        """No comments here."""
+        return None
+
+
+async def append(journal: MemoryJournal, payload: Any, at: datetime = T0) -> None:
+    """Commit one delivery of ``payload`` (a dict, or raw bytes)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    event_type, file_id = "file.ready", None
+    if isinstance(payload, dict):
+        event = WebhookEvent.from_payload(payload)
+        event_type, file_id = event.event_type, event.file_id
+    await journal.append(IncomingDelivery(uuid.uuid4().hex, at, body, event_type, file_id))
+
+
+def v4(kind: str, file_id: str) -> dict[str, Any]:
+    """A V4 IDs-only payload."""
+    return {"type": kind, "resource": {"id": file_id, "type": "file"}, "account": {"id": "a"}}
+
+
+def postflow(kind: str, file_id: str, **resource: str) -> dict[str, Any]:
+    """A PostFlow-dialect payload."""
+    return {"event_type": kind, "resource": {"id": file_id, **resource}}
+
+
+def build(
+    details: FlakyDetails | None = None,
+) -> tuple[MemoryJournal, MemoryUploadStore, FixedClock, DeliveryWorker]:
+    """A worker wired with fakes."""
+    journal, store, clock = MemoryJournal(), MemoryUploadStore(), FixedClock(T0)
+    return journal, store, clock, DeliveryWorker(journal, store, clock, details=details)
+
+
+async def test_events_of_one_file_are_applied_in_arrival_order() -> None:
+    """upload.completed, ready, needs_review, approved in one pass end APPROVED with four changes."""
+    journal, store, _, worker = build()
+    for payload in [
+        postflow("file.upload.completed", "f", status="processing"),
+        postflow("file.ready", "f"),
+        postflow("review.status.changed", "f", review_status="needs_review"),
+        postflow("review.status.changed", "f", review_status="approved"),
+    ]:
+        await append(journal, payload)
+    assert await worker.run_once() is True
+    record = store.records["f"]
+    assert record.status is PostflowStatus.APPROVED
+    assert [h.new_status for h in record.history] == [
+        PostflowStatus.PROCESSING,
+        PostflowStatus.COMPLETED,
+        PostflowStatus.WAITING_APPROVAL,
+        PostflowStatus.APPROVED,
+    ]
+    assert len(await journal.due(10)) == 4
+    assert (await journal.stats()).backlog == 0
+
+
+async def test_an_unreadable_delivery_is_quarantined_and_blocks_nothing() -> None:
+    """Bytes the core cannot read go to quarantine with a reason; the others are applied."""
+    journal, store, _, worker = build()
+    await append(journal, b"{broken")
+    await append(journal, postflow("file.ready", "ok"))
+    await worker.run_once()
+    quarantined = await journal.quarantined()
+    assert len(quarantined) == 1 and "unreadable" in quarantined[0].reason
+    assert store.records["ok"].processing is Processing.READY
+    assert await worker.run_once() is False
+
+
+async def test_a_failed_lookup_defers_the_file_and_later_applies_in_order() -> None:
+    """While the API fails, the file's deliveries wait (others go on); then they apply in order."""
+    details = FlakyDetails()
+    details.files["slow"] = FileInfo("slow", name="slow.mov", status="transcoded")
+    journal, store, clock, worker = build(details)
+    details.failing = DetailsUnavailableError("Frame.io answered 503")
+    await append(journal, v4("file.ready", "slow"))
+    await append(journal, v4("file.deleted", "slow"))
+    await append(journal, postflow("file.ready", "other"))
+    await worker.run_once()
+    assert "slow" not in store.records and "other" in store.records
+    waiting = await journal.deferred()
+    assert [d.event_type for d in waiting] == ["file.ready"]
+    assert waiting[0].last_error == "Frame.io answered 503"
+    assert await worker.run_once() is False
+    details.failing = None
+    clock.advance(enrichment_backoff(0))
+    await worker.run_once()
+    record = store.records["slow"]
+    assert record.name == "slow.mov" and record.processing is Processing.READY and record.deleted
+
+
+async def test_any_lookup_exception_defers_rather_than_stopping_the_worker() -> None:
+    """An unexpected error from the API adapter is a deferral with its reason."""
+    details = FlakyDetails()
+    details.failing = RuntimeError("token refresh exploded")
+    journal, _, _, worker = build(details)
+    await append(journal, v4("file.ready", "x"))
+    await worker.run_once()
+    assert (await journal.deferred())[0].last_error == "RuntimeError: token refresh exploded"
+
+
+async def test_a_lookup_that_never_recovers_ends_in_quarantine() -> None:
+    """After the maximum number of attempts the delivery is quarantined, not retried forever."""
+    details = FlakyDetails()
+    details.failing = DetailsUnavailableError("down")
+    journal, _, clock, worker = build(details)
+    await append(journal, v4("file.ready", "x"))
+    for _ in range(MAX_ENRICH_ATTEMPTS):
+        clock.advance(10_000)
+        await worker.run_once()
+    quarantined = await journal.quarantined()
+    assert len(quarantined) == 1 and "kept failing" in quarantined[0].reason
+
+
+async def test_external_events_are_applied_like_deliveries() -> None:
+    """A reconciliation event changes the record and makes the notification due."""
+    journal, store, _, worker = build()
+    await append(journal, postflow("file.ready", "r"))
+    await worker.run_once()
+    event = WebhookEvent.reconciliation("r")
+    enrichment = Enrichment(file=FileInfo("r", review_status="Approved"))
+    assert await worker.apply_external([(event, enrichment)]) == 1
+    assert store.records["r"].status is PostflowStatus.APPROVED
+    assert store.records["r"].history[-1].event_type == "postflow.reconciled"
+
+
+async def test_start_repairs_records_committed_but_not_written_to_the_store() -> None:
+    """A crash between the journal commit and the store write is repaired at start."""
+    journal, store, _, worker = build()
+    committed = UploadRecord.new("lost", T0, name="lost.mov")
+    await journal.commit(BatchResult(at=T0, records=(committed,)))
+    assert "lost" not in store.records
+    await worker.start()
+    await worker.stop()
+    assert store.records["lost"] == committed
+    assert await journal.tracker_writes() == []
