@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -25,6 +26,7 @@ from postflow_webhooks.domain.records import (
     UploadRecord,
 )
 from postflow_webhooks.domain.state_machine import FileState, transition
+from postflow_webhooks.domain.statuses import PostflowStatus, displayed_status
 
 
 class Outcome(enum.Enum):
@@ -96,33 +98,41 @@ def apply_event(
         deleted=current.deleted,
     )
     after = transition(before, event, enrichment)
-    updated = attrs.evolve(
-        current,
-        processing=after.processing,
-        review=after.review,
-        version=after.version,
-        version_fresh=after.version_fresh,
-        deleted=after.deleted,
-        name=_name(current, event, enrichment),
-        links=_links(current, event, enrichment),
-    )
+    # Every change is gathered first and applied in one evolve: evolve is costly.
+    changes: dict[str, Any] = {
+        "processing": after.processing,
+        "review": after.review,
+        "version": after.version,
+        "version_fresh": after.version_fresh,
+        "deleted": after.deleted,
+        "name": _name(current, event, enrichment),
+        "links": _links(current, event, enrichment),
+    }
+    old_status = current.status
+    new_status = displayed_status(after.processing, after.review)
     notifications: list[Notification] = []
-    updated = _with_comment(updated, event, enrichment, at, delivery_id, notifications)
-    if updated.status != current.status:
+    if new_status != old_status:
         entry = HistoryEntry(
             at=at,
             event_type=event.event_type,
             delivery_id=delivery_id,
-            old_status=current.status if not is_new else None,
-            new_status=updated.status,
-            version=updated.version,
+            old_status=None if is_new else old_status,
+            new_status=new_status,
+            version=after.version,
         )
-        updated = attrs.evolve(updated, history=(*updated.history, entry)[-HISTORY_LIMIT:])
-        notifications.insert(0, _status_notification(updated, entry))
-    if updated == current and not is_new:
+        changes["history"] = (*current.history, entry)[-HISTORY_LIMIT:]
+        notifications.append(_status_notification(file_id, changes, entry))
+    comment = _comment_changes(current, event, enrichment, at)
+    if comment is not None:
+        changes.update(comment)
+        notifications.append(
+            _comment_notification(file_id, changes, new_status, at, event, delivery_id)
+        )
+    if not is_new and all(getattr(current, key) == value for key, value in changes.items()):
         return Decision(Outcome.UNCHANGED, file_id=file_id)
-    updated = attrs.evolve(updated, updated_at=at)
-    outcome = Outcome.STATUS_CHANGED if updated.status != current.status else Outcome.UPDATED
+    changes["updated_at"] = at
+    updated = attrs.evolve(current, **changes)
+    outcome = Outcome.STATUS_CHANGED if new_status != old_status else Outcome.UPDATED
     return Decision(outcome, file_id=file_id, record=updated, notifications=tuple(notifications))
 
 
@@ -145,16 +155,12 @@ def _links(record: UploadRecord, event: WebhookEvent, enrichment: Enrichment) ->
     return tuple(sorted(merged.items()))
 
 
-def _with_comment(
-    record: UploadRecord,
-    event: WebhookEvent,
-    enrichment: Enrichment,
-    at: datetime,
-    delivery_id: str,
-    notifications: list[Notification],
-) -> UploadRecord:
+def _comment_changes(
+    record: UploadRecord, event: WebhookEvent, enrichment: Enrichment, at: datetime
+) -> dict[str, Any] | None:
+    """The record's comment fields after a new comment; ``None`` when it is not new."""
     if event.kind is not EventKind.COMMENT:
-        return record
+        return None
     text = event.comment.text if event.comment else None
     author = event.comment.author if event.comment else None
     comment_id = event.comment.comment_id if event.comment else None
@@ -164,40 +170,50 @@ def _with_comment(
         comment_id = enrichment.comment.comment_id or comment_id
     key = f"id:{comment_id}" if comment_id else f"text:{author}:{text}"
     if key in record.recent_comment_keys:
-        return record
-    notifications.append(
-        Notification(
-            kind=NotificationKind.COMMENT,
-            file_id=record.file_id,
-            at=at,
-            event_type=event.event_type,
-            delivery_id=delivery_id,
-            version=record.version,
-            name=record.name,
-            new_status=record.status,
-            link=record.view_url,
-            comment_text=text,
-            comment_author=author,
-        )
-    )
-    return attrs.evolve(
-        record,
-        comment_count=record.comment_count + 1,
-        recent_comment_keys=(*record.recent_comment_keys, key)[-RECENT_COMMENTS_LIMIT:],
-        last_comment=LastComment(text=text, author=author, at=at),
+        return None
+    return {
+        "comment_count": record.comment_count + 1,
+        "recent_comment_keys": (*record.recent_comment_keys, key)[-RECENT_COMMENTS_LIMIT:],
+        "last_comment": LastComment(text=text, author=author, at=at),
+    }
+
+
+def _comment_notification(
+    file_id: str,
+    changes: dict[str, Any],
+    status: PostflowStatus | None,
+    at: datetime,
+    event: WebhookEvent,
+    delivery_id: str,
+) -> Notification:
+    comment: LastComment = changes["last_comment"]
+    return Notification(
+        kind=NotificationKind.COMMENT,
+        file_id=file_id,
+        at=at,
+        event_type=event.event_type,
+        delivery_id=delivery_id,
+        version=changes["version"],
+        name=changes["name"],
+        new_status=status,
+        link=dict(changes["links"]).get("view_url"),
+        comment_text=comment.text,
+        comment_author=comment.author,
     )
 
 
-def _status_notification(record: UploadRecord, entry: HistoryEntry) -> Notification:
+def _status_notification(
+    file_id: str, changes: dict[str, Any], entry: HistoryEntry
+) -> Notification:
     return Notification(
         kind=NotificationKind.STATUS,
-        file_id=record.file_id,
+        file_id=file_id,
         at=entry.at,
         event_type=entry.event_type,
         delivery_id=entry.delivery_id,
-        version=record.version,
-        name=record.name,
+        version=entry.version,
+        name=changes["name"],
         old_status=entry.old_status,
         new_status=entry.new_status,
-        link=record.view_url,
+        link=dict(changes["links"]).get("view_url"),
     )
