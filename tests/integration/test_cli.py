@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -283,3 +284,74 @@ def test_register_without_credentials_says_where_to_put_them(tmp_path: Path) -> 
     """No API credentials: ``register`` exits 1 naming the config file."""
     done = cli(cli_env(tmp_path), "register", "https://abc.trycloudflare.com")
     assert done.returncode == 1 and "frameio_config.json" in done.stderr
+
+
+def frameio_env(fake: FakeFrameio, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A CLI environment whose Frame.io is the fake."""
+    return cli_env(
+        tmp_path,
+        POSTFLOW_FRAMEIO_CLIENT_ID=fake.client_id,
+        POSTFLOW_FRAMEIO_CLIENT_SECRET=fake.client_secret,
+        POSTFLOW_FRAMEIO_ACCOUNT_ID=fake.account_id,
+        POSTFLOW_FRAMEIO_WORKSPACE_ID=fake.workspace_id,
+        POSTFLOW_FRAMEIO_API_BASE=fake.url,
+        POSTFLOW_FRAMEIO_IMS_TOKEN_URL=f"{fake.url}/ims/token/v3",
+        POSTFLOW_FRAMEIO_IMS_AUTHORIZE_URL=f"{fake.url}/ims/authorize/v2",
+        **extra,
+    )
+
+
+def test_auth_runs_the_sign_in_flow_and_says_what_it_stored(tmp_path: Path) -> None:
+    """``auth --no-browser`` prints the sign-in URL; following it stores tokens (0600)."""
+    with FakeFrameio() as fake:
+        redirect = f"http://127.0.0.1:{free_port()}/callback"
+        env = frameio_env(fake, tmp_path, POSTFLOW_FRAMEIO_REDIRECT_URI=redirect)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "postflow_webhooks.app.cli",
+                "auth",
+                "--no-browser",
+                "--timeout",
+                "20",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        assert process.stderr.readline().startswith("Sign in at:")
+        sign_in = process.stderr.readline().strip()
+        assert httpx.get(sign_in, follow_redirects=True, timeout=10).status_code == 200
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "refresh token  yes" in out
+    cache = tmp_path / "data" / "frameio_token.json"
+    assert cache.exists() and (cache.stat().st_mode & 0o777) == 0o600
+    assert fake.grants == ["authorization_code"]
+    assert "access_token" not in out + err
+
+
+def test_a_registered_secret_is_used_at_once_by_a_running_receiver(tmp_path: Path) -> None:
+    """``register`` from another process: the running receiver verifies with the new secret."""
+    with FakeFrameio() as fake:
+        env = frameio_env(fake, tmp_path, POSTFLOW_PORT=str(free_port()))
+        process = start_serve(env)
+        url = f"http://127.0.0.1:{env['POSTFLOW_PORT']}"
+        try:
+            unsigned = json.dumps({"event_type": "file.ready", "resource": {"id": "s-1"}}).encode()
+            before = httpx.post(f"{url}/frameio-webhook", content=unsigned).status_code
+            done = cli(env, "register", url, "--json")
+            assert done.returncode == 0, done.stderr
+            after = httpx.post(f"{url}/frameio-webhook", content=unsigned).status_code
+            file_id = fake.add_file("signed.mov", status="transcoded")
+            delivered = asyncio.run(fake.deliver("file.ready", file_id))
+            health = httpx.get(f"{url}/health").json()
+        finally:
+            stop(process)
+    assert before == 202
+    assert after == 401
+    assert delivered is not None and delivered.status_code == 202
+    assert health["signature_verification"] == "on"

@@ -55,10 +55,30 @@ class ReceiverRuntime:
     registrar: WebhookRegistrar | None = None
     started: bool = False
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
+    _secret_stamp: int | None = None
 
     def current_secrets(self) -> list[str]:
-        """The signing secrets in force now (registration may add one at run time)."""
+        """The signing secrets in force now (registration may add one at run time).
+
+        A secret that ``postflow-webhooks register`` stored from another process
+        is picked up at once: the file's change time is checked on each call.
+        """
+        if self.frameio is not None:
+            self._reload_stored_secret()
         return self.secrets
+
+    def _reload_stored_secret(self) -> None:
+        assert self.frameio is not None
+        try:
+            stamp: int | None = self.frameio.config.webhook_secret_path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp == self._secret_stamp:
+            return
+        self._secret_stamp = stamp
+        stored = self.frameio.stored_secret() if stamp is not None else None
+        if stored:
+            self.add_secret(stored)
 
     def add_secret(self, secret: str) -> None:
         """Accept deliveries signed with a new secret (a webhook was just created)."""
