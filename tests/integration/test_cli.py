@@ -223,10 +223,14 @@ def test_serve_with_a_quick_tunnel_logs_the_public_webhook_url(tmp_path: Path) -
     assert (tmp_path / "logs" / "webhook_tunnel.log").exists()
 
 
-def test_tunnel_command_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    """``tunnel`` prints the public and webhook URLs, then stops cleanly on SIGINT."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_tunnel_command_prints_the_urls_and_stops_cleanly(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    """``tunnel`` prints the public and webhook URLs, then stops cleanly on Ctrl-C or SIGTERM."""
     env = cli_env(
         tmp_path,
+        POSTFLOW_WEBHOOK_SECRET=SECRET,
         POSTFLOW_CLOUDFLARED=str(FAKE_CLOUDFLARED),
         FAKE_CLOUDFLARED_STATE_DIR=str(tmp_path / "fake"),
     )
@@ -240,15 +244,24 @@ def test_tunnel_command_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) -> N
     assert process.stdout is not None
     first = process.stdout.readline()
     second = process.stdout.readline()
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    process.send_signal(stop_signal)
+    _, err = process.communicate(timeout=30)
     assert first.startswith("Public URL:") and ".trycloudflare.com" in first
     assert second.startswith("Webhook URL:") and second.strip().endswith("/frameio-webhook")
-    assert process.returncode in (0, 1)
+    assert process.returncode == 0, err
+    assert "tunnel stopped" in err
     records = [json.loads(p.read_text()) for p in (tmp_path / "fake").glob("start-*.json")]
     assert records
     for record in records:
         wait_for(lambda pid=record["pid"]: process_gone(pid))
+
+
+def test_tunnel_command_refuses_without_a_secret(tmp_path: Path) -> None:
+    """``tunnel`` with no signing secret is refused, naming the loud override."""
+    env = cli_env(tmp_path, POSTFLOW_CLOUDFLARED=str(FAKE_CLOUDFLARED))
+    done = cli(env, "tunnel", "--port", str(free_port()))
+    assert done.returncode == 1
+    assert "allow-insecure-public" in done.stderr.lower() or "ALLOW_INSECURE" in done.stderr
 
 
 def test_register_and_unregister_against_the_fake_frameio(tmp_path: Path) -> None:

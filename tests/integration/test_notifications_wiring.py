@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from postflow_webhooks.app.composition import create_app
+from postflow_webhooks.domain.ports import TunnelInfo
+from postflow_webhooks.domain.records import Notification
+from postflow_webhooks.domain.statuses import PostflowStatus
 from tests.fakes.fake_discord import FakeDiscord
 from tests.support import receiver_settings, running_server, wait_for
 
@@ -47,3 +51,61 @@ def test_status_changes_reach_discord_and_refusals_show_in_status(tmp_path: Path
     assert discord.token not in json.dumps(after) + json.dumps(health)
     labels = [json.dumps(m, ensure_ascii=False) for m in discord.messages]
     assert "PROCESSING ⚙️" in labels[0] and "COMPLETED 🎉" in labels[1]
+
+
+class RecordingNotifier:
+    """An in-memory notifier: keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+
+    async def send(self, notification: Notification) -> None:
+        """Keep it."""
+        self.sent.append(notification)
+
+
+def test_an_injected_notifier_receives_the_changes_without_any_discord_url(tmp_path: Path) -> None:
+    """create_app(notifier=...) swaps Discord out: the fake hears every status change."""
+    notifier = RecordingNotifier()
+    settings = receiver_settings(tmp_path)
+    with running_server(create_app(settings, notifier=notifier), settings.port) as url:
+        assert post(url, "file.upload.completed", "i-1", status="processing") == 202
+        assert post(url, "file.ready", "i-1") == 202
+        wait_for(lambda: len(notifier.sent) == 2)
+    assert [n.new_status for n in notifier.sent] == [
+        PostflowStatus.PROCESSING,
+        PostflowStatus.COMPLETED,
+    ]
+
+
+class FailedTunnel:
+    """A tunnel fake that has given up."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Any] = []
+
+    async def start(self) -> None:
+        """Nothing to start."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+    def info(self) -> TunnelInfo:
+        """Failed, with the reason."""
+        return TunnelInfo(mode="quick", state="failed", last_error="edge unreachable")
+
+    def subscribe(self, listener: Any) -> None:
+        """Keep the listener."""
+        self.listeners.append(listener)
+
+
+def test_a_failed_tunnel_is_a_health_warning(tmp_path: Path) -> None:
+    """/health stays 200 (deliveries still land locally) but says the tunnel failed, and why."""
+    settings = receiver_settings(tmp_path, webhook_secret="s")
+    with running_server(create_app(settings, tunnel=FailedTunnel()), settings.port) as url:
+        health = httpx.get(f"{url}/health")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "degraded"
+    assert any("tunnel: failed (edge unreachable)" in w for w in body["warnings"])
+    assert body["tunnel_info"]["state"] == "failed"

@@ -119,3 +119,23 @@ def test_secrets_never_appear_in_repr_or_errors(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as raised:
         load_settings(env(tmp_path))
     assert "12345" not in str(raised.value) and "not shown" in str(raised.value)
+
+
+def test_urls_are_checked_and_a_bad_secret_url_is_not_echoed(tmp_path: Path) -> None:
+    """A Discord URL that is not http(s) fails at start without printing it."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings(env(tmp_path, POSTFLOW_DISCORD_WEBHOOK_URL="discord-hook-token-123"))
+    assert "POSTFLOW_DISCORD_WEBHOOK_URL" in str(raised.value)
+    assert "token-123" not in str(raised.value)
+    with pytest.raises(SettingsError, match="POSTFLOW_FRAMEIO_API_BASE"):
+        load_settings(env(tmp_path, POSTFLOW_FRAMEIO_API_BASE="api.frame.io"))
+
+
+def test_discord_statuses_accept_all_none_names_and_labels(tmp_path: Path) -> None:
+    """'none' announces nothing, 'all' everything, and names or labels pick statuses."""
+    assert load_settings(env(tmp_path, POSTFLOW_DISCORD_STATUSES="none")).discord_statuses == ()
+    assert load_settings(env(tmp_path, POSTFLOW_DISCORD_STATUSES="all")).discord_statuses == tuple(
+        PostflowStatus
+    )
+    picked = load_settings(env(tmp_path, POSTFLOW_DISCORD_STATUSES="approved, REJECTED 🚫"))
+    assert picked.discord_statuses == (PostflowStatus.APPROVED, PostflowStatus.REJECTED)

@@ -173,3 +173,38 @@ async def test_start_repairs_records_committed_but_not_written_to_the_store() ->
     await worker.stop()
     assert store.records["lost"] == committed
     assert await journal.tracker_writes() == []
+
+
+class FailingSaves(MemoryUploadStore):
+    """A memory store whose next ``failures`` saves fail like a full disk."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def save(self, records: Any) -> None:
+        """Fail, then behave."""
+        if self.failures > 0:
+            self.failures -= 1
+            from postflow_webhooks.domain.errors import StorageError
+
+            raise StorageError("disk full")
+        await super().save(records)
+
+
+async def test_a_failed_store_write_is_caught_up_before_the_store_is_read_again() -> None:
+    """After a store write fails, the next pass first writes what the journal holds."""
+    journal, clock = MemoryJournal(), FixedClock(T0)
+    store = FailingSaves(failures=1)
+    worker = DeliveryWorker(journal, store, clock)
+    await append(journal, postflow("file.upload.completed", "f", status="processing"))
+    with pytest.raises(Exception, match="disk full"):
+        await worker.run_once()
+    await append(journal, postflow("file.ready", "f"))
+    await worker.run_once()
+    record = store.records["f"]
+    assert [h.new_status for h in record.history] == [
+        PostflowStatus.PROCESSING,
+        PostflowStatus.COMPLETED,
+    ]
+    assert await journal.tracker_writes() == []

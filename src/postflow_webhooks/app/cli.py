@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,29 +81,48 @@ def serve(**flags: Any) -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="The receiver's port (default 8080).")
 @click.option("--mode", type=click.Choice(["quick", "named"]), default="quick", show_default=True)
-def tunnel(port: int | None, mode: str) -> None:
-    """Start a Cloudflare tunnel to the webhook port, print its URLs, run until Ctrl-C."""
-    from postflow_webhooks.adapters.cloudflared import CloudflaredConfig, CloudflaredTunnel
+@click.option(
+    "--allow-insecure-public",
+    is_flag=True,
+    default=None,
+    help="DANGER: open the tunnel although no signing secret is configured.",
+)
+def tunnel(port: int | None, mode: str, allow_insecure_public: bool | None) -> None:
+    """Start a Cloudflare tunnel to the webhook port, print its URLs, run until Ctrl-C or SIGTERM."""
+    from postflow_webhooks.adapters.cloudflared import (
+        CloudflaredConfig,
+        CloudflaredTunnel,
+        require_public_exposure_allowed,
+    )
     from postflow_webhooks.app.logs import configure_logging
     from postflow_webhooks.domain.errors import TunnelError
 
-    settings = settings_for({"port": port, "tunnel": mode})
+    flags = {"port": port, "tunnel": mode, "allow_insecure_public": allow_insecure_public}
+    settings = settings_for(flags)
     configure_logging(settings.log_format, settings.log_level)
-    config = CloudflaredConfig.from_settings(
-        settings, log_file=settings.log_dir / "webhook_tunnel.log"
-    )
+    try:
+        require_public_exposure_allowed(settings.signature_required, settings.allow_insecure_public)
+    except TunnelError as exc:
+        raise click.ClickException(str(exc)) from None
+    log_file = settings.log_dir / "webhook_tunnel.log"
+    config = CloudflaredConfig.from_settings(settings, log_file=log_file)
     assert config is not None
 
     async def run() -> None:
         supervised = CloudflaredTunnel(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
         try:
             await supervised.start()
             public = supervised.info().public_url
             click.echo(f"Public URL:   {public}")
             click.echo(f"Webhook URL:  {public}/frameio-webhook")
+            sys.stdout.flush()
             click.echo(f"Forwarding to {settings.local_url}; Ctrl-C to stop.", err=True)
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
+            loop.remove_signal_handler(signal.SIGTERM)
             await supervised.stop()
 
     try:
@@ -110,7 +130,8 @@ def tunnel(port: int | None, mode: str) -> None:
     except TunnelError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
-        click.echo("tunnel stopped", err=True)
+        pass
+    click.echo("tunnel stopped", err=True)
 
 
 cli_inspect.register(main, settings_for)

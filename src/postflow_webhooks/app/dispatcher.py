@@ -26,7 +26,12 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier, skip_reason
+from postflow_webhooks.adapters.discord import (
+    DiscordConfig,
+    DiscordNotifier,
+    filtered_out,
+    skip_reason,
+)
 from postflow_webhooks.adapters.discord.ratelimit import MonotonicClock
 from postflow_webhooks.domain.errors import (
     DestinationBrokenError,
@@ -268,7 +273,10 @@ class NotificationDispatcher:
         for notification in batch:
             if self._stopping.is_set():
                 return PassResult(PassOutcome.STOPPED, settled)
-            reason = skip_reason(self._config, notification)
+            if self._notifier is None:
+                reason: str | None = skip_reason(self._config, notification) or "no notifier"
+            else:
+                reason = filtered_out(self._config, notification)
             if reason is not None or self._notifier is None:
                 await self._outbox.mark_skipped(
                     _id(notification), reason or "no notifier", self._clock.now()

@@ -47,7 +47,7 @@ class FrameIOWebhookManager:
     def __init__(
         self,
         upload_tracker: PostflowTracker | None = None,
-        webhook_port: int = 8080,
+        webhook_port: int | None = None,
         use_cloudflare_tunnel: bool = True,
         *,
         host: str | None = None,
@@ -94,9 +94,9 @@ class FrameIOWebhookManager:
 
     @property
     def local_url(self) -> str:
-        """The receiver's local base URL."""
+        """The receiver's local base URL (port: the argument, else settings, else 8080)."""
         host = self._flags["host"] or "127.0.0.1"
-        return f"http://{host}:{self.webhook_port}"
+        return f"http://{host}:{self.webhook_port or 8080}"
 
     def start_webhook_server(self) -> bool:
         """Start in the background; True once ``/health`` answers, else False with the reason logged."""

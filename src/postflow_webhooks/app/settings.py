@@ -187,7 +187,19 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     return parse
 
 
+def _url(value: Any) -> str | None:
+    text = _optional_text(value)
+    if text is None:
+        return None
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+        raise ValueError("expected an http(s) URL")
+    return text
+
+
 def _statuses(value: Any) -> tuple[PostflowStatus, ...]:
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return ()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
         raise ValueError("expected a comma-separated list of status names")
@@ -201,7 +213,7 @@ def _statuses(value: Any) -> tuple[PostflowStatus, ...]:
         status = PostflowStatus.from_text(text) or PostflowStatus.__members__.get(text.upper())
         if status is None:
             names = ", ".join(s.name for s in PostflowStatus)
-            raise ValueError(f"unknown status {text!r}; use {names} or all")
+            raise ValueError(f"unknown status {text!r}; use {names}, all or none")
         found.append(status)
     return tuple(found)
 
@@ -234,19 +246,19 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "tunnel_metrics_port": _metrics_port,
     "allow_insecure_public": _boolean,
     "public_status": _boolean,
-    "discord_webhook_url": _optional_text,
+    "discord_webhook_url": _url,
     "discord_statuses": _statuses,
     "discord_comments": _boolean,
     "discord_username": _optional_text,
-    "discord_avatar_url": _optional_text,
+    "discord_avatar_url": _url,
     "frameio_client_id": _optional_text,
     "frameio_client_secret": _optional_text,
     "frameio_redirect_uri": _optional_text,
     "frameio_account_id": _optional_text,
     "frameio_workspace_id": _optional_text,
-    "frameio_api_base": _optional_text,
-    "frameio_ims_token_url": _optional_text,
-    "frameio_ims_authorize_url": _optional_text,
+    "frameio_api_base": _url,
+    "frameio_ims_token_url": _url,
+    "frameio_ims_authorize_url": _url,
     "reconcile_interval": _positive_float,
 }
 

@@ -33,7 +33,8 @@ class RuntimeStatusViews:
         dispatcher = self._runtime.dispatcher
         if dispatcher is None:
             return {"enabled": False}
-        return {"enabled": True, **dispatcher.state()}
+        state = dispatcher.state()
+        return {"enabled": state.get("destination") != "disabled", **state}
 
     def _registration(self) -> dict[str, Any] | None:
         registrar = self._runtime.registrar
@@ -68,6 +69,11 @@ class RuntimeStatusViews:
         warnings = []
         if notifier.get("destination_broken"):
             warnings.append("notifications: the Discord destination is broken")
+        tunnel = runtime.tunnel.info() if runtime.tunnel is not None else None
+        if tunnel is not None and tunnel.state == "failed":
+            warnings.append(
+                f"tunnel: failed ({tunnel.last_error or 'see logs/webhook_tunnel.log'})"
+            )
         body = {
             "status": "unhealthy" if problems else ("degraded" if warnings else "ok"),
             "problems": problems,

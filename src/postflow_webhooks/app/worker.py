@@ -43,6 +43,7 @@ log = logging.getLogger("postflow_webhooks.worker")
 
 MAX_ENRICH_ATTEMPTS = 50
 MAX_BACKOFF_SECONDS = 300.0
+MAX_FAILURE_WAIT = 30.0
 
 
 def enrichment_backoff(attempts: int) -> float:
@@ -146,6 +147,7 @@ class DeliveryWorker:
     ) -> None:
         self._after_commit = after_commit
         self._pass_lock = asyncio.Lock()
+        self._store_behind = False
         self.recent = recent or RecentEvents()
         self._queue = queue
         self._store = store
@@ -183,20 +185,33 @@ class DeliveryWorker:
 
     async def _run(self) -> None:
         last_prune = 0.0
+        failures = 0
         while True:
             try:
                 worked = await self.run_once()
                 self.last_error = None
-            except (StorageError, OSError) as exc:
-                self.last_error = str(exc)
-                log.error("worker pass failed, will retry: %s", exc)
-                worked = False
-                await asyncio.sleep(1.0)
-            except Exception as exc:  # a bug must not stop the worker for good
+            except Exception as exc:  # storage outage, or a bug: never stop for good
+                failures += 1
+                wait = min(MAX_FAILURE_WAIT, 2.0 ** (failures - 1))
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("worker pass failed unexpectedly, will retry")
+                if failures == 1 or failures % 10 == 0:
+                    unexpected = not isinstance(exc, StorageError | OSError)
+                    log.error(
+                        "worker pass failed (%d in a row), retrying in %.0f s: %s",
+                        failures,
+                        wait,
+                        exc,
+                        exc_info=unexpected,
+                    )
                 worked = False
-                await asyncio.sleep(1.0)
+                await self.doorbell.wait(wait)
+                if self._stopping:
+                    return
+                continue
+            else:
+                if failures:
+                    log.info("worker recovered after %d failed passes", failures)
+                failures = 0
             if self._stopping and not worked:
                 return
             if time.monotonic() - last_prune > 3600:
@@ -234,6 +249,7 @@ class DeliveryWorker:
         returns how many notifications the changes made due.
         """
         async with self._pass_lock:
+            await self._catch_up()
             now = self._clock.now()
             state = _Pass()
             ready = []
@@ -277,12 +293,22 @@ class DeliveryWorker:
         if processed:
             self.processed_total += len(state.processed)
         if records and not self._queue.commits_records:
+            # Until the store has these, the next pass must not read it.
+            self._store_behind = True
             await self._store.save(records)
             await self._queue.clear_tracker_writes(records)
+            self._store_behind = False
         if state.notifications and self._after_commit is not None:
             self._after_commit()
 
+    async def _catch_up(self) -> None:
+        """Bring the store up to the journal before reading it (after a failed write)."""
+        if self._store_behind:
+            await self.flush_tracker_writes()
+            self._store_behind = False
+
     async def _pass(self) -> bool:
+        await self._catch_up()
         now = self._clock.now()
         batch = await self._queue.pending(self._batch_size, now)
         self.last_pass_at = now

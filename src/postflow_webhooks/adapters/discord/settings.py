@@ -90,6 +90,11 @@ def skip_reason(config: DiscordConfig, notification: Notification) -> str | None
     """Why this notification is not announced under ``config``; ``None`` to send it."""
     if not config.enabled:
         return "no Discord webhook URL configured"
+    return filtered_out(config, notification)
+
+
+def filtered_out(config: DiscordConfig, notification: Notification) -> str | None:
+    """Why the status and comment settings keep this notification quiet; ``None`` to send it."""
     if notification.kind is NotificationKind.COMMENT:
         return None if config.comments else "comment notifications are off"
     status = notification.new_status
