@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from postflow_webhooks.adapters.jsonfile import JsonUploadStore
 from postflow_webhooks.adapters.memory import FixedClock, MemoryJournal, MemoryUploadStore
+from postflow_webhooks.adapters.postflow_tracker import PostflowTrackerStore
 from postflow_webhooks.adapters.sqlite import SqliteUploadStore
 from postflow_webhooks.app.worker import DeliveryWorker
 from postflow_webhooks.domain.events import WebhookEvent
@@ -30,6 +31,7 @@ from postflow_webhooks.domain.journal import IncomingDelivery
 from postflow_webhooks.domain.ports import UploadStore
 from postflow_webhooks.domain.records import Enrichment, UploadRecord
 from postflow_webhooks.domain.service import apply_event
+from tests.contract.test_upload_store import DictTracker
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FILES = ("f-a", "f-b", "f-c")
@@ -158,8 +160,9 @@ class StoreMachine(RuleBasedStateMachine):
         lambda tmp: MemoryUploadStore(),
         lambda tmp: SqliteUploadStore(tmp / "db.sqlite3"),
         lambda tmp: JsonUploadStore(tmp / "uploads_tracking.json"),
+        lambda tmp: PostflowTrackerStore(DictTracker()),
     ],
-    ids=["memory", "sqlite", "json"],
+    ids=["memory", "sqlite", "json", "postflow-tracker"],
 )
 def test_store_holds_exactly_what_the_core_decided(make_store: Any) -> None:
     """Through any store, the worker leaves exactly the records the core decided, in order."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
 from postflow_webhooks.adapters.jsonfile import JsonUploadStore
 from postflow_webhooks.adapters.memory import MemoryUploadStore
+from postflow_webhooks.adapters.postflow_tracker import PostflowTrackerStore
 from postflow_webhooks.adapters.sqlite import SqliteUploadStore
 from postflow_webhooks.domain.ports import UploadStore
 from postflow_webhooks.domain.records import HistoryEntry, LastComment, UploadRecord
@@ -213,3 +215,38 @@ async def test_json_store_writes_atomically_leaving_no_temporary_file(tmp_path: 
     assert [p.name for p in tmp_path.iterdir()] == ["uploads_tracking.json"]
     assert len(json.loads(path.read_text(encoding="utf-8"))["uploads"]) == 5
     await store.close()
+
+
+class DictTracker:
+    """A minimal PostFlow-shaped tracker: entries in ``tracking_data['uploads']``."""
+
+    def __init__(self) -> None:
+        self.tracking_data: dict[str, Any] = {"uploads": {}}
+
+    def get_upload(self, upload_id: str) -> dict[str, Any] | None:
+        """One entry."""
+        return self.tracking_data["uploads"].get(upload_id)
+
+    def update_upload(self, upload_id: str, updates: dict[str, Any]) -> None:
+        """Merge fields."""
+        self.tracking_data["uploads"].setdefault(upload_id, {}).update(updates)
+
+    def mark_processing(self, upload_id: str) -> None:
+        """PostFlow's PROCESSING."""
+        self.update_status(upload_id, "PROCESSING ⚙️")
+
+    def mark_completed(self, upload_id: str, frameio_data: dict[str, Any] | None = None) -> None:
+        """PostFlow's COMPLETED."""
+        self.update_status(upload_id, "COMPLETED 🎉")
+
+    def update_status(self, upload_id: str, status: str) -> None:
+        """Any label."""
+        self.tracking_data["uploads"][upload_id]["status"] = status
+
+
+class TestPostflowTrackerStore(UploadStoreContract):
+    """PostFlow's live tracker object, through its adapter, keeps the contract."""
+
+    def make_store(self, tmp_path: Path) -> UploadStore:
+        """A store over a fresh tracker."""
+        return PostflowTrackerStore(DictTracker())

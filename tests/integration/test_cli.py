@@ -267,15 +267,7 @@ def test_tunnel_command_refuses_without_a_secret(tmp_path: Path) -> None:
 def test_register_and_unregister_against_the_fake_frameio(tmp_path: Path) -> None:
     """``register`` creates our webhook and stores its secret; ``unregister`` deletes both."""
     with FakeFrameio() as fake:
-        env = cli_env(
-            tmp_path,
-            POSTFLOW_FRAMEIO_CLIENT_ID=fake.client_id,
-            POSTFLOW_FRAMEIO_CLIENT_SECRET=fake.client_secret,
-            POSTFLOW_FRAMEIO_ACCOUNT_ID=fake.account_id,
-            POSTFLOW_FRAMEIO_WORKSPACE_ID=fake.workspace_id,
-            POSTFLOW_FRAMEIO_API_BASE=fake.url,
-            POSTFLOW_FRAMEIO_IMS_TOKEN_URL=f"{fake.url}/ims/token/v3",
-        )
+        env = frameio_env(fake, tmp_path)
         done = cli(env, "register", "https://abc.trycloudflare.com", "--json")
         assert done.returncode == 0, done.stderr
         data = json.loads(done.stdout)

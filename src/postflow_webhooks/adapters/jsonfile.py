@@ -10,100 +10,32 @@ that cannot be read is reported and left untouched, never replaced.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from postflow_webhooks.adapters.listing import newest_first, of_status
-from postflow_webhooks.adapters.tracker_format import (
-    entry_key,
-    entry_record,
-    linked_file_id,
-    merge_entry,
-)
+from postflow_webhooks.adapters.entry_store import EntryStore
+from postflow_webhooks.adapters.tracker_format import Document, entry_key, merge_entry
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.records import UploadRecord
-from postflow_webhooks.domain.statuses import PostflowStatus
 
 FILE_NAME = "uploads_tracking.json"
 FORMAT_VERSION = "1.0"
 
 
-Document = dict[str, Any]
-
-
-class JsonUploadStore:
+class JsonUploadStore(EntryStore):
     """Tracked files in PostFlow's JSON tracker format."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__("json-store")
         self.path = path
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="json-store")
         self._lock = threading.Lock()
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, *args)
-
-    async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
-        """The upload linked to ``file_id``, else an unlinked one named ``name``."""
-        result: UploadRecord | None = await self._run(self._find, file_id, name)
-        return result
-
-    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
-        """``find`` for each (file id, name) pair, reading the file once."""
-        found: dict[str, UploadRecord] = await self._run(self._find_many, list(keys))
-        return found
-
-    async def save(self, records: Sequence[UploadRecord]) -> None:
-        """Write records into the file in one atomic replace."""
-        await self._run(self._save, list(records))
-
-    async def list_records(
-        self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
-    ) -> list[UploadRecord]:
-        """Records, most recently changed first, optionally of one status."""
-        records: list[UploadRecord] = await self._run(self._all)
-        return newest_first(records, status, offset, limit)
-
-    async def count(self, *, status: PostflowStatus | None = None) -> int:
-        """How many records, optionally of one status."""
-        records: list[UploadRecord] = await self._run(self._all)
-        return len(of_status(records, status))
-
-    async def close(self) -> None:
-        """Stop the file thread."""
-        self._pool.shutdown(wait=True)
-
-    # -- on the file thread ---------------------------------------------------
-
-    def _find(self, file_id: str, name: str | None) -> UploadRecord | None:
-        uploads = self._load()["uploads"]
-        key = entry_key(uploads, file_id, name)
-        return None if key is None else entry_record(key, uploads[key], file_id)
-
-    def _find_many(self, keys: list[tuple[str, str | None]]) -> dict[str, UploadRecord]:
-        uploads = self._load()["uploads"]
-        found = {}
-        for file_id, name in keys:
-            key = entry_key(uploads, file_id, name)
-            if key is not None:
-                found[file_id] = entry_record(key, uploads[key], file_id)
-        return found
-
-    def _all(self) -> list[UploadRecord]:
-        uploads = self._load()["uploads"]
-        found = []
-        for key, entry in uploads.items():
-            file_id = linked_file_id(entry)
-            if file_id is not None:
-                found.append(entry_record(key, entry, file_id))
-        return found
+    def _uploads(self) -> Document:
+        uploads: Document = self._load()["uploads"]
+        return uploads
 
     def _save(self, records: list[UploadRecord]) -> None:
         with self._lock:

@@ -10,17 +10,12 @@ methods are called from one thread, one at a time.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from postflow_webhooks.adapters.listing import newest_first, of_status
+from postflow_webhooks.adapters.entry_store import EntryStore
 from postflow_webhooks.adapters.tracker_format import (
     Document,
     entry_key,
-    entry_record,
-    linked_file_id,
     merge_entry,
 )
 from postflow_webhooks.domain.errors import StorageError
@@ -54,17 +49,16 @@ class PostflowTracker(Protocol):
         ...
 
 
-class PostflowTrackerStore:
+class PostflowTrackerStore(EntryStore):
     """An upload store writing through PostFlow's tracker object."""
 
     def __init__(self, tracker: PostflowTracker) -> None:
+        super().__init__("postflow-tracker")
         self.tracker = tracker
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postflow-tracker")
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, fn, *args)
+            return await super()._run(fn, *args)
         except StorageError:
             raise
         except Exception as exc:  # PostFlow's own code failed: report it, lose nothing
@@ -80,29 +74,6 @@ class PostflowTrackerStore:
         if isinstance(data, dict):
             return data
         raise StorageError("PostFlow's tracker has no tracking_data dictionary")
-
-    async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
-        """The upload linked to ``file_id``, else an unlinked one named ``name``."""
-        found = await self.find_many([(file_id, name)])
-        return found.get(file_id)
-
-    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
-        """``find`` for each (file id, name) pair."""
-        result: dict[str, UploadRecord] = await self._run(self._find_many, list(keys))
-        return result
-
-    def _find_many(self, keys: list[tuple[str, str | None]]) -> dict[str, UploadRecord]:
-        uploads = self._uploads()
-        found = {}
-        for file_id, name in keys:
-            key = entry_key(uploads, file_id, name)
-            if key is not None:
-                found[file_id] = entry_record(key, uploads[key], file_id)
-        return found
-
-    async def save(self, records: Sequence[UploadRecord]) -> None:
-        """Write each record through the tracker's own methods."""
-        await self._run(self._save, list(records))
 
     def _save(self, records: list[UploadRecord]) -> None:
         for record in records:
@@ -125,27 +96,3 @@ class PostflowTrackerStore:
             self.tracker.mark_completed(key, entry.get("frameio_data"))
         else:
             self.tracker.update_status(key, status.label)
-
-    async def list_records(
-        self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
-    ) -> list[UploadRecord]:
-        """Linked uploads, most recently changed first, optionally of one status."""
-        records: list[UploadRecord] = await self._run(self._all)
-        return newest_first(records, status, offset, limit)
-
-    async def count(self, *, status: PostflowStatus | None = None) -> int:
-        """How many linked uploads, optionally of one status."""
-        records: list[UploadRecord] = await self._run(self._all)
-        return len(of_status(records, status))
-
-    def _all(self) -> list[UploadRecord]:
-        found = []
-        for key, entry in list(self._uploads().items()):
-            file_id = linked_file_id(entry)
-            if file_id is not None:
-                found.append(entry_record(str(key), entry, file_id))
-        return found
-
-    async def close(self) -> None:
-        """Stop the tracker thread (the tracker itself belongs to PostFlow)."""
-        self._pool.shutdown(wait=True)
