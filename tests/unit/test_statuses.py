@@ -6,7 +6,13 @@ import itertools
 
 import pytest
 
-from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, displayed_status
+from postflow_webhooks.domain.statuses import (
+    PostflowStatus,
+    Processing,
+    Review,
+    axes_for,
+    displayed_status,
+)
 
 # The labels exactly as the seed and the issue write them.
 LABELS = {
@@ -91,3 +97,9 @@ def test_processing_ranks_follow_the_forward_order() -> None:
 def test_failed_may_become_ready_but_not_the_reverse() -> None:
     """READY outranks FAILED, so forward-only lets a failed file become ready, never back."""
     assert Processing.READY.rank > Processing.FAILED.rank
+
+
+@pytest.mark.parametrize("status", list(PostflowStatus))
+def test_a_label_alone_gives_back_a_state_displayed_with_that_label(status: PostflowStatus) -> None:
+    """axes_for inverts displayed_status for every label PostFlow may have written."""
+    assert displayed_status(*axes_for(status)) is status

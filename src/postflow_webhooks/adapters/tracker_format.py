@@ -14,19 +14,9 @@ import attrs
 
 from postflow_webhooks.adapters.serialization import from_plain, to_plain
 from postflow_webhooks.domain.records import UploadRecord
-from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review
+from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, axes_for
 
 Document = dict[str, Any]
-
-_FROM_LABEL: dict[PostflowStatus, tuple[Processing, Review]] = {
-    PostflowStatus.UPLOADING: (Processing.UPLOADING, Review.NONE),
-    PostflowStatus.PROCESSING: (Processing.PROCESSING, Review.NONE),
-    PostflowStatus.COMPLETED: (Processing.READY, Review.NONE),
-    PostflowStatus.FAILED: (Processing.FAILED, Review.NONE),
-    PostflowStatus.WAITING_APPROVAL: (Processing.NONE, Review.NEEDS_REVIEW),
-    PostflowStatus.APPROVED: (Processing.NONE, Review.APPROVED),
-    PostflowStatus.REJECTED: (Processing.NONE, Review.REJECTED),
-}
 
 
 def linked_file_id(entry: Any) -> str | None:
@@ -65,7 +55,7 @@ def entry_record(key: str, entry: Document, file_id: str) -> UploadRecord:
     status = PostflowStatus.from_text(str(entry.get("status", "")))
     processing, review = (Processing.NONE, Review.NONE)
     if status is not None:
-        processing, review = _FROM_LABEL[status]
+        processing, review = axes_for(status)
     name = entry.get("filename")
     return UploadRecord(
         file_id=file_id,

@@ -94,3 +94,17 @@ def displayed_status(processing: Processing, review: Review) -> PostflowStatus |
     if review is not Review.NONE:
         return _BY_REVIEW[review]
     return _BY_PROCESSING[processing]
+
+
+def axes_for(status: PostflowStatus) -> tuple[Processing, Review]:
+    """The state a record shown with ``status`` is in, when that label is all we know.
+
+    Used for uploads PostFlow labelled itself: the inverse of ``displayed_status``.
+    """
+    for review, shown in _BY_REVIEW.items():
+        if shown is status:
+            return Processing.NONE, review
+    for processing, shown_by_processing in _BY_PROCESSING.items():
+        if shown_by_processing is status:
+            return processing, Review.NONE
+    raise ValueError(f"no state shows {status.name}")
