@@ -340,7 +340,7 @@ def test_auth_runs_the_sign_in_flow_and_says_what_it_stored(tmp_path: Path) -> N
 
 
 def test_a_registered_secret_is_used_at_once_by_a_running_receiver(tmp_path: Path) -> None:
-    """``register`` from another process: the running receiver verifies with the new secret."""
+    """``register`` from another process: within a second the receiver verifies with it."""
     with FakeFrameio() as fake:
         env = frameio_env(fake, tmp_path, POSTFLOW_PORT=str(free_port()))
         process = start_serve(env)
@@ -350,6 +350,10 @@ def test_a_registered_secret_is_used_at_once_by_a_running_receiver(tmp_path: Pat
             before = httpx.post(f"{url}/frameio-webhook", content=unsigned).status_code
             done = cli(env, "register", url, "--json")
             assert done.returncode == 0, done.stderr
+            wait_for(
+                lambda: httpx.post(f"{url}/frameio-webhook", content=unsigned).status_code == 401,
+                timeout=5,
+            )
             after = httpx.post(f"{url}/frameio-webhook", content=unsigned).status_code
             file_id = fake.add_file("signed.mov", status="transcoded")
             delivered = asyncio.run(fake.deliver("file.ready", file_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
 import attrs
@@ -21,6 +22,7 @@ from postflow_webhooks.domain.records import Enrichment
 log = logging.getLogger("postflow_webhooks")
 
 RECONCILE_LIMIT = 500
+SECRET_RECHECK_SECONDS = 1.0
 
 
 class Service(Protocol):
@@ -56,15 +58,20 @@ class ReceiverRuntime:
     started: bool = False
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
     _secret_stamp: int | None = None
+    _secret_checked_at: float = float("-inf")
 
     def current_secrets(self) -> list[str]:
         """The signing secrets in force now (registration may add one at run time).
 
         A secret that ``postflow-webhooks register`` stored from another process
-        is picked up at once: the file's change time is checked on each call.
+        is picked up within a second: the file's change time is checked at most
+        once a second, so the request path pays no file I/O under load.
         """
         if self.frameio is not None:
-            self._reload_stored_secret()
+            now = time.monotonic()
+            if now - self._secret_checked_at >= SECRET_RECHECK_SECONDS:
+                self._secret_checked_at = now
+                self._reload_stored_secret()
         return self.secrets
 
     def _reload_stored_secret(self) -> None:
