@@ -95,7 +95,7 @@ def register_commands(
             emit_json(data)
             return
         click.echo(pairs(list(data.items())))
-        click.echo("The receiver verifies deliveries with the stored secret from its next start.")
+        click.echo("A running receiver verifies deliveries with the stored secret within a second.")
 
     @group.command()
     def unregister() -> None:
