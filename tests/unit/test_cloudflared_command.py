@@ -33,6 +33,7 @@ from postflow_webhooks.adapters.cloudflared.command import (
 )
 from postflow_webhooks.adapters.cloudflared.errors import install_hint
 from postflow_webhooks.adapters.cloudflared.supervisor import BackoffWait, is_transient
+from postflow_webhooks.app.settings import SettingsError, load_settings
 from postflow_webhooks.domain.errors import TunnelError
 from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED
 
@@ -97,9 +98,15 @@ def test_repr_hides_the_token() -> None:
     assert TOKEN not in repr(config)
 
 
-def test_config_from_environ() -> None:
+def config_from(environ: dict[str, str], tmp_path: Path, port: int) -> CloudflaredConfig | None:
+    """The tunnel config the composition root builds from these variables."""
+    env = {"POSTFLOW_CONFIG_DIR": str(tmp_path), **environ}
+    return CloudflaredConfig.from_settings(load_settings(env, {"port": port}))
+
+
+def test_config_from_settings(tmp_path: Path) -> None:
     """POSTFLOW_TUNNEL, POSTFLOW_CLOUDFLARED and TUNNEL_TOKEN build the config; off gives None."""
-    assert CloudflaredConfig.from_environ({}, local_port=8080) is None
+    assert config_from({}, tmp_path, 8080) is None
     environ = {
         "POSTFLOW_TUNNEL": "named",
         "POSTFLOW_CLOUDFLARED": "/opt/cloudflared",
@@ -107,18 +114,16 @@ def test_config_from_environ() -> None:
         "POSTFLOW_TUNNEL_HOSTNAME": "hooks.example.com",
         "POSTFLOW_TUNNEL_PROTOCOL": "quic",
     }
-    config = CloudflaredConfig.from_environ(environ, local_port=9000)
+    config = config_from(environ, tmp_path, 9000)
     assert config is not None and config.mode == "named" and config.token == TOKEN
     assert (
         config.executable == "/opt/cloudflared" and config.named_url == "https://hooks.example.com"
     )
     assert config.protocol == "quic" and config.origin_url == "http://127.0.0.1:9000"
-    with pytest.raises(ValueError, match="POSTFLOW_TUNNEL"):
-        CloudflaredConfig.from_environ({"POSTFLOW_TUNNEL": "yes"}, local_port=1)
-    with pytest.raises(ValueError, match="POSTFLOW_TUNNEL_METRICS_PORT"):
-        CloudflaredConfig.from_environ(
-            {"POSTFLOW_TUNNEL": "quick", "POSTFLOW_TUNNEL_METRICS_PORT": "x"}, local_port=1
-        )
+    with pytest.raises(SettingsError, match="POSTFLOW_TUNNEL"):
+        config_from({"POSTFLOW_TUNNEL": "yes"}, tmp_path, 1)
+    with pytest.raises(SettingsError, match="POSTFLOW_TUNNEL_METRICS_PORT"):
+        config_from({"POSTFLOW_TUNNEL": "quick", "POSTFLOW_TUNNEL_METRICS_PORT": "x"}, tmp_path, 1)
 
 
 def test_missing_executable_names_the_install_command(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -19,12 +20,9 @@ from postflow_webhooks.adapters.discord.embed import (
 )
 from postflow_webhooks.adapters.discord.notifier import destination_key, redact
 from postflow_webhooks.adapters.discord.ratelimit import RateLimitState, retry_after_from
-from postflow_webhooks.adapters.discord.settings import (
-    ALL_STATUSES,
-    DiscordConfig,
-    DiscordSettingError,
-    skip_reason,
-)
+from postflow_webhooks.adapters.discord.settings import ALL_STATUSES, DiscordConfig, skip_reason
+from postflow_webhooks.app.composition import discord_config
+from postflow_webhooks.app.settings import SettingsError, load_settings
 from postflow_webhooks.domain.records import Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus
 from tests.fakes.fake_discord import validate
@@ -164,15 +162,21 @@ def test_any_texts_give_a_body_discord_accepts(
     assert validate(build_message(status_note(name=name, event_type=event))) == {}
 
 
-def test_config_reads_environ_and_hides_the_url() -> None:
+def discord_config_from(environ: dict[str, str], tmp_path: Path) -> DiscordConfig:
+    """The Discord config the composition root builds from these variables."""
+    return discord_config(load_settings({"POSTFLOW_CONFIG_DIR": str(tmp_path), **environ}))
+
+
+def test_config_reads_environ_and_hides_the_url(tmp_path: Path) -> None:
     """Settings come from POSTFLOW_DISCORD_* keys; the URL never shows in the repr."""
-    config = DiscordConfig.from_environ(
+    config = discord_config_from(
         {
             "POSTFLOW_DISCORD_WEBHOOK_URL": SECRET_URL,
             "POSTFLOW_DISCORD_STATUSES": "completed, FAILED,APPROVED ✅",
             "POSTFLOW_DISCORD_COMMENTS": "true",
             "POSTFLOW_DISCORD_USERNAME": "PostFlow",
-        }
+        },
+        tmp_path,
     )
     assert config.statuses == {
         PostflowStatus.COMPLETED,
@@ -181,7 +185,7 @@ def test_config_reads_environ_and_hides_the_url() -> None:
     }
     assert config.comments and config.username == "PostFlow"
     assert "s3cr3t" not in repr(config)
-    default = DiscordConfig.from_environ({})
+    default = discord_config_from({}, tmp_path)
     assert default.webhook_url is None and default.statuses == ALL_STATUSES and not default.comments
 
 
@@ -193,11 +197,13 @@ def test_config_reads_environ_and_hides_the_url() -> None:
         ("POSTFLOW_DISCORD_WEBHOOK_URL", "ftp://discord.com/s3cr3t"),
     ],
 )
-def test_bad_settings_name_the_key_and_never_echo_the_url(key: str, value: str) -> None:
+def test_bad_settings_name_the_key_and_never_echo_the_url(
+    key: str, value: str, tmp_path: Path
+) -> None:
     """A malformed setting fails at start-up naming its key, without the secret value."""
-    with pytest.raises(DiscordSettingError) as caught:
-        DiscordConfig.from_environ({key: value})
-    assert caught.value.key == key
+    with pytest.raises(SettingsError) as caught:
+        discord_config_from({key: value}, tmp_path)
+    assert key in str(caught.value)
     assert "s3cr3t" not in str(caught.value)
 
 

@@ -159,41 +159,6 @@ class CloudflaredConfig:
         }
         return cls(**values)  # type: ignore[arg-type]
 
-    @classmethod
-    def from_environ(
-        cls, environ: Mapping[str, str], *, local_port: int, mode: str | None = None
-    ) -> CloudflaredConfig | None:
-        """Read ``POSTFLOW_TUNNEL*``, ``POSTFLOW_CLOUDFLARED`` and ``TUNNEL_TOKEN``; None if off."""
-        chosen = (mode or environ.get("POSTFLOW_TUNNEL", "off")).strip().lower()
-        if chosen in ("", "off", "0", "false", "no"):
-            return None
-        if chosen not in MODES:
-            raise ValueError(f"POSTFLOW_TUNNEL must be off, quick or named, got {chosen!r}")
-        token_file = environ.get("POSTFLOW_TUNNEL_TOKEN_FILE") or None
-        kwargs: dict[str, object] = {}
-        for key, name, kind in (
-            ("POSTFLOW_TUNNEL_PROTOCOL", "protocol", str),
-            ("POSTFLOW_TUNNEL_METRICS_PORT", "metrics_port", int),
-            ("POSTFLOW_TUNNEL_GRACE_PERIOD", "grace_period", float),
-            ("POSTFLOW_TUNNEL_READY_TIMEOUT", "ready_timeout", float),
-            ("POSTFLOW_TUNNEL_LOG_FILE", "log_file", Path),
-        ):
-            raw = environ.get(key)
-            if raw:
-                try:
-                    kwargs[name] = kind(raw)
-                except ValueError as exc:
-                    raise ValueError(f"{key}: {exc}") from None
-        return cls(
-            mode="named" if chosen == "named" else "quick",
-            local_port=local_port,
-            executable=environ.get("POSTFLOW_CLOUDFLARED") or None,
-            token=(environ.get("TUNNEL_TOKEN") or None) if chosen == "named" else None,
-            token_file=Path(token_file) if token_file and chosen == "named" else None,
-            hostname=environ.get("POSTFLOW_TUNNEL_HOSTNAME") or None,
-            **kwargs,  # type: ignore[arg-type]
-        )
-
 
 def public_exposure_allowed(secret_set: bool, allow_insecure: bool) -> bool:
     """Whether the receiver may be made public: only with a webhook secret, or when forced."""

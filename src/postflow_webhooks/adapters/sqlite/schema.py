@@ -68,6 +68,5 @@ CREATE TABLE IF NOT EXISTS uploads (
     record     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS uploads_by_status ON uploads (status, updated_at);
-CREATE INDEX IF NOT EXISTS uploads_by_name ON uploads (name, updated_at);
 CREATE INDEX IF NOT EXISTS uploads_by_time ON uploads (updated_at);
 """
