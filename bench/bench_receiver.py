@@ -109,6 +109,12 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def worker_pid(port: int) -> int | None:
+    """The worker process's id, when the worker runs in a process of its own."""
+    worker = httpx.get(f"http://{HOST}:{port}/health", timeout=5).json()["worker"]
+    return int(worker["pid"]) if worker.get("own_process") else None
+
+
 def backlog(port: int) -> int:
     """The receiver's backlog."""
     return int(httpx.get(f"http://{HOST}:{port}/health", timeout=5).json()["backlog"])
@@ -190,6 +196,8 @@ def main() -> None:
                 sent += chunk
             drain_time(port)
             rss = rss_mib(ours.pid)
+            worker = worker_pid(port)
+            worker_rss = rss_mib(worker) if worker else 0.0
         finally:
             stop(ours)
         db = sqlite3.connect(Path(tmp) / "postflow.sqlite3")
@@ -209,7 +217,9 @@ def main() -> None:
     print(f"throughput ratio      {throughput_ratio:.2f}  (target >= 0.60)")
     print(f"p99 ratio             {p99_ratio:.2f}  (target <= 2.00)")
     print(f"backlog drained in    {drained:.3f} s after the load stopped  (target <= 1 s)")
-    print(f"RSS after {sent} deliveries: {rss:.1f} MiB")
+    print(
+        f"RSS after {sent} deliveries: receiver {rss:.1f} MiB, worker process {worker_rss:.1f} MiB"
+    )
     print(f"durable 202s          {durable}/{len(accepted)} in the database, {processed} processed")
 
 

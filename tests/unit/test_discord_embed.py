@@ -21,7 +21,7 @@ from postflow_webhooks.adapters.discord.embed import (
 from postflow_webhooks.adapters.discord.notifier import destination_key, redact
 from postflow_webhooks.adapters.discord.ratelimit import RateLimitState, retry_after_from
 from postflow_webhooks.adapters.discord.settings import ALL_STATUSES, DiscordConfig, skip_reason
-from postflow_webhooks.app.composition import discord_config
+from postflow_webhooks.app.parts import discord_config
 from postflow_webhooks.app.settings import SettingsError, load_settings
 from postflow_webhooks.domain.records import Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus

@@ -12,7 +12,7 @@ import click
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfigError
 from postflow_webhooks.adapters.frameio.errors import FrameioError
 from postflow_webhooks.app.cli_output import emit_json, pairs
-from postflow_webhooks.app.composition import frameio_config
+from postflow_webhooks.app.parts import frameio_config
 from postflow_webhooks.app.settings import Settings
 
 T = TypeVar("T")

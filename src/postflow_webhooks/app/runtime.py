@@ -6,23 +6,64 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
 
 from postflow_webhooks.adapters.frameio import FrameioAdapter, WebhookRegistrar
 from postflow_webhooks.adapters.sqlite import SqliteJournal
+from postflow_webhooks.app.reconcile import reconcile_forever
 from postflow_webhooks.app.settings import Settings
 from postflow_webhooks.app.worker import DeliveryWorker
 from postflow_webhooks.domain.errors import TunnelError
-from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.ports import Clock, Tunnel, UploadStore
-from postflow_webhooks.domain.records import Enrichment
 
 log = logging.getLogger("postflow_webhooks")
 
-RECONCILE_LIMIT = 500
 SECRET_RECHECK_SECONDS = 1.0
+
+
+class WorkerHandle(Protocol):
+    """What the runtime and the status views use of the worker, wherever it runs."""
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker runs."""
+        ...
+
+    @property
+    def processed_total(self) -> int:
+        """Deliveries processed since it started."""
+        ...
+
+    @property
+    def last_pass_at(self) -> datetime | None:
+        """When it last looked for work."""
+        ...
+
+    @property
+    def last_error(self) -> str | None:
+        """Its last error, if its last pass failed."""
+        ...
+
+    @property
+    def pid(self) -> int | None:
+        """The process it runs in, while it runs."""
+        ...
+
+    @property
+    def restarts(self) -> int:
+        """How many times its process was restarted after dying."""
+        ...
+
+    async def start(self) -> None:
+        """Start working in the background."""
+        ...
+
+    async def stop(self) -> None:
+        """Finish what is due and stop."""
+        ...
 
 
 class Service(Protocol):
@@ -49,8 +90,10 @@ class ReceiverRuntime:
     clock: Clock
     journal: SqliteJournal
     store: UploadStore
-    worker: DeliveryWorker
+    worker: WorkerHandle
     tunnel: Tunnel | None = None
+    # The worker in this process, when it is here; it then reconciles too.
+    local_worker: DeliveryWorker | None = None
     dispatcher: Service | None = None
     frameio: FrameioAdapter | None = None
     secrets: list[str] = attrs.Factory(list)
@@ -110,8 +153,11 @@ class ReceiverRuntime:
                 self.registrar = self.frameio.registrar(on_secret=self._on_secret)
                 self.tunnel.subscribe(self.registrar.on_new_public_url)
             self._tasks.append(asyncio.create_task(self._start_tunnel(), name="tunnel-start"))
-        if self.frameio is not None:
-            self._tasks.append(asyncio.create_task(self._reconcile(), name="reconcile"))
+        if self.frameio is not None and self.local_worker is not None:
+            reconcile = reconcile_forever(
+                self.frameio, self.store, self.local_worker, self.settings.reconcile_interval
+            )
+            self._tasks.append(asyncio.create_task(reconcile, name="reconcile"))
         self.started = True
         log.info(
             "receiver started on %s (store=%s, data=%s)",
@@ -154,19 +200,3 @@ class ReceiverRuntime:
 
     async def _on_secret(self, secret: str) -> None:
         self.add_secret(secret)
-
-    async def _reconcile(self) -> None:
-        assert self.frameio is not None
-        await self.frameio.reconciler.run_periodically(
-            self.unsettled_file_ids,
-            self._apply_reconciled,
-            interval=self.settings.reconcile_interval,
-        )
-
-    async def unsettled_file_ids(self) -> list[str]:
-        """Tracked files that may still change, most recent first."""
-        records = await self.store.list_records(limit=RECONCILE_LIMIT)
-        return [r.file_id for r in records if not r.settled]
-
-    async def _apply_reconciled(self, event: WebhookEvent, enrichment: Enrichment) -> None:
-        await self.worker.apply_external([(event, enrichment)])

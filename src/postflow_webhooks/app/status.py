@@ -81,6 +81,9 @@ class RuntimeStatusViews:
             "store": {"kind": runtime.settings.store, "writable": not problems},
             "worker": {
                 "alive": runtime.worker.alive,
+                "pid": runtime.worker.pid,
+                "own_process": runtime.local_worker is None,
+                "restarts": runtime.worker.restarts,
                 "processed": runtime.worker.processed_total,
                 "last_pass_at": (
                     runtime.worker.last_pass_at.isoformat() if runtime.worker.last_pass_at else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 import uuid
 from collections import OrderedDict
@@ -167,6 +168,13 @@ class DeliveryWorker:
     def alive(self) -> bool:
         """True while the worker task runs."""
         return self._task is not None and not self._task.done()
+
+    @property
+    def pid(self) -> int:
+        """This process: the worker runs in the receiver's own."""
+        return os.getpid()
+
+    restarts = 0
 
     async def start(self) -> None:
         """Repair pending tracker writes, then run passes in the background."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -12,17 +13,36 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from postflow_webhooks.adapters.http.errors import RequestRejectedError
+from postflow_webhooks.adapters.http.answers import ANSWERED, UNEXPECTED, refusal
 from postflow_webhooks.adapters.http.public import PublicAccessGuard
-from postflow_webhooks.adapters.http.receiver import WebhookReceiver
-from postflow_webhooks.adapters.http.signature import SignatureError
+from postflow_webhooks.adapters.http.receiver import WEBHOOK_PATH, WebhookReceiver
 from postflow_webhooks.adapters.http.views import StatusEndpoints, StatusViews
-from postflow_webhooks.domain.errors import PayloadError, StorageError
 
 log = logging.getLogger("postflow_webhooks.http")
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+class ReceiverApp(Starlette):
+    """The Starlette app, with ``POST /frameio-webhook`` answered before its middleware.
+
+    The webhook endpoint is the one under load and needs none of the
+    middleware: it is public anyway and answers its own errors.
+    """
+
+    def __init__(self, webhook: ASGIApp, **options: Any) -> None:
+        super().__init__(**options)
+        self.webhook = webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send webhook deliveries straight to the endpoint, everything else to Starlette."""
+        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
+            scope["app"] = self
+            await self.webhook(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def build_http_app(
@@ -32,7 +52,7 @@ def build_http_app(
     signature_required: bool,
     lifespan: Lifespan | None = None,
     public_status: bool = False,
-) -> Starlette:
+) -> ReceiverApp:
     """The receiver's Starlette app; ``lifespan`` opens and closes the resources.
 
     Unless ``public_status``, requests that came through the tunnel reach only
@@ -40,51 +60,30 @@ def build_http_app(
     """
     endpoints = StatusEndpoints(views, signature_required, public_status=public_status)
     routes = [
-        Route("/frameio-webhook", receiver.receive, methods=["POST"]),
-        Route("/frameio-webhook", endpoints.describe_webhook, methods=["GET"]),
+        Route(WEBHOOK_PATH, receiver, methods=["POST"]),
+        Route(WEBHOOK_PATH, endpoints.describe_webhook, methods=["GET"]),
         Route("/health", endpoints.health, methods=["GET"]),
         Route("/webhook-status", endpoints.webhook_status, methods=["GET"]),
         Route("/uploads", endpoints.uploads, methods=["GET"]),
         Route("/uploads/{file_id:str}", endpoints.upload, methods=["GET"]),
     ]
-    handlers = {
-        SignatureError: _signature_error,
-        RequestRejectedError: _rejected,
-        PayloadError: _payload_error,
-        StorageError: _storage_error,
-        HTTPException: _http_error,
-        Exception: _unexpected,
-    }
-    return Starlette(
+    handlers: dict[Any, Any] = {kind: _refused for kind in ANSWERED}
+    handlers[HTTPException] = _http_error
+    handlers[Exception] = _unexpected
+    return ReceiverApp(
+        receiver,
         routes=routes,
-        exception_handlers=handlers,  # type: ignore[arg-type]
+        exception_handlers=handlers,
         lifespan=lifespan,
         middleware=[Middleware(PublicAccessGuard, enabled=not public_status)],
     )
 
 
-async def _signature_error(request: Request, exc: SignatureError) -> Response:
-    return JSONResponse(
-        {"error": "invalid_signature", "reason": exc.reason, "detail": exc.detail},
-        status_code=401,
-    )
-
-
-async def _rejected(request: Request, exc: RequestRejectedError) -> Response:
-    return JSONResponse({"error": exc.reason, "detail": exc.detail}, status_code=exc.status_code)
-
-
-async def _payload_error(request: Request, exc: PayloadError) -> Response:
-    problems = [{"path": p.path, "message": p.message} for p in exc.problems]
-    return JSONResponse({"error": "invalid_payload", "problems": problems}, status_code=422)
-
-
-async def _storage_error(request: Request, exc: StorageError) -> Response:
-    log.error("storage unavailable: %s", exc)
-    return JSONResponse(
-        {"error": "storage_unavailable", "detail": "the delivery was not stored; retry later"},
-        status_code=503,
-    )
+async def _refused(request: Request, exc: Exception) -> Response:
+    answer = refusal(exc)
+    if answer is None:
+        return await _unexpected(request, exc)
+    return JSONResponse(answer[1], status_code=answer[0])
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -97,4 +96,4 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse({"error": "internal", "detail": "unexpected error"}, status_code=500)
+    return JSONResponse(UNEXPECTED, status_code=500)

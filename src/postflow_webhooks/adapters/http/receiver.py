@@ -1,31 +1,51 @@
 """``POST /frameio-webhook``: verify, parse, commit, answer 202. Nothing slow.
 
 The delivery is on disk before the answer; applying it is the worker's job.
+
+This is the one endpoint under load, so it is a plain ASGI callable: it reads
+the headers it needs from the scope in one pass and answers with two
+messages, without building Starlette's request and response objects or going
+through its middleware (``app.py`` routes to it first). Every refusal still
+gets the same JSON answer the rest of the app gives (``answers.py``).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
+import logging
+import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive, Scope, Send
 
+from postflow_webhooks.adapters.http.answers import ANSWERED, UNEXPECTED, refusal
 from postflow_webhooks.adapters.http.errors import BodyTooLargeError, NotJsonError
-from postflow_webhooks.adapters.http.signature import SignatureError, verify
-from postflow_webhooks.domain.errors import PayloadError
+from postflow_webhooks.adapters.http.signature import SignatureError, verify_values
+from postflow_webhooks.domain.errors import PayloadError, StorageError
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.journal import IncomingDelivery
 from postflow_webhooks.domain.ports import Clock, DeliveryInbox
 
+log = logging.getLogger("postflow_webhooks.http")
+
 MAX_BODY_BYTES = 1024 * 1024
+WEBHOOK_PATH = "/frameio-webhook"
 
 AcceptedListener = Callable[[str, WebhookEvent], None]
 
+_SIGNATURE = b"x-frameio-signature"
+_TIMESTAMP = b"x-frameio-request-timestamp"
+_LENGTH = b"content-length"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class _Disconnected(Exception):
+    """The client went away before sending the whole body."""
+
 
 class WebhookReceiver:
-    """The webhook endpoint, with its inbox, clock and signing secrets injected."""
+    """The webhook endpoint (an ASGI app), with its inbox, clock and signing secrets injected."""
 
     def __init__(
         self,
@@ -42,22 +62,46 @@ class WebhookReceiver:
         self._secrets = secrets
         self._max_body = max_body
 
-    async def receive(self, request: Request) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Accept one delivery: 202 once committed, else a precise 4xx (or 503)."""
         try:
-            body = await self._read_body(request)
+            status, body = await self._accept(scope, receive)
+        except _Disconnected:
+            return
+        except ANSWERED as exc:
+            answer = refusal(exc)
+            assert answer is not None
+            status, body = answer[0], _json(answer[1])
+        except Exception:  # a bug must still get an answer, never a dropped connection
+            log.exception("unexpected error on POST %s", WEBHOOK_PATH)
+            status, body = 500, _json(UNEXPECTED)
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode("ascii"))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _accept(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        signature = timestamp = declared = None
+        for name, value in scope["headers"]:
+            if name == _SIGNATURE:
+                signature = value.decode("latin-1")
+            elif name == _TIMESTAMP:
+                timestamp = value.decode("latin-1")
+            elif name == _LENGTH:
+                declared = value
+        try:
+            body = await self._read_body(receive, declared)
             secrets = self._secrets()
             if secrets:
-                verify(secrets, request.headers, body, self._clock.now().timestamp())
+                verify_values(secrets, signature, timestamp, body, self._clock.now().timestamp())
             event = WebhookEvent.from_payload(_decode(body))
         except (SignatureError, BodyTooLargeError, NotJsonError) as exc:
-            await self._inbox.reject(exc.reason)
+            await self._count_refusal(exc.reason)
             raise
         except PayloadError:
-            await self._inbox.reject("invalid_payload")
+            await self._count_refusal("invalid_payload")
             raise
         delivery = IncomingDelivery(
-            delivery_id=uuid.uuid4().hex,
+            delivery_id=os.urandom(16).hex(),
             received_at=self._clock.now(),
             body=body,
             event_type=event.event_type,
@@ -67,27 +111,46 @@ class WebhookReceiver:
         await self._inbox.append(delivery)
         if self._on_accepted is not None:
             self._on_accepted(delivery.delivery_id, event)
-        return JSONResponse(
-            {"accepted": True, "delivery_id": delivery.delivery_id, "event_type": event.event_type},
-            status_code=202,
+        answer = b'{"accepted":true,"delivery_id":"%s","event_type":%s}' % (
+            delivery.delivery_id.encode("ascii"),
+            json.dumps(event.event_type).encode("utf-8"),
         )
+        return 202, answer
 
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+    async def _count_refusal(self, reason: str) -> None:
+        """Count a refusal; the request still gets its own answer if counting fails."""
+        try:
+            await self._inbox.reject(reason)
+        except StorageError as exc:
+            log.warning("could not count a refused request (%s): %s", reason, exc)
+
+    async def _read_body(self, receive: Receive, declared: bytes | None) -> bytes:
+        limit = self._max_body
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             raise BodyTooLargeError(
-                "too_large", f"the body is {declared} bytes; the limit is {self._max_body}"
+                "too_large", f"the body is {int(declared)} bytes; the limit is {limit}"
             )
+        message: Message = await receive()
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        while True:
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self._max_body:
-                raise BodyTooLargeError(
-                    "too_large", f"the body is over the limit of {self._max_body} bytes"
-                )
+            if size > limit:
+                raise BodyTooLargeError("too_large", f"the body is over the limit of {limit} bytes")
+            if not message.get("more_body", False):
+                if not chunks:
+                    return bytes(chunk)
+                chunks.append(chunk)
+                return b"".join(chunks)
             chunks.append(chunk)
-        return b"".join(chunks)
+            message = await receive()
+
+
+def _json(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _decode(body: bytes) -> object:

@@ -36,8 +36,13 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify(secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: float) -> None:
     """Raise ``SignatureError`` unless one of ``secrets`` signed ``body`` recently."""
-    signature = headers.get(SIGNATURE_HEADER)
-    timestamp = headers.get(TIMESTAMP_HEADER)
+    verify_values(secrets, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), body, now)
+
+
+def verify_values(
+    secrets: Sequence[str], signature: str | None, timestamp: str | None, body: bytes, now: float
+) -> None:
+    """``verify`` on the two header values themselves (``None`` when a header is absent)."""
     if not signature:
         raise SignatureError("missing_signature", "the X-Frameio-Signature header is missing")
     if not timestamp:

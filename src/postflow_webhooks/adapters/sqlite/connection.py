@@ -36,13 +36,18 @@ def open_database(path: Path) -> sqlite3.Connection:
 
 
 class Transaction:
-    """``with Transaction(conn):`` runs the block in ``BEGIN IMMEDIATE`` … ``COMMIT``."""
+    """``with Transaction(conn):`` runs the block in ``BEGIN IMMEDIATE`` … ``COMMIT``.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    With ``begun``, the caller has already run ``BEGIN IMMEDIATE``.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, *, begun: bool = False) -> None:
         self._conn = conn
+        self._begun = begun
 
     def __enter__(self) -> sqlite3.Connection:
-        self._conn.execute("BEGIN IMMEDIATE")
+        if not self._begun:
+            self._conn.execute("BEGIN IMMEDIATE")
         return self._conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:

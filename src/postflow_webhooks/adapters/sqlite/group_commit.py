@@ -12,9 +12,13 @@ load that hand-over, not the disk, is what a request ends up waiting for.
 Blocking the loop for one batched commit (well under a millisecond on a local
 disk) is the cheaper price.
 
-This writer is also the journal's only writer: the worker's passes and the
-notifier's updates queue here too, so no two connections ever contend for
-SQLite's write lock (a connection that finds it taken sleeps for milliseconds).
+This writer is its process's only writer: the worker's passes and the
+notifier's updates queue here too. Another process may hold SQLite's write
+lock (the worker process, or a CLI command); the writer never sleeps on the
+loop waiting for it. It tries once, and if the lock is taken it tries again a
+moment later (``LOCK_RETRY_SECONDS``), the loop serving requests meanwhile.
+Only after ``LOCK_PATIENCE_SECONDS`` of a lock held elsewhere do the waiting
+writes fail (the receiver then answers 503).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ CommitBatch = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 # many one-write transactions into few large ones; idle, it adds at most this
 # much to an answer's latency.
 LINGER_SECONDS = float(os.environ.get("POSTFLOW_GROUP_COMMIT_LINGER", "0.0005"))
+# While another process holds the write lock: how often to try again, and for how long.
+LOCK_RETRY_SECONDS = 0.0005
+LOCK_PATIENCE_SECONDS = 10.0
 
 
 class _Run:
@@ -71,10 +78,13 @@ class GroupCommitWriter:
         self._queued: list[tuple[Any, asyncio.Future[Any]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._conn: sqlite3.Connection | None = None
+        self._locked_since: float | None = None
 
     def start(self) -> None:
         """Open the connection; raise ``StorageError`` if the database cannot be used."""
         self._conn = open_database(self.path)
+        # Never sleep on the loop for a lock held elsewhere: _flush retries instead.
+        self._conn.execute("PRAGMA busy_timeout=0")
 
     async def write(self, item: object) -> None:
         """Queue a data item; return once the transaction holding it committed."""
@@ -100,7 +110,9 @@ class GroupCommitWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._queued:
+        if self._queued and self._conn is not None:
+            # Shutting down: waiting on the lock is fine now, losing writes is not.
+            self._conn.execute(f"PRAGMA busy_timeout={int(LOCK_PATIENCE_SECONDS * 1000)}")
             self._flush()
         if self._conn is not None:
             self._conn.close()
@@ -111,13 +123,14 @@ class GroupCommitWriter:
         batch, self._queued = self._queued, []
         if not batch:
             return
+        if not self._begin(batch):
+            return
         conn = self._conn
+        assert conn is not None
         error: BaseException | None = None
         results: list[Any] = []
         try:
-            if conn is None:
-                raise sqlite3.OperationalError("the journal was closed")
-            with Transaction(conn):
+            with Transaction(conn, begun=True):
                 data = [item for item, _ in batch if not isinstance(item, _Run)]
                 data_results = iter(self._commit_batch(conn, data) if data else [])
                 for item, _ in batch:
@@ -129,12 +142,63 @@ class GroupCommitWriter:
             error = StorageError(f"database {self.path}: {exc}")
         except Exception as exc:  # a bug in a queued write: its waiters hear of it, none hang
             error = exc
-        for index, (_, future) in enumerate(batch):
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(results[index])
-            else:
-                future.set_exception(error)
+        _settle(batch, results, error)
         if error is None and self._on_commit is not None:
             self._on_commit()
+
+    def _begin(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> bool:
+        """Take the write lock for ``batch``; if another process has it, retry later."""
+        try:
+            if self._conn is None:
+                raise sqlite3.OperationalError("the journal was closed")
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if self._conn is not None and _is_busy(exc):
+                return self._retry_later(batch)
+            _settle(batch, [], StorageError(f"database {self.path}: {exc}"))
+            return False
+        except sqlite3.Error as exc:
+            _settle(batch, [], StorageError(f"database {self.path}: {exc}"))
+            return False
+        self._locked_since = None
+        return True
+
+    def _retry_later(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> bool:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._locked_since is None:
+            self._locked_since = now
+        elif now - self._locked_since > LOCK_PATIENCE_SECONDS:
+            self._locked_since = None
+            held = StorageError(
+                f"database {self.path}: another process has held the write lock "
+                f"for over {LOCK_PATIENCE_SECONDS:.0f} s"
+            )
+            _settle(batch, [], held)
+            return False
+        self._queued = batch + self._queued
+        if self._timer is None:
+            self._timer = loop.call_later(LOCK_RETRY_SECONDS, self._flush)
+        return False
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _settle(
+    batch: list[tuple[Any, asyncio.Future[Any]]],
+    results: list[Any],
+    error: BaseException | None,
+) -> None:
+    """Wake every waiter of ``batch`` with its result, or with ``error``."""
+    for index, (_, future) in enumerate(batch):
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(results[index])
+        else:
+            future.set_exception(error)
