@@ -164,6 +164,22 @@ class JournalContract:
         assert [n.id for n in await journal.due(10)] == [due[1].id]
 
     @pytest.mark.anyio
+    async def test_skipped_notifications_settle_together_and_leave_the_queue(
+        self, journal: Any
+    ) -> None:
+        """Several skips in one call: those leave the queue, the others stay due, in order."""
+        statuses = [PostflowStatus.PROCESSING, PostflowStatus.COMPLETED, PostflowStatus.APPROVED]
+        await journal.commit(
+            BatchResult(at=T0, notifications=tuple(note("s", s) for s in statuses))
+        )
+        first, second, third = await journal.due(10)
+        await journal.mark_skipped([(first.id, "no notifier"), (third.id, "filtered out")], T0)
+        assert [n.id for n in await journal.due(10)] == [second.id]
+        await journal.mark_skipped([], T0)
+        assert [n.id for n in await journal.due(10)] == [second.id]
+        assert (await journal.stats()).notifications_pending == 1
+
+    @pytest.mark.anyio
     async def test_destination_state_is_saved(self, journal: Any) -> None:
         """A destination is working until marked broken, and remembers why."""
         assert (await journal.destination("k")).broken is False

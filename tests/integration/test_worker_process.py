@@ -55,13 +55,20 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def niceness(pid: int) -> int:
+    """A process's nice value, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().split(") ")[1].split()[16])
+
+
 def test_the_worker_runs_in_its_own_process_and_applies_deliveries(tmp_path: Path) -> None:
-    """By default the receiver's worker is another process, and deliveries still get applied."""
+    """By default the worker is another, lower-priority process; deliveries still get applied."""
     settings = receiver_settings(tmp_path)
     with running_server(create_app(settings), settings.port) as url:
         wait_for(lambda: worker_of(url)["alive"] is True)
         worker = worker_of(url)
         assert worker["own_process"] is True and worker["pid"] != os.getpid()
+        assert niceness(int(str(worker["pid"]))) > niceness(os.getpid())
         assert deliver(url, "own-1", "file.ready").status_code == 202
         wait_for(lambda: httpx.get(f"{url}/uploads/own-1").status_code == 200)
         assert httpx.get(f"{url}/uploads/own-1").json()["status"] == "COMPLETED"

@@ -239,9 +239,10 @@ class MemoryJournal:
         """Settle as sent."""
         self._settle(notification_id, NotificationState.SENT, None, at)
 
-    async def mark_skipped(self, notification_id: int, reason: str, at: datetime) -> None:
-        """Settle as skipped."""
-        self._settle(notification_id, NotificationState.SKIPPED, reason, at)
+    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
+        """Settle each (id, reason) as skipped."""
+        for notification_id, reason in skipped:
+            self._settle(notification_id, NotificationState.SKIPPED, reason, at)
 
     async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
         """Settle as dead, kept for replay."""

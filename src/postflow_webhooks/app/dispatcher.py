@@ -211,20 +211,21 @@ class NotificationDispatcher:
         if not batch:
             return PassResult(PassOutcome.IDLE)
         settled = 0
+        # Skips are settled together, one write, before the next send and at the end.
+        skipped: list[tuple[int, str]] = []
         for notification in batch:
             if self._stopping.is_set():
+                await self._settle_skipped(skipped)
                 return PassResult(PassOutcome.STOPPED, settled)
             if self._notifier is None:
                 reason: str | None = skip_reason(self._config, notification) or "no notifier"
             else:
                 reason = filtered_out(self._config, notification)
             if reason is not None or self._notifier is None:
-                await self._outbox.mark_skipped(
-                    _id(notification), reason or "no notifier", self._clock.now()
-                )
-                self._counts["skipped"] += 1
+                skipped.append((_id(notification), reason or "no notifier"))
                 settled += 1
                 continue
+            await self._settle_skipped(skipped)
             result = await self._deliver(self._notifier, notification)
             if result is _Sent.SETTLED:
                 settled += 1
@@ -236,7 +237,15 @@ class NotificationDispatcher:
                 self._outages += 1
                 wait = min(self._outage_initial * 2 ** (self._outages - 1), self._outage_max)
                 return PassResult(PassOutcome.OUTAGE, settled, wait)
+        await self._settle_skipped(skipped)
         return PassResult(PassOutcome.MORE, settled)
+
+    async def _settle_skipped(self, skipped: list[tuple[int, str]]) -> None:
+        """Mark the gathered skips settled in one write, and forget them."""
+        if skipped:
+            await self._outbox.mark_skipped(list(skipped), self._clock.now())
+            self._counts["skipped"] += len(skipped)
+            skipped.clear()
 
     async def _deliver(self, notifier: Notifier, notification: Notification) -> _Sent:
         ident = _id(notification)

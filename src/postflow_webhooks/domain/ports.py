@@ -131,8 +131,8 @@ class NotificationOutbox(Protocol):
         """The destination accepted it."""
         ...
 
-    async def mark_skipped(self, notification_id: int, reason: str, at: datetime) -> None:
-        """Settled without sending (no destination, filtered out)."""
+    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
+        """Settled without sending (no destination, filtered out): (id, reason) pairs, one write."""
         ...
 
     async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:

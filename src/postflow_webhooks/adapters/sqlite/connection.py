@@ -20,34 +20,35 @@ from postflow_webhooks.domain.errors import StorageError
 T = TypeVar("T")
 
 
-def open_database(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the database with durable settings and the schema."""
+def open_database(path: Path, *, shared: bool = False, schema: str = SCHEMA) -> sqlite3.Connection:
+    """Open (creating if needed) the database with durable settings and ``schema``.
+
+    ``shared``: the caller uses the connection from more than one thread, one
+    call at a time (the group-commit writer commits on a thread of its own).
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        conn = sqlite3.connect(
+            path, isolation_level=None, timeout=10.0, check_same_thread=not shared
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(SCHEMA)
+        conn.executescript(schema)
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"cannot open the database {path}: {exc}") from exc
     return conn
 
 
 class Transaction:
-    """``with Transaction(conn):`` runs the block in ``BEGIN IMMEDIATE`` … ``COMMIT``.
+    """``with Transaction(conn):`` runs the block in ``BEGIN IMMEDIATE`` … ``COMMIT``."""
 
-    With ``begun``, the caller has already run ``BEGIN IMMEDIATE``.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, *, begun: bool = False) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._begun = begun
 
     def __enter__(self) -> sqlite3.Connection:
-        if not self._begun:
-            self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("BEGIN IMMEDIATE")
         return self._conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -60,14 +61,15 @@ class Transaction:
 class SqliteThread:
     """One connection on one thread; ``run`` calls a function with it."""
 
-    def __init__(self, path: Path, name: str) -> None:
+    def __init__(self, path: Path, name: str, *, schema: str = SCHEMA) -> None:
         self.path = path
+        self._schema = schema
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = open_database(self.path)
+            self._conn = open_database(self.path, schema=self._schema)
         return self._conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -3,22 +3,24 @@
 Each accepted delivery must be on disk before the receiver answers. One fsync
 per request would cap throughput at the disk's sync rate, so requests queue
 their writes and, a moment later (``LINGER_SECONDS``), everything queued is
-committed in a single transaction and every waiter is woken. Under load the
-batches grow by themselves.
+written in a single transaction and every waiter is woken once it commits.
 
-The commit runs on the event loop's own thread. A writer thread would have to
-win the GIL back from the loop after every SQLite call it makes, and under
-load that hand-over, not the disk, is what a request ends up waiting for.
-Blocking the loop for one batched commit (well under a millisecond on a local
-disk) is the cheaper price.
+The writes run on the event loop's own thread: a writer thread would have to
+win the interpreter lock back from the loop after every SQLite call, and
+under load that hand-over, not the disk, is what a request would wait for.
+Only the ``COMMIT`` itself, which is mostly waiting for the disk to sync,
+runs on a thread of its own, once per batch: meanwhile the loop goes on
+reading requests, and what arrives during the sync forms the next batch,
+written as soon as the commit returns. Under load the batches grow by
+themselves.
 
 This writer is its process's only writer: the worker's passes and the
-notifier's updates queue here too. Another process may hold SQLite's write
-lock (the worker process, or a CLI command); the writer never sleeps on the
-loop waiting for it. It tries once, and if the lock is taken it tries again a
-moment later (``LOCK_RETRY_SECONDS``), the loop serving requests meanwhile.
-Only after ``LOCK_PATIENCE_SECONDS`` of a lock held elsewhere do the waiting
-writes fail (the receiver then answers 503).
+notifier's updates queue here too when they run in this process. Another
+process may hold SQLite's write lock (the worker process, or a CLI command);
+the writer never sleeps on the loop waiting for it. It tries once, and if the
+lock is taken it tries again a moment later (``LOCK_RETRY_SECONDS``), the loop
+serving requests meanwhile. Only after ``LOCK_PATIENCE_SECONDS`` of a lock
+held elsewhere do the waiting writes fail (the receiver then answers 503).
 """
 
 from __future__ import annotations
@@ -27,20 +29,22 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from postflow_webhooks.adapters.sqlite.connection import Transaction, open_database
+from postflow_webhooks.adapters.sqlite.connection import open_database
+from postflow_webhooks.adapters.sqlite.schema import SCHEMA
 from postflow_webhooks.domain.errors import StorageError
 
 R = TypeVar("R")
 Call = Callable[[sqlite3.Connection], Any]
 # Writes one batch of data items inside the transaction; one result per item.
 CommitBatch = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
-# How long the first write of a batch waits for company. Under load it turns
-# many one-write transactions into few large ones; idle, it adds at most this
-# much to an answer's latency.
+# How long the first write of a batch waits for company when no commit is in
+# flight. Idle, it adds at most this much to an answer's latency.
 LINGER_SECONDS = float(os.environ.get("POSTFLOW_GROUP_COMMIT_LINGER", "0.0005"))
 # While another process holds the write lock: how often to try again, and for how long.
 LOCK_RETRY_SECONDS = 0.0005
@@ -57,7 +61,7 @@ class _Run:
 
 
 class GroupCommitWriter:
-    """The database's only writer: commits what was queued, in batches, on the loop.
+    """Its process's writer: writes what was queued in batches on the loop, commits aside.
 
     Data items go to ``commit_batch(conn, items)``; functions queued with
     ``run`` are called with the connection in the same transaction.
@@ -70,19 +74,23 @@ class GroupCommitWriter:
         on_commit: Callable[[], None] | None = None,
         *,
         linger: float = LINGER_SECONDS,
+        schema: str = SCHEMA,
     ) -> None:
         self.path = path
+        self._schema = schema
         self._commit_batch = commit_batch
         self._on_commit = on_commit
         self._linger = linger
-        self._queued: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._queued: Waiters = []
         self._timer: asyncio.TimerHandle | None = None
         self._conn: sqlite3.Connection | None = None
         self._locked_since: float | None = None
+        self._committing: asyncio.Future[Any] | None = None
+        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
     def start(self) -> None:
         """Open the connection; raise ``StorageError`` if the database cannot be used."""
-        self._conn = open_database(self.path)
+        self._conn = open_database(self.path, shared=True, schema=self._schema)
         # Never sleep on the loop for a lock held elsewhere: _flush retries instead.
         self._conn.execute("PRAGMA busy_timeout=0")
 
@@ -101,12 +109,17 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((item, future))
-        if self._timer is None:
+        if self._timer is None and self._committing is None:
             self._timer = loop.call_later(self._linger, self._flush)
         return await future
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         """Commit what is queued, then close the connection."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._committing is not None:
+            await asyncio.shield(self._committing)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -114,39 +127,61 @@ class GroupCommitWriter:
             # Shutting down: waiting on the lock is fine now, losing writes is not.
             self._conn.execute(f"PRAGMA busy_timeout={int(LOCK_PATIENCE_SECONDS * 1000)}")
             self._flush()
+            while self._committing is not None:
+                await asyncio.shield(self._committing)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._syncer.shutdown(wait=True)
 
     def _flush(self) -> None:
         self._timer = None
+        if self._committing is not None:
+            return  # the commit in flight flushes what is queued when it returns
         batch, self._queued = self._queued, []
-        if not batch:
-            return
-        if not self._begin(batch):
+        if not batch or not self._begin(batch):
             return
         conn = self._conn
         assert conn is not None
-        error: BaseException | None = None
-        results: list[Any] = []
         try:
-            with Transaction(conn, begun=True):
-                data = [item for item, _ in batch if not isinstance(item, _Run)]
-                data_results = iter(self._commit_batch(conn, data) if data else [])
-                for item, _ in batch:
-                    if isinstance(item, _Run):
-                        results.append(item.fn(conn))
-                    else:
-                        results.append(next(data_results, None))
-        except sqlite3.Error as exc:
-            error = StorageError(f"database {self.path}: {exc}")
-        except Exception as exc:  # a bug in a queued write: its waiters hear of it, none hang
-            error = exc
-        _settle(batch, results, error)
-        if error is None and self._on_commit is not None:
-            self._on_commit()
+            results = self._write(conn, batch)
+        except Exception as exc:  # a SQLite error, or a bug in a queued write
+            conn.execute("ROLLBACK")
+            error = StorageError(f"database {self.path}: {exc}") if _is_sqlite(exc) else exc
+            _settle(batch, [], error)
+            return
+        loop = asyncio.get_running_loop()
+        committing = loop.run_in_executor(self._syncer, conn.execute, "COMMIT")
+        self._committing = committing
+        committing.add_done_callback(lambda done: self._committed(done, batch, results))
 
-    def _begin(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> bool:
+    def _write(self, conn: sqlite3.Connection, batch: Waiters) -> list[Any]:
+        data = [item for item, _ in batch if not isinstance(item, _Run)]
+        data_results = iter(self._commit_batch(conn, data) if data else [])
+        results = []
+        for item, _ in batch:
+            if isinstance(item, _Run):
+                results.append(item.fn(conn))
+            else:
+                results.append(next(data_results, None))
+        return results
+
+    def _committed(self, done: asyncio.Future[Any], batch: Waiters, results: list[Any]) -> None:
+        self._committing = None
+        error = done.exception() if not done.cancelled() else StorageError("commit cancelled")
+        if error is not None:
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            _settle(batch, [], StorageError(f"database {self.path}: {error}"))
+        else:
+            _settle(batch, results, None)
+            if self._on_commit is not None:
+                self._on_commit()
+        if self._queued and self._timer is None:
+            # What arrived during the sync is a batch already: write it now.
+            self._timer = asyncio.get_running_loop().call_later(0, self._flush)
+
+    def _begin(self, batch: Waiters) -> bool:
         """Take the write lock for ``batch``; if another process has it, retry later."""
         try:
             if self._conn is None:
@@ -163,7 +198,7 @@ class GroupCommitWriter:
         self._locked_since = None
         return True
 
-    def _retry_later(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> bool:
+    def _retry_later(self, batch: Waiters) -> bool:
         loop = asyncio.get_running_loop()
         now = loop.time()
         if self._locked_since is None:
@@ -182,6 +217,10 @@ class GroupCommitWriter:
         return False
 
 
+def _is_sqlite(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.Error)
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
@@ -189,11 +228,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-def _settle(
-    batch: list[tuple[Any, asyncio.Future[Any]]],
-    results: list[Any],
-    error: BaseException | None,
-) -> None:
+def _settle(batch: Waiters, results: list[Any], error: BaseException | None) -> None:
     """Wake every waiter of ``batch`` with its result, or with ``error``."""
     for index, (_, future) in enumerate(batch):
         if future.done():

@@ -1,15 +1,16 @@
 """``SqliteJournal``: deliveries, stats, the notification outbox and pending tracker writes.
 
-Accepted deliveries go through the group-commit writer (``group_commit.py``);
-everything else runs on a second connection on its own thread. Both share one
-database file in WAL mode.
+Accepted deliveries go to the inbox (``inbox.py``), a file only the receiver
+writes. The worker copies them into this state database as it takes them
+(``pending``), in the same order, and tracks them here: processed, deferred,
+quarantined. Writes go through a group-commit writer (``group_commit.py``);
+reads run on a second connection on its own thread. Both files are in WAL mode.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from postflow_webhooks.adapters.serialization import (
 )
 from postflow_webhooks.adapters.sqlite.connection import SqliteThread
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
+from postflow_webhooks.adapters.sqlite.inbox import INBOX_COLUMNS, SqliteInbox
 from postflow_webhooks.adapters.sqlite.store import upload_rows, upsert_upload_rows
 from postflow_webhooks.domain.journal import (
     BatchResult,
@@ -40,11 +42,6 @@ from postflow_webhooks.domain.journal import (
 from postflow_webhooks.domain.records import Notification, UploadRecord
 
 DATABASE_NAME = "postflow.sqlite3"
-
-_BUMP = (
-    "INSERT INTO counters (kind, key, value) VALUES (?, ?, ?) "
-    "ON CONFLICT (kind, key) DO UPDATE SET value = value + excluded.value"
-)
 
 _PENDING_COLUMNS = (
     "seq, delivery_id, received_at, body, event_type, file_id, attempts, not_before, last_error"
@@ -64,26 +61,22 @@ LIMIT :limit
 """
 
 
-def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[None]:
-    """One batch of the receiver's writes: deliveries (and their counts), rejections."""
-    deliveries = [item for item in items if isinstance(item, IncomingDelivery)]
-    counts: Counter[tuple[str, str]] = Counter()
-    for item in items:
-        if isinstance(item, IncomingDelivery):
-            counts["total", ""] += 1
-            counts["event_type", item.event_type] += 1
-        else:
-            counts["rejection", item] += 1
-    conn.executemany(
-        "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, signed) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (d.delivery_id, _ts(d.received_at), d.event_type, d.file_id, d.body, int(d.signed))
-            for d in deliveries
-        ],
-    )
-    conn.executemany(_BUMP, [(kind, key, n) for (kind, key), n in counts.items()])
+def _no_items(conn: sqlite3.Connection, items: list[Any]) -> list[None]:
+    """The state writer takes only queued functions; it has no data items of its own."""
     return [None] * len(items)
+
+
+def _inbox_mark(conn: sqlite3.Connection) -> int:
+    """The number of the last inbox row copied here.
+
+    Before the first copy: the last number this file gave out itself (a
+    database from before the inbox), else 0.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'inbox_seq'").fetchone()
+    if row is not None:
+        return int(row[0])
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def _pending(row: tuple[Any, ...]) -> PendingDelivery:
@@ -129,38 +122,67 @@ class SqliteJournal:
     ) -> None:
         self.path = path
         self.commits_records = owns_uploads
-        self._writer = GroupCommitWriter(path, _commit_ingress, on_commit)
+        self._writer = GroupCommitWriter(path, _no_items)
         self._db = SqliteThread(path, "journal")
+        self._inbox = SqliteInbox(path, on_commit)
 
     def open(self) -> None:
-        """Create the file and schema and start the writer; ``StorageError`` if impossible."""
+        """Create both files and schemas and start the writers; ``StorageError`` if impossible."""
         self._writer.start()
+        self._inbox.open()
 
     async def close(self) -> None:
         """Commit what is queued and close both connections."""
-        self._writer.stop()
+        await self._inbox.close()
+        await self._writer.stop()
         await self._db.close()
 
     # -- DeliveryInbox -------------------------------------------------------
 
     async def append(self, delivery: IncomingDelivery) -> None:
-        """Commit a delivery and count it; returns once it is on disk."""
-        await self._writer.write(delivery)
+        """Commit a delivery to the inbox and count it; returns once it is on disk."""
+        await self._inbox.append(delivery)
 
     async def reject(self, reason: str) -> None:
         """Count a refused request by reason."""
-        await self._writer.write(reason)
+        await self._inbox.reject(reason)
 
     # -- DeliveryQueue -------------------------------------------------------
 
     async def pending(self, limit: int, now: datetime) -> list[PendingDelivery]:
-        """Due deliveries in order; a file waiting on a deferred delivery is held back."""
+        """Due deliveries in order; a file waiting on a deferred delivery is held back.
+
+        New deliveries are first copied from the inbox, up to ``limit`` of them.
+        """
+        await self._take_from_inbox(limit)
 
         def query(conn: sqlite3.Connection) -> list[PendingDelivery]:
             rows = conn.execute(_DUE, {"now": _ts(now), "limit": limit}).fetchall()
             return [_pending(r) for r in rows]
 
         return await self._db.run(query)
+
+    async def _take_from_inbox(self, limit: int) -> None:
+        """Copy inbox rows numbered past this database's mark, and move the mark, atomically."""
+        rows = await self._inbox.after(await self._db.run(_inbox_mark), limit)
+        if not rows:
+            return
+
+        def copy(conn: sqlite3.Connection) -> None:
+            mark = _inbox_mark(conn)  # re-read inside the transaction: never copy twice
+            fresh = [row for row in rows if row[0] > mark]
+            if not fresh:
+                return
+            conn.executemany(
+                f"INSERT INTO deliveries ({INBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", fresh
+            )
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('inbox_seq', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(fresh[-1][0]),),
+            )
+
+        await self._writer.run(copy)
 
     async def deferred(self, limit: int = 100) -> list[PendingDelivery]:
         """Deliveries waiting for a retry (enrichment failed), oldest first."""
@@ -287,15 +309,23 @@ class SqliteJournal:
             ).rowcount
             return gone
 
-        return await self._writer.run(write)
+        gone = await self._writer.run(write)
+        # Copied rows are safe here; the inbox keeps only what is not yet copied.
+        await self._inbox.prune(await self._db.run(_inbox_mark))
+        return gone
 
     async def stats(self) -> JournalStats:
         """The counters ``/webhook-status`` shows; they survive restarts."""
 
         def query(conn: sqlite3.Connection) -> JournalStats:
             counters: dict[str, dict[str, int]] = {"total": {}, "event_type": {}, "rejection": {}}
-            for kind, key, value in conn.execute("SELECT kind, key, value FROM counters"):
-                counters.setdefault(kind, {})[key] = value
+            # Counts from before the inbox existed stay in this file; both add up.
+            for kind, key, value in [
+                *conn.execute("SELECT kind, key, value FROM counters"),
+                *inbox,
+            ]:
+                found = counters.setdefault(kind, {})
+                found[key] = found.get(key, 0) + value
             # Literal states, so SQLite can use the partial indexes.
             states = {
                 "pending": conn.execute(
@@ -317,13 +347,15 @@ class SqliteJournal:
                 total_events=counters["total"].get("", 0),
                 events_by_type=counters["event_type"],
                 rejections=counters["rejection"],
-                backlog=states.get("pending", 0),
+                backlog=states.get("pending", 0) + waiting,
                 quarantined=states.get("quarantined", 0),
                 notifications_pending=notes.get("pending", 0),
                 notifications_dead=notes.get("dead", 0),
                 last_event=last,
             )
 
+        inbox = await self._inbox.counters()
+        waiting = await self._inbox.waiting(await self._db.run(_inbox_mark))
         return await self._db.run(query)
 
     # -- NotificationOutbox --------------------------------------------------
@@ -344,9 +376,18 @@ class SqliteJournal:
         """The destination accepted it."""
         await self._settle(notification_id, NotificationState.SENT, None, at)
 
-    async def mark_skipped(self, notification_id: int, reason: str, at: datetime) -> None:
-        """Settled without sending."""
-        await self._settle(notification_id, NotificationState.SKIPPED, reason, at)
+    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
+        """Settled without sending: every (id, reason) pair in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE notifications SET state = 'skipped', reason = ?, settled_at = ? "
+                "WHERE id = ?",
+                [(reason, _ts(at), notification_id) for notification_id, reason in skipped],
+            )
+
+        if skipped:
+            await self._writer.run(write)
 
     async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
         """Refused for good; kept for replay."""

@@ -1,4 +1,29 @@
-"""The database layout. Times are Unix seconds (REAL), so they sort as numbers."""
+"""The database layouts. Times are Unix seconds (REAL), so they sort as numbers.
+
+Two files: the inbox, which only the receiver writes (accepted deliveries and
+its counters), and the state, which the worker writes (deliveries as it
+processes them, tracked files, notifications). A worker in its own process
+thus never holds a lock the receiver needs to answer.
+"""
+
+INBOX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id  TEXT NOT NULL,
+    received_at  REAL NOT NULL,
+    event_type   TEXT NOT NULL,
+    file_id      TEXT,
+    body         BLOB NOT NULL,
+    signed       INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS counters (
+    kind  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
