@@ -134,12 +134,12 @@ class WorkerProcess:
         process = self._process
         self._close_pipes(keep_reports=True)
         if process is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, process.join, STOP_TIMEOUT)
-            if process.is_alive():
+            try:
+                await asyncio.wait_for(_exit_of(process), STOP_TIMEOUT)
+            except TimeoutError:
                 log.error("the worker process did not stop within %.0f s; killing it", STOP_TIMEOUT)
                 process.kill()
-                await loop.run_in_executor(None, process.join, 5)
+            await asyncio.get_running_loop().run_in_executor(None, process.join, 5)
         self._close_pipes()
         self._process = None
 
@@ -200,9 +200,10 @@ class WorkerProcess:
         while not self._stopping:
             process = self._process
             if process is not None:
-                await loop.run_in_executor(None, process.join)
+                await _exit_of(process)
                 if self._stopping:
                     return
+                await loop.run_in_executor(None, process.join, 5)
                 self._exit_note = f"the worker process exited (exit code {process.exitcode})"
                 self._close_pipes()
             failures += 1
@@ -268,6 +269,23 @@ class ReportedNotifier:
     def state(self) -> dict[str, Any]:
         """What ``/health`` and ``/webhook-status`` show of the notifier."""
         return self._worker.notifier_state()
+
+
+async def _exit_of(process: BaseProcess) -> None:
+    """Return once ``process`` has exited (its sentinel is readable); reaping is the caller's."""
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+    sentinel = process.sentinel
+
+    def on_exit() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(sentinel, on_exit)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(sentinel)
 
 
 def _now() -> float:

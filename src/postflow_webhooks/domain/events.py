@@ -202,7 +202,66 @@ _FAST = make_converter(detailed=False)
 _DETAILED = make_converter(detailed=True)
 
 
+_PLAIN_TEXT = ("type", "name", "status", "review_status", "label", "text", "comment", *_LINK_FIELDS)
+_PLAIN_IDS = ("id", "file_id", "comment_id")
+_REFS = ("account", "workspace", "project", "user", "team")
+# Rarer resource fields, with richer types: left to the converter.
+_RICH = ("author", "links", "version")
+
+
+def _plain(payload: dict[str, Any]) -> _RawPayload | None:
+    """What the plain converter makes of the common shapes, read directly; else ``None``.
+
+    Every delivery passes here, so the usual payload (strings, string ids,
+    objects of ids) is read without the converter's generic machinery. Any
+    other value, valid or not, returns ``None`` and goes to the converter,
+    which has the last word (a property test holds the two to the same result).
+    """
+    for key in ("event_type", "type"):
+        value = payload.get(key)
+        if value is not None and type(value) is not str:
+            return None
+    resource = None
+    found = payload.get("resource")
+    if found is not None:
+        if type(found) is not dict or any(key in found for key in _RICH):
+            return None
+        fields: dict[str, str] = {}
+        for key in _PLAIN_TEXT:
+            value = found.get(key)
+            if value is not None:
+                if type(value) is not str:
+                    return None
+                fields[key] = value
+        for key in _PLAIN_IDS:
+            value = found.get(key)
+            if value is not None:
+                if type(value) is not str or not value.strip():
+                    return None
+                fields[key] = value
+        resource = _RawResource(**fields)  # type: ignore[arg-type]
+    refs: dict[str, _RawRef] = {}
+    for key in _REFS:
+        ref = payload.get(key)
+        if ref is not None:
+            if type(ref) is not dict:
+                return None
+            ref_id = ref.get("id")
+            if ref_id is not None and (type(ref_id) is not str or not ref_id.strip()):
+                return None
+            refs[key] = _RawRef(id=Identifier(ref_id) if ref_id is not None else None)
+    return _RawPayload(
+        event_type=payload.get("event_type"),
+        type=payload.get("type"),
+        resource=resource,
+        **refs,
+    )
+
+
 def _structure(payload: dict[str, Any], root: str) -> _RawPayload:
+    plain = _plain(payload)
+    if plain is not None:
+        return plain
     try:
         raw: _RawPayload = _FAST.structure(payload, _RawPayload)
         return raw

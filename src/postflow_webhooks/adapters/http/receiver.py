@@ -90,9 +90,10 @@ class WebhookReceiver:
                 declared = value
         try:
             body = await self._read_body(receive, declared)
+            now = self._clock.now()
             secrets = self._secrets()
             if secrets:
-                verify_values(secrets, signature, timestamp, body, self._clock.now().timestamp())
+                verify_values(secrets, signature, timestamp, body, now.timestamp())
             event = WebhookEvent.from_payload(_decode(body))
         except (SignatureError, BodyTooLargeError, NotJsonError) as exc:
             await self._count_refusal(exc.reason)
@@ -102,7 +103,7 @@ class WebhookReceiver:
             raise
         delivery = IncomingDelivery(
             delivery_id=os.urandom(16).hex(),
-            received_at=self._clock.now(),
+            received_at=now,
             body=body,
             event_type=event.event_type,
             file_id=event.file_id,
