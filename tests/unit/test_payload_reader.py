@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from postflow_webhooks.domain.events import _FAST, _plain, _RawPayload
+from postflow_webhooks.domain.raw_payload import FAST, RawPayload, read_plain
 
 # JSON values of every kind, including the near-misses the reader must refuse.
 SCALARS = st.one_of(
@@ -47,10 +47,10 @@ PAYLOADS = st.fixed_dictionaries(
 )
 
 
-def converted(payload: dict[str, Any]) -> _RawPayload | None:
+def converted(payload: dict[str, Any]) -> RawPayload | None:
     """The plain converter's result, or ``None`` when it refuses the payload."""
     try:
-        raw: _RawPayload = _FAST.structure(payload, _RawPayload)
+        raw: RawPayload = FAST.structure(payload, RawPayload)
     except Exception:
         return None
     return raw
@@ -70,7 +70,7 @@ def converted(payload: dict[str, Any]) -> _RawPayload | None:
 @example({"type": "file.ready", "account": "acc"})
 def test_the_reader_either_defers_or_agrees_with_the_converter(payload: dict[str, Any]) -> None:
     """Whatever it reads, the converter reads the same; what it cannot read, it leaves."""
-    direct = _plain(payload)
+    direct = read_plain(payload)
     if direct is not None:
         assert direct == converted(payload)
 
@@ -93,5 +93,5 @@ def test_the_usual_deliveries_are_read_directly() -> None:
         {"type": "asset.ready", "resource": {"id": "a-1", "type": "asset"}, "team": {"id": "t"}},
     ]
     for payload in usual:
-        direct = _plain(json.loads(json.dumps(payload)))
+        direct = read_plain(json.loads(json.dumps(payload)))
         assert direct is not None and direct == converted(payload)

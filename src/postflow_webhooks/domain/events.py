@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, NewType
+from typing import Any
 
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError
 
 from postflow_webhooks.domain.errors import PayloadError, Problem
+from postflow_webhooks.domain.raw_payload import (
+    DETAILED,
+    FAST,
+    LINK_FIELDS,
+    RawAuthor,
+    RawPayload,
+    RawResource,
+    json_type,
+    read_plain,
+)
 
 Links = tuple[tuple[str, str], ...]
 
@@ -71,204 +81,18 @@ EVENT_KINDS: Mapping[str, EventKind] = {
 _V2_PREFIXES = ("asset.", "reviewlink.")
 _COMMENT_TYPES = ("comment",)
 
-Identifier = NewType("Identifier", str)
 
-
-@attrs.frozen
-class _RawRef:
-    id: Identifier | None = None
-
-
-@attrs.frozen
-class _RawAuthor:
-    name: str | None = None
-    id: Identifier | None = None
-
-
-@attrs.frozen
-class _RawResource:
-    id: Identifier | None = None
-    type: str | None = None
-    name: str | None = None
-    status: str | None = None
-    review_status: str | None = None
-    label: str | None = None
-    version: int | None = None
-    file_id: Identifier | None = None
-    comment_id: Identifier | None = None
-    text: str | None = None
-    comment: str | None = None
-    author: str | _RawAuthor | None = None
-    links: dict[str, str] | None = None
-    view_url: str | None = None
-    download_url: str | None = None
-    thumbnail_url: str | None = None
-    original_url: str | None = None
-
-
-_LINK_FIELDS = ("view_url", "download_url", "thumbnail_url", "original_url")
-
-
-@attrs.frozen
-class _RawPayload:
-    event_type: str | None = None
-    type: str | None = None
-    resource: _RawResource | None = None
-    account: _RawRef | None = None
-    workspace: _RawRef | None = None
-    project: _RawRef | None = None
-    user: _RawRef | None = None
-    team: _RawRef | None = None
-
-
-def _strict_str(value: object, _: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {_json_type(value)}")
-    return value
-
-
-def _identifier(value: object, _: object) -> Identifier:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError(f"expected a string or integer id, got {_json_type(value)}")
-    text = str(value)
-    if not text.strip():
-        raise ValueError("expected a non-empty id")
-    return Identifier(text)
-
-
-def _strict_int(value: object, _: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {_json_type(value)}")
-    return value
-
-
-def _links(value: object, _: object) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ValueError(f"expected an object, got {_json_type(value)}")
-    return {str(k): v for k, v in value.items() if isinstance(v, str)}
-
-
-def _object(converter: cattrs.Converter, cls: type[Any]) -> Any:
-    base = converter.gen_structure_attrs_fromdict(cls)
-
-    def structure(value: object, _: object) -> Any:
-        if not isinstance(value, dict):
-            raise ValueError(f"expected an object, got {_json_type(value)}")
-        return base(value, cls)
-
-    return structure
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def make_converter(*, detailed: bool) -> cattrs.Converter:
-    """The payload boundary's private converter: strict types, extra keys allowed.
-
-    The plain one is fast; the detailed one collects every problem with its path
-    and runs only when the plain one has refused a payload.
-    """
-    converter = cattrs.Converter(detailed_validation=detailed)
-    converter.register_structure_hook(str, _strict_str)
-    converter.register_structure_hook(int, _strict_int)
-    converter.register_structure_hook(Identifier, _identifier)
-    converter.register_structure_hook_func(lambda t: t == dict[str, str], _links)
-
-    def author(value: object, _: object) -> str | _RawAuthor | None:
-        if value is None or isinstance(value, str):
-            return value
-        if isinstance(value, dict):
-            return converter.structure(value, _RawAuthor)
-        raise ValueError(f"expected a string or object, got {_json_type(value)}")
-
-    converter.register_structure_hook_func(lambda t: t == str | _RawAuthor | None, author)
-    for cls in (_RawRef, _RawAuthor, _RawResource, _RawPayload):
-        converter.register_structure_hook(cls, _object(converter, cls))
-    return converter
-
-
-_FAST = make_converter(detailed=False)
-_DETAILED = make_converter(detailed=True)
-
-
-_PLAIN_TEXT = ("type", "name", "status", "review_status", "label", "text", "comment", *_LINK_FIELDS)
-_PLAIN_IDS = ("id", "file_id", "comment_id")
-_REFS = ("account", "workspace", "project", "user", "team")
-# Rarer resource fields, with richer types: left to the converter.
-_RICH = ("author", "links", "version")
-
-
-def _plain(payload: dict[str, Any]) -> _RawPayload | None:
-    """What the plain converter makes of the common shapes, read directly; else ``None``.
-
-    Every delivery passes here, so the usual payload (strings, string ids,
-    objects of ids) is read without the converter's generic machinery. Any
-    other value, valid or not, returns ``None`` and goes to the converter,
-    which has the last word (a property test holds the two to the same result).
-    """
-    for key in ("event_type", "type"):
-        value = payload.get(key)
-        if value is not None and type(value) is not str:
-            return None
-    resource = None
-    found = payload.get("resource")
-    if found is not None:
-        if type(found) is not dict or any(key in found for key in _RICH):
-            return None
-        fields: dict[str, str] = {}
-        for key in _PLAIN_TEXT:
-            value = found.get(key)
-            if value is not None:
-                if type(value) is not str:
-                    return None
-                fields[key] = value
-        for key in _PLAIN_IDS:
-            value = found.get(key)
-            if value is not None:
-                if type(value) is not str or not value.strip():
-                    return None
-                fields[key] = value
-        resource = _RawResource(**fields)  # type: ignore[arg-type]
-    refs: dict[str, _RawRef] = {}
-    for key in _REFS:
-        ref = payload.get(key)
-        if ref is not None:
-            if type(ref) is not dict:
-                return None
-            ref_id = ref.get("id")
-            if ref_id is not None and (type(ref_id) is not str or not ref_id.strip()):
-                return None
-            refs[key] = _RawRef(id=Identifier(ref_id) if ref_id is not None else None)
-    return _RawPayload(
-        event_type=payload.get("event_type"),
-        type=payload.get("type"),
-        resource=resource,
-        **refs,
-    )
-
-
-def _structure(payload: dict[str, Any], root: str) -> _RawPayload:
-    plain = _plain(payload)
+def _structure(payload: dict[str, Any], root: str) -> RawPayload:
+    plain = read_plain(payload)
     if plain is not None:
         return plain
     try:
-        raw: _RawPayload = _FAST.structure(payload, _RawPayload)
+        raw: RawPayload = FAST.structure(payload, RawPayload)
         return raw
     except Exception:  # any refusal: let the detailed pass say exactly what is wrong
         pass
     try:
-        detailed: _RawPayload = _DETAILED.structure(payload, _RawPayload)
+        detailed: RawPayload = DETAILED.structure(payload, RawPayload)
     except ClassValidationError as exc:
         raise PayloadError((*_problems(exc, root), *_missing_in(payload, root))) from None
     return detailed
@@ -316,7 +140,7 @@ class WebhookEvent:
         if isinstance(payload, dict) and _is_wrapped(payload):
             payload, root = payload["data"], "$.data"
         if not isinstance(payload, dict):
-            raise PayloadError((Problem(root, f"expected an object, got {_json_type(payload)}"),))
+            raise PayloadError((Problem(root, f"expected an object, got {json_type(payload)}"),))
         return _event_from_raw(_structure(payload, root), root)
 
     @classmethod
@@ -382,9 +206,9 @@ def _missing_in(payload: dict[str, Any], root: str) -> list[Problem]:
     return _missing(name, resource.get("id"), resource.get("file_id"), root)
 
 
-def _event_from_raw(raw: _RawPayload, root: str) -> WebhookEvent:
+def _event_from_raw(raw: RawPayload, root: str) -> WebhookEvent:
     name = raw.event_type if raw.event_type is not None else raw.type
-    resource = raw.resource or _RawResource()
+    resource = raw.resource or RawResource()
     problems = _missing(name, resource.id, resource.file_id, root)
     if problems or name is None:
         raise PayloadError(tuple(problems))
@@ -411,7 +235,7 @@ def _event_from_raw(raw: _RawPayload, root: str) -> WebhookEvent:
     )
 
 
-def _dialect(raw: _RawPayload, event_type: str) -> Dialect:
+def _dialect(raw: RawPayload, event_type: str) -> Dialect:
     if raw.event_type is not None:
         return Dialect.POSTFLOW
     if event_type.startswith(_V2_PREFIXES) or raw.team is not None:
@@ -419,7 +243,7 @@ def _dialect(raw: _RawPayload, event_type: str) -> Dialect:
     return Dialect.V4
 
 
-def _file_id(resource: _RawResource) -> str | None:
+def _file_id(resource: RawResource) -> str | None:
     if resource.file_id is not None:
         return resource.file_id
     if resource.type is not None and resource.type.lower() in _COMMENT_TYPES:
@@ -427,20 +251,20 @@ def _file_id(resource: _RawResource) -> str | None:
     return resource.id
 
 
-def _collect_links(resource: _RawResource) -> Links:
+def _collect_links(resource: RawResource) -> Links:
     found = dict(resource.links or {})
-    for field in _LINK_FIELDS:
+    for field in LINK_FIELDS:
         value = getattr(resource, field)
         if value:
             found[field] = value
     return tuple(sorted(found.items()))
 
 
-def _comment(kind: EventKind, resource: _RawResource) -> CommentText | None:
+def _comment(kind: EventKind, resource: RawResource) -> CommentText | None:
     if kind is not EventKind.COMMENT:
         return None
     author = resource.author
-    author_name = author.name if isinstance(author, _RawAuthor) else author
+    author_name = author.name if isinstance(author, RawAuthor) else author
     is_comment_resource = resource.type is not None and resource.type.lower() in _COMMENT_TYPES
     comment_id = resource.comment_id or (resource.id if is_comment_resource else None)
     return CommentText(
