@@ -18,12 +18,16 @@ import pytest
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow
+CLOSED_PORT = free_port()
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """The real command line, as an operator runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTFLOW_")}
     env["POSTFLOW_CONFIG_DIR"] = str(data_dir / "no-config")
+    # A destination, so that notifications are queued (nobody listens there: they
+    # stay in the outbox, where the test counts them).
+    env["POSTFLOW_DISCORD_WEBHOOK_URL"] = f"http://127.0.0.1:{CLOSED_PORT}/api/webhooks/1/t"
     command = [
         sys.executable,
         "-m",

@@ -208,3 +208,33 @@ async def test_a_failed_store_write_is_caught_up_before_the_store_is_read_again(
         PostflowStatus.COMPLETED,
     ]
     assert await journal.tracker_writes() == []
+
+
+class Gate:
+    """A notification gate that lets through the statuses it is given, and counts the rest."""
+
+    def __init__(self, *allowed: PostflowStatus) -> None:
+        self.allowed = set(allowed)
+        self.counted = 0
+
+    def wants(self, notification: Any) -> bool:
+        """True for the allowed statuses."""
+        return notification.new_status in self.allowed
+
+    def skipped(self, count: int) -> None:
+        """Count what was not queued."""
+        self.counted += count
+
+
+async def test_notifications_nobody_would_send_are_counted_not_queued() -> None:
+    """Only what the gate wants reaches the outbox; the rest is counted as skipped."""
+    journal, store, clock = MemoryJournal(), MemoryUploadStore(), FixedClock(T0)
+    gate = Gate(PostflowStatus.COMPLETED)
+    worker = DeliveryWorker(journal, store, clock, gate=gate)
+    await append(journal, postflow("file.upload.completed", "g", status="processing"))
+    await append(journal, postflow("file.ready", "g"))
+    assert await worker.run_once()
+    assert [n.new_status for n in await journal.due(10)] == [PostflowStatus.COMPLETED]
+    assert gate.counted == 1
+    record = (await store.find_many([("g", None)]))["g"]
+    assert record.status is PostflowStatus.COMPLETED

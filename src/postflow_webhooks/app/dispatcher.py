@@ -157,6 +157,18 @@ class NotificationDispatcher:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
             loop.call_soon_threadsafe(self._wake.set)
 
+    def wants(self, notification: Notification) -> bool:
+        """True if this would be sent (a destination, and the settings announce it).
+
+        The worker queues only those: a notification that would only be
+        settled as skipped is counted as skipped and never written.
+        """
+        return self._notifier is not None and filtered_out(self._config, notification) is None
+
+    def skipped(self, count: int) -> None:
+        """Count notifications the worker did not queue (see ``wants``)."""
+        self._counts["skipped"] += count
+
     async def start(self) -> None:
         """Start the long-running delivery loop as a background task."""
         if self._task is None or self._task.done():

@@ -111,7 +111,7 @@ def build_worker(
     doorbell: Doorbell,
     dispatcher: NotificationDispatcher,
 ) -> DeliveryWorker:
-    """The delivery worker, waking the dispatcher after each commit with notifications."""
+    """The delivery worker; it queues what the dispatcher would send and wakes it after."""
     return DeliveryWorker(
         journal,
         store,
@@ -121,4 +121,5 @@ def build_worker(
         batch_size=settings.worker_batch,
         retention=timedelta(days=settings.retention_days),
         after_commit=dispatcher.wake,
+        gate=dispatcher,
     )

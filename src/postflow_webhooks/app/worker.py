@@ -23,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import attrs
 
@@ -115,6 +116,8 @@ class _Pass:
     notifications: list[Notification] = attrs.Factory(list)
     held: set[str] = attrs.Factory(set)
     last: LastEvent | None = None
+    # Notifications the gate said nobody would send: counted, not queued.
+    unqueued: int = 0
 
 
 @attrs.frozen
@@ -127,6 +130,18 @@ class _Ready:
     file_id: str | None
     name: str | None
     started: float
+
+
+class NotificationGate(Protocol):
+    """Which due notifications are worth queuing (the dispatcher knows what it would send)."""
+
+    def wants(self, notification: Notification) -> bool:
+        """True if the notification would be sent; the others are not queued at all."""
+        ...
+
+    def skipped(self, count: int) -> None:
+        """Count notifications that were not queued."""
+        ...
 
 
 class DeliveryWorker:
@@ -145,8 +160,10 @@ class DeliveryWorker:
         retention: timedelta = timedelta(days=7),
         recent: RecentEvents | None = None,
         after_commit: Callable[[], None] | None = None,
+        gate: NotificationGate | None = None,
     ) -> None:
         self._after_commit = after_commit
+        self._gate = gate
         self._pass_lock = asyncio.Lock()
         self._store_behind = False
         self.recent = recent or RecentEvents()
@@ -306,6 +323,8 @@ class DeliveryWorker:
             await self._store.save(records)
             await self._queue.clear_tracker_writes(records)
             self._store_behind = False
+        if state.unqueued and self._gate is not None:
+            self._gate.skipped(state.unqueued)
         if state.notifications and self._after_commit is not None:
             self._after_commit()
 
@@ -379,7 +398,12 @@ class DeliveryWorker:
             return
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record
-        state.notifications.extend(decision.notifications)
+        gate = self._gate
+        for notification in decision.notifications:
+            if gate is None or gate.wants(notification):
+                state.notifications.append(notification)
+            else:
+                state.unqueued += 1
         state.processed.append(delivery.seq)
         state.last = LastEvent(
             delivery_id=delivery.delivery_id,

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,19 @@ def main(settings: Settings, doorbell: Connection, reports: Connection) -> None:
     os.nice(WORKER_NICENESS)
     configure_logging(settings.log_format, settings.log_level)
     try:
-        asyncio.run(_serve(settings, doorbell.fileno(), reports.fileno()))
+        _run_loop(_serve(settings, doorbell.fileno(), reports.fileno()))
     except _StartFailed:
         sys.exit(1)
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when installed (as uvicorn does), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 class _StartFailed(Exception):

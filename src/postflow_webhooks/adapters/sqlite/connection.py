@@ -28,9 +28,7 @@ def open_database(path: Path, *, shared: bool = False, schema: str = SCHEMA) -> 
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            path, isolation_level=None, timeout=10.0, check_same_thread=not shared
-        )
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")

@@ -5,19 +5,18 @@ per request would cap throughput at the disk's sync rate, so requests queue
 their writes and, a moment later (``LINGER_SECONDS``), everything queued is
 written in a single transaction and every waiter is woken once it commits.
 
-The writes run on the event loop's own thread: a writer thread would have to
-win the interpreter lock back from the loop after every SQLite call, and
-under load that hand-over, not the disk, is what a request would wait for.
-Only the ``COMMIT`` itself, which is mostly waiting for the disk to sync,
-runs on a thread of its own, once per batch: meanwhile the loop goes on
-reading requests, and what arrives during the sync forms the next batch,
-written as soon as the commit returns. Under load the batches grow by
-themselves.
+The whole transaction, commit included, runs on the event loop's own thread.
+A writer thread would have to win the interpreter lock back from the loop
+after every SQLite call, and under load that hand-over, not the disk, is what
+a request would wait for. Handing only the ``COMMIT`` to a thread was
+measured too: the same throughput for more CPU (a thread wake-up and a lock
+hand-over per batch). Blocking the loop for one batched commit (about half a
+millisecond here) is the cheaper price.
 
-This writer is its process's only writer: the worker's passes and the
-notifier's updates queue here too when they run in this process. Another
-process may hold SQLite's write lock (the worker process, or a CLI command);
-the writer never sleeps on the loop waiting for it. It tries once, and if the
+Each database file has one such writer in the process that owns it; in that
+process everything written to the file queues here. Another process may
+still hold the file's write lock for a moment (a CLI command, or the worker
+pruning the inbox); the writer never sleeps on the loop waiting for it. It tries once, and if the
 lock is taken it tries again a moment later (``LOCK_RETRY_SECONDS``), the loop
 serving requests meanwhile. Only after ``LOCK_PATIENCE_SECONDS`` of a lock
 held elsewhere do the waiting writes fail (the receiver then answers 503).
@@ -29,7 +28,6 @@ import asyncio
 import os
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,8 +41,9 @@ Call = Callable[[sqlite3.Connection], Any]
 CommitBatch = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
-# How long the first write of a batch waits for company when no commit is in
-# flight. Idle, it adds at most this much to an answer's latency.
+# How long the first write of a batch waits for company. Under load it turns
+# many one-write transactions into few large ones; idle, it adds at most this
+# much to an answer's latency.
 LINGER_SECONDS = float(os.environ.get("POSTFLOW_GROUP_COMMIT_LINGER", "0.0005"))
 # While another process holds the write lock: how often to try again, and for how long.
 LOCK_RETRY_SECONDS = 0.0005
@@ -61,7 +60,7 @@ class _Run:
 
 
 class GroupCommitWriter:
-    """Its process's writer: writes what was queued in batches on the loop, commits aside.
+    """Its process's writer: commits what was queued, in batches, on the loop.
 
     Data items go to ``commit_batch(conn, items)``; functions queued with
     ``run`` are called with the connection in the same transaction.
@@ -85,12 +84,10 @@ class GroupCommitWriter:
         self._timer: asyncio.TimerHandle | None = None
         self._conn: sqlite3.Connection | None = None
         self._locked_since: float | None = None
-        self._committing: asyncio.Future[Any] | None = None
-        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
     def start(self) -> None:
         """Open the connection; raise ``StorageError`` if the database cannot be used."""
-        self._conn = open_database(self.path, shared=True, schema=self._schema)
+        self._conn = open_database(self.path, schema=self._schema)
         # Never sleep on the loop for a lock held elsewhere: _flush retries instead.
         self._conn.execute("PRAGMA busy_timeout=0")
 
@@ -109,7 +106,7 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((item, future))
-        if self._timer is None and self._committing is None:
+        if self._timer is None:
             self._timer = loop.call_later(self._linger, self._flush)
         return await future
 
@@ -118,26 +115,16 @@ class GroupCommitWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        while self._committing is not None:
-            await asyncio.shield(self._committing)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self._queued and self._conn is not None:
             # Shutting down: waiting on the lock is fine now, losing writes is not.
             self._conn.execute(f"PRAGMA busy_timeout={int(LOCK_PATIENCE_SECONDS * 1000)}")
             self._flush()
-            while self._committing is not None:
-                await asyncio.shield(self._committing)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._syncer.shutdown(wait=True)
 
     def _flush(self) -> None:
         self._timer = None
-        if self._committing is not None:
-            return  # the commit in flight flushes what is queued when it returns
         batch, self._queued = self._queued, []
         if not batch or not self._begin(batch):
             return
@@ -145,15 +132,16 @@ class GroupCommitWriter:
         assert conn is not None
         try:
             results = self._write(conn, batch)
+            conn.execute("COMMIT")
         except Exception as exc:  # a SQLite error, or a bug in a queued write
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             error = StorageError(f"database {self.path}: {exc}") if _is_sqlite(exc) else exc
             _settle(batch, [], error)
             return
-        loop = asyncio.get_running_loop()
-        committing = loop.run_in_executor(self._syncer, conn.execute, "COMMIT")
-        self._committing = committing
-        committing.add_done_callback(lambda done: self._committed(done, batch, results))
+        _settle(batch, results, None)
+        if self._on_commit is not None:
+            self._on_commit()
 
     def _write(self, conn: sqlite3.Connection, batch: Waiters) -> list[Any]:
         data = [item for item, _ in batch if not isinstance(item, _Run)]
@@ -165,21 +153,6 @@ class GroupCommitWriter:
             else:
                 results.append(next(data_results, None))
         return results
-
-    def _committed(self, done: asyncio.Future[Any], batch: Waiters, results: list[Any]) -> None:
-        self._committing = None
-        error = done.exception() if not done.cancelled() else StorageError("commit cancelled")
-        if error is not None:
-            if self._conn is not None and self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            _settle(batch, [], StorageError(f"database {self.path}: {error}"))
-        else:
-            _settle(batch, results, None)
-            if self._on_commit is not None:
-                self._on_commit()
-        if self._queued and self._timer is None:
-            # What arrived during the sync is a batch already: write it now.
-            self._timer = asyncio.get_running_loop().call_later(0, self._flush)
 
     def _begin(self, batch: Waiters) -> bool:
         """Take the write lock for ``batch``; if another process has it, retry later."""
