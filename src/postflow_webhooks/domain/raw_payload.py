@@ -154,57 +154,65 @@ FAST = make_converter(detailed=False)
 DETAILED = make_converter(detailed=True)
 
 
-_PLAIN_TEXT = ("type", "name", "status", "review_status", "label", "text", "comment", *LINK_FIELDS)
-_PLAIN_IDS = ("id", "file_id", "comment_id")
-_REFS = ("account", "workspace", "project", "user", "team")
+_PLAIN_TEXT = frozenset(
+    ("type", "name", "status", "review_status", "label", "text", "comment", *LINK_FIELDS)
+)
+_PLAIN_IDS = frozenset(("id", "file_id", "comment_id"))
+_REFS = frozenset(("account", "workspace", "project", "user", "team"))
 # Rarer resource fields, with richer types: left to the converter.
-_RICH = ("author", "links", "version")
+_RICH = frozenset(("author", "links", "version"))
 
 
 def read_plain(payload: dict[str, Any]) -> RawPayload | None:
     """What the plain converter makes of the common shapes, read directly; else ``None``.
 
     Every delivery passes here, so the usual payload (strings, string ids,
-    objects of ids) is read without the converter's generic machinery. Any
-    other value, valid or not, returns ``None`` and goes to the converter,
-    which has the last word (a property test holds the two to the same result).
+    objects of ids) is read without the converter's generic machinery, looking
+    only at the keys present. Any other value, valid or not, returns ``None``
+    and goes to the converter, which has the last word (a property test holds
+    the two to the same result).
     """
-    for key in ("event_type", "type"):
-        value = payload.get(key)
-        if value is not None and type(value) is not str:
-            return None
+    event_type = payload.get("event_type")
+    kind = payload.get("type")
+    if (event_type is not None and type(event_type) is not str) or (
+        kind is not None and type(kind) is not str
+    ):
+        return None
     resource = None
     found = payload.get("resource")
     if found is not None:
-        if type(found) is not dict or any(key in found for key in _RICH):
+        if type(found) is not dict:
             return None
-        fields: dict[str, str] = {}
-        for key in _PLAIN_TEXT:
-            value = found.get(key)
-            if value is not None:
-                if type(value) is not str:
-                    return None
-                fields[key] = value
-        for key in _PLAIN_IDS:
-            value = found.get(key)
-            if value is not None:
-                if type(value) is not str or not value.strip():
-                    return None
-                fields[key] = value
-        resource = RawResource(**fields)  # type: ignore[arg-type]
+        resource = _plain_resource(found)
+        if resource is None:
+            return None
     refs: dict[str, RawRef] = {}
-    for key in _REFS:
-        ref = payload.get(key)
-        if ref is not None:
-            if type(ref) is not dict:
+    for key, ref in payload.items():
+        if key not in _REFS or ref is None:
+            continue
+        if type(ref) is not dict:
+            return None
+        ref_id = ref.get("id")
+        if ref_id is not None and (type(ref_id) is not str or not ref_id.strip()):
+            return None
+        refs[key] = RawRef(id=Identifier(ref_id) if ref_id is not None else None)
+    return RawPayload(event_type=event_type, type=kind, resource=resource, **refs)
+
+
+def _plain_resource(found: dict[str, Any]) -> RawResource | None:
+    fields: dict[str, str] = {}
+    for key, value in found.items():
+        if value is None:
+            continue
+        if key in _PLAIN_TEXT:
+            if type(value) is not str:
                 return None
-            ref_id = ref.get("id")
-            if ref_id is not None and (type(ref_id) is not str or not ref_id.strip()):
+        elif key in _PLAIN_IDS:
+            if type(value) is not str or not value.strip():
                 return None
-            refs[key] = RawRef(id=Identifier(ref_id) if ref_id is not None else None)
-    return RawPayload(
-        event_type=payload.get("event_type"),
-        type=payload.get("type"),
-        resource=resource,
-        **refs,
-    )
+        elif key in _RICH:
+            return None
+        else:
+            continue
+        fields[key] = value
+    return RawResource(**fields)  # type: ignore[arg-type]

@@ -2,8 +2,9 @@
 
 Each accepted delivery must be on disk before the receiver answers. One fsync
 per request would cap throughput at the disk's sync rate, so requests queue
-their writes and, a moment later (``LINGER_SECONDS``), everything queued is
-written in a single transaction and every waiter is woken once it commits.
+their writes and, on the event loop's next turn (or ``LINGER_SECONDS``
+later), everything queued is written in a single transaction and every waiter
+is woken once it commits.
 
 The whole transaction, commit included, runs on the event loop's own thread.
 A writer thread would have to win the interpreter lock back from the loop
@@ -41,10 +42,11 @@ Call = Callable[[sqlite3.Connection], Any]
 CommitBatch = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
-# How long the first write of a batch waits for company. Under load it turns
-# many one-write transactions into few large ones; idle, it adds at most this
-# much to an answer's latency.
-LINGER_SECONDS = float(os.environ.get("POSTFLOW_GROUP_COMMIT_LINGER", "0.0005"))
+# How long the first write of a batch waits for company. None by default: the
+# flush runs on the loop's next turn, and under load the requests that arrived
+# while the previous commit synced are already there to join it (measured: any
+# wait from 0.2 to 3 ms gave fewer requests per second, not more).
+LINGER_SECONDS = float(os.environ.get("POSTFLOW_GROUP_COMMIT_LINGER", "0"))
 # While another process holds the write lock: how often to try again, and for how long.
 LOCK_RETRY_SECONDS = 0.0005
 LOCK_PATIENCE_SECONDS = 10.0
