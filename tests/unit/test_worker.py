@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -10,8 +11,13 @@ from typing import Any
 import pytest
 
 from postflow_webhooks.adapters.memory import FixedClock, MemoryJournal, MemoryUploadStore
-from postflow_webhooks.app.worker import MAX_ENRICH_ATTEMPTS, DeliveryWorker, enrichment_backoff
-from postflow_webhooks.domain.errors import DetailsUnavailableError
+from postflow_webhooks.app.worker import (
+    MAX_ENRICH_ATTEMPTS,
+    DeliveryWorker,
+    enrichment_backoff,
+    failure_backoff,
+)
+from postflow_webhooks.domain.errors import DetailsUnavailableError, StorageError
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.journal import BatchResult, IncomingDelivery
 from postflow_webhooks.domain.records import CommentInfo, Enrichment, FileInfo, UploadRecord
@@ -238,3 +244,35 @@ async def test_notifications_nobody_would_send_are_counted_not_queued() -> None:
     assert gate.counted == 1
     record = (await store.find_many([("g", None)]))["g"]
     assert record.status is PostflowStatus.COMPLETED
+
+
+def test_failed_passes_back_off_to_a_cap_however_many_in_a_row() -> None:
+    """1 s, doubling, capped at 30 s; a long outage never overflows the arithmetic."""
+    assert [failure_backoff(n) for n in (1, 2, 3, 5, 6)] == [1.0, 2.0, 4.0, 16.0, 30.0]
+    assert failure_backoff(5000) == 30.0
+
+
+class BrokenJournal(MemoryJournal):
+    """A journal whose queue cannot be read (a storage outage); counts the attempts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def pending(self, limit: int, now: datetime) -> Any:
+        """Fail, as a database that cannot be read does."""
+        self.attempts += 1
+        raise StorageError("disk unplugged")
+
+
+async def test_new_deliveries_do_not_cut_the_backoff_after_a_failed_pass() -> None:
+    """During an outage the doorbell keeps ringing; the worker still waits before retrying."""
+    journal = BrokenJournal()
+    worker = DeliveryWorker(journal, MemoryUploadStore(), FixedClock(T0))
+    await worker.start()
+    for _ in range(30):
+        worker.doorbell.ring()
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    assert journal.attempts == 1
+    assert worker.last_error == "StorageError: disk unplugged"

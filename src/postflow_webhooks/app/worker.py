@@ -15,6 +15,7 @@ the same file, so a file's events are never applied out of order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -46,6 +47,11 @@ log = logging.getLogger("postflow_webhooks.worker")
 MAX_ENRICH_ATTEMPTS = 50
 MAX_BACKOFF_SECONDS = 300.0
 MAX_FAILURE_WAIT = 30.0
+
+
+def failure_backoff(failures: int) -> float:
+    """Seconds to wait after ``failures`` failed passes in a row (1 s doubling, capped)."""
+    return float(min(MAX_FAILURE_WAIT, 2.0 ** min(failures - 1, 16)))
 
 
 def enrichment_backoff(attempts: int) -> float:
@@ -177,6 +183,7 @@ class DeliveryWorker:
         self._retention = retention
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self.last_pass_at: datetime | None = None
         self.last_error: str | None = None
         self.processed_total = 0
@@ -198,11 +205,13 @@ class DeliveryWorker:
         self.doorbell.bind()
         await self.flush_tracker_writes()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self) -> None:
         """Finish the current pass, drain what is due, and stop."""
         self._stopping = True
+        self._stop_requested.set()
         self.doorbell.ring()
         if self._task is not None:
             await self._task
@@ -217,7 +226,7 @@ class DeliveryWorker:
                 self.last_error = None
             except Exception as exc:  # storage outage, or a bug: never stop for good
                 failures += 1
-                wait = min(MAX_FAILURE_WAIT, 2.0 ** (failures - 1))
+                wait = failure_backoff(failures)
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if failures == 1 or failures % 10 == 0:
                     unexpected = not isinstance(exc, StorageError | OSError)
@@ -229,7 +238,9 @@ class DeliveryWorker:
                         exc_info=unexpected,
                     )
                 worked = False
-                await self.doorbell.wait(wait)
+                # New deliveries ring the doorbell all the time: only a stop cuts this wait.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), wait)
                 if self._stopping:
                     return
                 continue
