@@ -24,6 +24,7 @@ from postflow_webhooks.domain.raw_payload import (
     DETAILED,
     FAST,
     LINK_FIELDS,
+    PlainPayload,
     RawAuthor,
     RawPayload,
     RawResource,
@@ -83,9 +84,6 @@ _COMMENT_TYPES = ("comment",)
 
 
 def _structure(payload: dict[str, Any], root: str) -> RawPayload:
-    plain = read_plain(payload)
-    if plain is not None:
-        return plain
     try:
         raw: RawPayload = FAST.structure(payload, RawPayload)
         return raw
@@ -141,6 +139,11 @@ class WebhookEvent:
             payload, root = payload["data"], "$.data"
         if not isinstance(payload, dict):
             raise PayloadError((Problem(root, f"expected an object, got {json_type(payload)}"),))
+        plain = read_plain(payload)
+        if plain is not None:
+            event = _event_from_plain(plain, root)
+            if event is not None:
+                return event
         return _event_from_raw(_structure(payload, root), root)
 
     @classmethod
@@ -232,6 +235,51 @@ def _event_from_raw(raw: RawPayload, root: str) -> WebhookEvent:
         workspace_id=raw.workspace.id if raw.workspace else None,
         project_id=raw.project.id if raw.project else None,
         user_id=raw.user.id if raw.user else None,
+    )
+
+
+def _event_from_plain(plain: PlainPayload, root: str) -> WebhookEvent | None:
+    """``_event_from_raw`` for a plain payload; ``None`` when it lacks something required."""
+    name = plain.event_type if plain.event_type is not None else plain.type
+    fields = plain.resource
+    resource_id = fields.get("id")
+    if name is None or _missing(name, resource_id, fields.get("file_id"), root):
+        return None  # the converter's path reports exactly what is missing
+    event_type = name.strip().lower()
+    kind = EVENT_KINDS.get(event_type, EventKind.OTHER)
+    if plain.event_type is not None:
+        dialect = Dialect.POSTFLOW
+    elif event_type.startswith(_V2_PREFIXES) or "team" in plain.refs:
+        dialect = Dialect.V2
+    else:
+        dialect = Dialect.V4
+    resource_type = fields.get("type")
+    about_comment = resource_type is not None and resource_type.lower() in _COMMENT_TYPES
+    file_id = fields.get("file_id") or (None if about_comment else resource_id)
+    comment = None
+    if kind is EventKind.COMMENT:
+        comment = CommentText(
+            text=fields.get("text") or fields.get("comment"),
+            author=None,
+            comment_id=fields.get("comment_id") or (resource_id if about_comment else None),
+        )
+    refs = plain.refs
+    return WebhookEvent(
+        event_type=event_type,
+        kind=kind,
+        dialect=dialect,
+        resource_id=resource_id,
+        resource_type=resource_type,
+        file_id=file_id,
+        name=fields.get("name"),
+        status=fields.get("status"),
+        review_status=fields.get("review_status") or fields.get("label"),
+        links=tuple(sorted((key, fields[key]) for key in LINK_FIELDS if fields.get(key))),
+        comment=comment,
+        account_id=refs.get("account"),
+        workspace_id=refs.get("workspace"),
+        project_id=refs.get("project"),
+        user_id=refs.get("user"),
     )
 
 

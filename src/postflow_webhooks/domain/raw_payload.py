@@ -9,7 +9,7 @@ refusal ``DETAILED``, which lists every problem with its path
 
 from __future__ import annotations
 
-from typing import Any, NewType
+from typing import Any, NamedTuple, NewType
 
 import attrs
 import cattrs
@@ -163,14 +163,25 @@ _REFS = frozenset(("account", "workspace", "project", "user", "team"))
 _RICH = frozenset(("author", "links", "version"))
 
 
-def read_plain(payload: dict[str, Any]) -> RawPayload | None:
-    """What the plain converter makes of the common shapes, read directly; else ``None``.
+class PlainPayload(NamedTuple):
+    """A payload of the common shape, checked: its strings and ids, nothing richer."""
 
-    Every delivery passes here, so the usual payload (strings, string ids,
-    objects of ids) is read without the converter's generic machinery, looking
-    only at the keys present. Any other value, valid or not, returns ``None``
-    and goes to the converter, which has the last word (a property test holds
-    the two to the same result).
+    event_type: str | None
+    type: str | None
+    # The resource's fields that are set, each a string (ids non-blank).
+    resource: dict[str, str]
+    # account, workspace, project, user, team: present ones, with their id if any.
+    refs: dict[str, str | None]
+
+
+def read_plain(payload: dict[str, Any]) -> PlainPayload | None:
+    """The common shapes (strings, string ids, objects of ids), checked directly; else ``None``.
+
+    Every delivery passes here, so the usual payload is read without building
+    the raw objects or going through the converter's generic machinery,
+    looking only at the keys present. Anything else, valid or not, returns
+    ``None`` and goes to the converter, which has the last word (a property
+    test holds the two paths to the same event).
     """
     event_type = payload.get("event_type")
     kind = payload.get("type")
@@ -178,15 +189,26 @@ def read_plain(payload: dict[str, Any]) -> RawPayload | None:
         kind is not None and type(kind) is not str
     ):
         return None
-    resource = None
+    fields: dict[str, str] = {}
     found = payload.get("resource")
     if found is not None:
         if type(found) is not dict:
             return None
-        resource = _plain_resource(found)
-        if resource is None:
-            return None
-    refs: dict[str, RawRef] = {}
+        for key, value in found.items():
+            if value is None:
+                continue
+            if key in _PLAIN_TEXT:
+                if type(value) is not str:
+                    return None
+            elif key in _PLAIN_IDS:
+                if type(value) is not str or not value.strip():
+                    return None
+            elif key in _RICH:
+                return None
+            else:
+                continue
+            fields[key] = value
+    refs: dict[str, str | None] = {}
     for key, ref in payload.items():
         if key not in _REFS or ref is None:
             continue
@@ -195,24 +217,5 @@ def read_plain(payload: dict[str, Any]) -> RawPayload | None:
         ref_id = ref.get("id")
         if ref_id is not None and (type(ref_id) is not str or not ref_id.strip()):
             return None
-        refs[key] = RawRef(id=Identifier(ref_id) if ref_id is not None else None)
-    return RawPayload(event_type=event_type, type=kind, resource=resource, **refs)
-
-
-def _plain_resource(found: dict[str, Any]) -> RawResource | None:
-    fields: dict[str, str] = {}
-    for key, value in found.items():
-        if value is None:
-            continue
-        if key in _PLAIN_TEXT:
-            if type(value) is not str:
-                return None
-        elif key in _PLAIN_IDS:
-            if type(value) is not str or not value.strip():
-                return None
-        elif key in _RICH:
-            return None
-        else:
-            continue
-        fields[key] = value
-    return RawResource(**fields)  # type: ignore[arg-type]
+        refs[key] = ref_id
+    return PlainPayload(event_type, kind, fields, refs)

@@ -11,6 +11,7 @@ gets the same JSON answer the rest of the app gives (``answers.py``).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -114,7 +115,7 @@ class WebhookReceiver:
             self._on_accepted(delivery.delivery_id, event)
         answer = b'{"accepted":true,"delivery_id":"%s","event_type":%s}' % (
             delivery.delivery_id.encode("ascii"),
-            json.dumps(event.event_type).encode("utf-8"),
+            _quoted(event.event_type),
         )
         return 202, answer
 
@@ -148,6 +149,12 @@ class WebhookReceiver:
                 return b"".join(chunks)
             chunks.append(chunk)
             message = await receive()
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(text: str) -> bytes:
+    """``text`` as a JSON string; event types repeat, so each is encoded once."""
+    return json.dumps(text, ensure_ascii=False).encode("utf-8")
 
 
 def _json(value: dict[str, Any]) -> bytes:

@@ -8,7 +8,6 @@ case-insensitively by the caller's header mapping.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
@@ -30,8 +29,7 @@ class SignatureError(Exception):
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The ``X-Frameio-Signature`` value for ``body`` sent at ``timestamp``."""
     message = b"v0:" + timestamp.encode("ascii") + b":" + body
-    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-    return _PREFIX + digest
+    return _PREFIX + hmac.digest(secret.encode("utf-8"), message, "sha256").hex()
 
 
 def verify(secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: float) -> None:
