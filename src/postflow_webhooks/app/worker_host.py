@@ -47,7 +47,7 @@ log = logging.getLogger("postflow_webhooks.worker")
 
 LOCK_NAME = "worker.lock"
 LOCK_POLL_SECONDS = 0.1
-WORKER_NICENESS = 10
+WORKER_NICENESS = 19
 
 
 def main(settings: Settings, doorbell: Connection, reports: Connection) -> None:
@@ -57,8 +57,10 @@ def main(settings: Settings, doorbell: Connection, reports: Connection) -> None:
     # closes the doorbell. (SIGKILL still works, and the pass in hand rolls back.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # When both are busy, the receiver's answers come first: Frame.io waits for
-    # them (5 s), nobody waits on the worker by the millisecond.
+    # When the machine is busy, the receiver's answers come first: Frame.io waits
+    # for them (5 s), nobody waits on the worker by the millisecond. The lowest
+    # priority still gets a share of a busy CPU (unlike SCHED_IDLE), so statuses
+    # keep moving while, say, a transcode takes every core.
     os.nice(WORKER_NICENESS)
     configure_logging(settings.log_format, settings.log_level)
     try:
