@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -128,46 +130,14 @@ def test_a_new_worker_waits_while_another_holds_the_data_directory(tmp_path: Pat
         assert worker_of(url)["alive"] is True
 
 
-def test_the_worker_leaves_when_the_receiver_is_killed(tmp_path: Path) -> None:
-    """``kill -9`` of the receiver: its worker notices and exits, no orphan is left."""
+@contextmanager
+def serving(data_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
+    """``postflow-webhooks serve`` in its own session; yields it, its URL and its worker's pid."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTFLOW_")}
-    env["POSTFLOW_CONFIG_DIR"] = str(tmp_path / "no-config")
+    env["POSTFLOW_CONFIG_DIR"] = str(data_dir / "no-config")
     command = [sys.executable, "-m", "postflow_webhooks.app.cli", "serve", "--port", str(port)]
-    command += ["--data-dir", str(tmp_path)]
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def worker_up() -> bool:
-            try:
-                return worker_of(url)["alive"] is True
-            except httpx.HTTPError:
-                assert server.poll() is None
-                return False
-
-        wait_for(worker_up, timeout=30)
-        worker_pid = worker_of(url)["pid"]
-        assert isinstance(worker_pid, int) and worker_pid != server.pid
-        assert deliver(url, "last-1").status_code == 202
-        os.kill(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
-        wait_for(lambda: not pid_alive(worker_pid), timeout=15)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    assert states(tmp_path) == {"processed": 1}
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_to_the_whole_group_stops_both_cleanly(tmp_path: Path, signum: int) -> None:
-    """Ctrl-C (or a service manager's SIGTERM) to the group: both exit, nothing is left pending."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTFLOW_")}
-    env["POSTFLOW_CONFIG_DIR"] = str(tmp_path / "no-config")
-    command = [sys.executable, "-m", "postflow_webhooks.app.cli", "serve", "--port", str(port)]
-    command += ["--data-dir", str(tmp_path)]
+    command += ["--data-dir", str(data_dir)]
     server = subprocess.Popen(
         command,
         env=env,
@@ -176,27 +146,44 @@ def test_a_signal_to_the_whole_group_stops_both_cleanly(tmp_path: Path, signum: 
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def worker_up() -> bool:
+        try:
+            return worker_of(url)["alive"] is True
+        except httpx.HTTPError:
+            assert server.poll() is None
+            return False
+
     try:
-
-        def worker_up() -> bool:
-            try:
-                return worker_of(url)["alive"] is True
-            except httpx.HTTPError:
-                assert server.poll() is None
-                return False
-
         wait_for(worker_up, timeout=30)
         worker_pid = worker_of(url)["pid"]
-        assert isinstance(worker_pid, int)
+        assert isinstance(worker_pid, int) and worker_pid != server.pid
+        yield server, url, worker_pid
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_the_worker_leaves_when_the_receiver_is_killed(tmp_path: Path) -> None:
+    """``kill -9`` of the receiver: its worker notices and exits, no orphan is left."""
+    with serving(tmp_path) as (server, url, worker_pid):
+        assert deliver(url, "last-1").status_code == 202
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+        wait_for(lambda: not pid_alive(worker_pid), timeout=15)
+    assert states(tmp_path) == {"processed": 1}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_group_stops_both_cleanly(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C (or a service manager's SIGTERM) to the group: both exit, nothing is left pending."""
+    with serving(tmp_path) as (server, url, worker_pid):
         for index in range(10):
             assert deliver(url, f"group-{index}").status_code == 202
         os.killpg(server.pid, signum)
         _, stderr = server.communicate(timeout=30)
         wait_for(lambda: not pid_alive(worker_pid), timeout=15)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     assert server.returncode == 0, stderr.decode()
     assert b"restarting" not in stderr
     assert states(tmp_path) == {"processed": 10}

@@ -6,17 +6,18 @@ processes them, tracked files, notifications). A worker in its own process
 thus never holds a lock the receiver needs to answer.
 """
 
-INBOX_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
+# What an accepted delivery is, in both files; the state adds how it was processed.
+_DELIVERY = """
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id  TEXT NOT NULL,
     received_at  REAL NOT NULL,
     event_type   TEXT NOT NULL,
     file_id      TEXT,
     body         BLOB NOT NULL,
-    signed       INTEGER NOT NULL DEFAULT 0
-);
+    signed       INTEGER NOT NULL DEFAULT 0"""
 
+# The receiver's counters; a state database from before the inbox has them too.
+_COUNTERS = """
 CREATE TABLE IF NOT EXISTS counters (
     kind  TEXT NOT NULL,
     key   TEXT NOT NULL,
@@ -24,6 +25,11 @@ CREATE TABLE IF NOT EXISTS counters (
     PRIMARY KEY (kind, key)
 );
 """
+
+INBOX_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS deliveries ({_DELIVERY}
+);
+{_COUNTERS}"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -33,7 +39,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
     event_type   TEXT NOT NULL,
     file_id      TEXT,
     body         BLOB NOT NULL,
-    signed       INTEGER NOT NULL DEFAULT 0,
+    signed       INTEGER NOT NULL DEFAULT 0
+);
+{_COUNTERS}"""
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS deliveries ({_DELIVERY},
     state        TEXT NOT NULL DEFAULT 'pending',
     attempts     INTEGER NOT NULL DEFAULT 0,
     not_before   REAL,
