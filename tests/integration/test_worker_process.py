@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from postflow_webhooks.app import worker_process
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.app.worker_host import LOCK_NAME
 from tests.support import free_port, receiver_settings, running_server, wait_for
@@ -108,6 +109,25 @@ def test_a_killed_worker_is_restarted_and_applies_what_arrived_meanwhile(
     assert states(tmp_path) == {"processed": 40}
     ids = sorted(item["file_id"] for item in listed["uploads"])
     assert len(ids) == 40 and len(set(ids)) == 40
+
+
+def test_a_stuck_worker_is_killed_and_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that stops reporting (here: SIGSTOP) is killed, restarted, and catches up."""
+    monkeypatch.setattr(worker_process, "HUNG_SECONDS", 1.5)
+    settings = receiver_settings(tmp_path)
+    with running_server(create_app(settings), settings.port) as url:
+        wait_for(lambda: worker_of(url)["alive"] is True)
+        stuck = worker_of(url)["pid"]
+        assert isinstance(stuck, int)
+        os.kill(stuck, signal.SIGSTOP)
+        assert deliver(url, "while-stuck", "file.ready").status_code == 202
+        wait_for(lambda: worker_of(url)["alive"] is False, timeout=10)
+        wait_for(lambda: worker_of(url)["restarts"] == 1, timeout=20)
+        wait_for(lambda: httpx.get(f"{url}/uploads/while-stuck").status_code == 200, timeout=20)
+        assert worker_of(url)["pid"] != stuck
+    assert not pid_alive(stuck)
 
 
 def test_a_new_worker_waits_while_another_holds_the_data_directory(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ answers. The two meet in the SQLite journal, as before; two pipes join them:
   ``/health`` and ``/webhook-status`` show of the worker and the notifier.
 
 ``WorkerProcess`` starts the process, waits until it reports ready, restarts it
-with backoff if it dies, and stops it cleanly.
+with backoff if it dies or stops reporting (stuck), and stops it cleanly.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ STALE_SECONDS = 5.0
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 MAX_RESTART_WAIT = 30.0
+# A worker silent this long is stuck (its loop reports every REPORT_SECONDS
+# whatever the pass in hand): it is killed and restarted.
+HUNG_SECONDS = 60.0
+HANG_CHECK_SECONDS = 1.0
 
 WorkerMain = Callable[[Settings, Connection, Connection], None]
 
@@ -200,14 +204,18 @@ class WorkerProcess:
         while not self._stopping:
             process = self._process
             if process is not None:
-                await _exit_of(process)
+                hung = await self._until_exit_or_hung(process)
                 if self._stopping:
                     return
                 await loop.run_in_executor(None, process.join, 5)
-                self._exit_note = f"the worker process exited (exit code {process.exitcode})"
+                self._exit_note = (
+                    f"the worker process sent no report for {HUNG_SECONDS:.0f} s and was killed"
+                    if hung
+                    else f"the worker process exited (exit code {process.exitcode})"
+                )
                 self._close_pipes()
             failures += 1
-            wait = min(MAX_RESTART_WAIT, 2.0 ** (failures - 1))
+            wait = min(MAX_RESTART_WAIT, 2.0 ** min(failures - 1, 16))
             log.error("%s; restarting it in %.0f s", self._exit_note, wait)
             await asyncio.sleep(wait)
             try:
@@ -218,6 +226,24 @@ class WorkerProcess:
                 continue
             self.restarts += 1
             failures = 0
+
+    async def _until_exit_or_hung(self, process: BaseProcess) -> bool:
+        """Wait for ``process`` to exit; kill it if its reports stop. True if it was killed."""
+        while True:
+            try:
+                await asyncio.wait_for(_exit_of(process), HANG_CHECK_SECONDS)
+            except TimeoutError:
+                if self._stopping or _now() - self._reported_at <= HUNG_SECONDS:
+                    continue
+                log.error(
+                    "the worker process %s sent no report for %.0f s; killing it",
+                    process.pid,
+                    HUNG_SECONDS,
+                )
+                process.kill()
+                await _exit_of(process)
+                return True
+            return False
 
     def _read_reports(self) -> None:
         reports = self._reports
