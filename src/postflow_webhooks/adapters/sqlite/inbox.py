@@ -16,6 +16,7 @@ from typing import Any
 from postflow_webhooks.adapters.sqlite.connection import SqliteThread, open_database
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
 from postflow_webhooks.adapters.sqlite.schema import INBOX_SCHEMA
+from postflow_webhooks.adapters.sqlite.times import stamp
 from postflow_webhooks.domain.journal import IncomingDelivery
 
 # Columns copied to the state database, in this order.
@@ -47,7 +48,7 @@ def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[None]:
         "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, signed) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         [
-            (d.delivery_id, d.received_at.timestamp(), d.event_type, d.file_id, d.body, d.signed)
+            (d.delivery_id, stamp(d.received_at), d.event_type, d.file_id, d.body, d.signed)
             for d in deliveries
         ],
     )

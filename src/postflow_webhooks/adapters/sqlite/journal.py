@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +20,26 @@ from postflow_webhooks.adapters.serialization import (
     dump_notification,
     dump_record,
     from_plain,
-    load_notification,
     load_record,
     to_plain,
 )
 from postflow_webhooks.adapters.sqlite.connection import SqliteThread
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
 from postflow_webhooks.adapters.sqlite.inbox import INBOX_COLUMNS, SqliteInbox
+from postflow_webhooks.adapters.sqlite.outbox import SqliteOutbox
 from postflow_webhooks.adapters.sqlite.store import upload_rows, upsert_upload_rows
+from postflow_webhooks.adapters.sqlite.times import moment as _at
+from postflow_webhooks.adapters.sqlite.times import optional_moment as _dt
+from postflow_webhooks.adapters.sqlite.times import stamp as _ts
 from postflow_webhooks.domain.journal import (
     BatchResult,
-    DeadLetter,
-    DestinationState,
     IncomingDelivery,
     JournalStats,
     LastEvent,
-    NotificationState,
     PendingDelivery,
     QuarantinedDelivery,
 )
-from postflow_webhooks.domain.records import Notification, UploadRecord
+from postflow_webhooks.domain.records import UploadRecord
 
 DATABASE_NAME = "postflow.sqlite3"
 
@@ -93,19 +93,7 @@ def _pending(row: tuple[Any, ...]) -> PendingDelivery:
     )
 
 
-def _ts(moment: datetime) -> float:
-    return moment.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def _at(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
-
-
-class SqliteJournal:
+class SqliteJournal(SqliteOutbox):
     """The durable journal: ``DeliveryInbox``, ``DeliveryQueue`` and ``NotificationOutbox``.
 
     With ``owns_uploads`` the journal writes records straight into the
@@ -357,108 +345,3 @@ class SqliteJournal:
         inbox = await self._inbox.counters()
         waiting = await self._inbox.waiting(await self._db.run(_inbox_mark))
         return await self._db.run(query)
-
-    # -- NotificationOutbox --------------------------------------------------
-
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order."""
-
-        def query(conn: sqlite3.Connection) -> list[Notification]:
-            rows = conn.execute(
-                "SELECT id, body FROM notifications WHERE state = 'pending' ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
-            return [load_notification(body, nid) for nid, body in rows]
-
-        return await self._db.run(query)
-
-    async def mark_sent(self, notification_id: int, at: datetime) -> None:
-        """The destination accepted it."""
-        await self._settle(notification_id, NotificationState.SENT, None, at)
-
-    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
-        """Settled without sending: every (id, reason) pair in one transaction."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE notifications SET state = 'skipped', reason = ?, settled_at = ? "
-                "WHERE id = ?",
-                [(reason, _ts(at), notification_id) for notification_id, reason in skipped],
-            )
-
-        if skipped:
-            await self._writer.run(write)
-
-    async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
-        """Refused for good; kept for replay."""
-        await self._settle(notification_id, NotificationState.DEAD, reason, at)
-
-    async def _settle(
-        self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
-    ) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE notifications SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
-                (state.value, reason, _ts(at), notification_id),
-            )
-
-        await self._writer.run(write)
-
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        """Dead notifications, oldest first."""
-
-        def query(conn: sqlite3.Connection) -> list[DeadLetter]:
-            rows = conn.execute(
-                "SELECT id, body, reason, settled_at FROM notifications WHERE state = 'dead' "
-                "ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
-            return [DeadLetter(load_notification(b, i), r or "", _at(s)) for i, b, r, s in rows]
-
-        return await self._db.run(query)
-
-    async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
-        """Dead notifications back to pending."""
-
-        def write(conn: sqlite3.Connection) -> int:
-            return sum(
-                conn.execute(
-                    "UPDATE notifications SET state = 'pending', reason = NULL, "
-                    "settled_at = NULL WHERE id = ? AND state = 'dead'",
-                    (nid,),
-                ).rowcount
-                for nid in notification_ids
-            )
-
-        return await self._writer.run(write)
-
-    async def destination(self, key: str) -> DestinationState:
-        """A destination's saved state; working when never seen."""
-
-        def query(conn: sqlite3.Connection) -> DestinationState:
-            row = conn.execute(
-                "SELECT broken, reason, since FROM destinations WHERE key = ?", (key,)
-            ).fetchone()
-            if row is None:
-                return DestinationState(key=key)
-            return DestinationState(key=key, broken=bool(row[0]), reason=row[1], since=_dt(row[2]))
-
-        return await self._db.run(query)
-
-    async def set_destination(self, state: DestinationState) -> None:
-        """Save a destination's state."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO destinations (key, broken, reason, since) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET broken = excluded.broken, "
-                "reason = excluded.reason, since = excluded.since",
-                (
-                    state.key,
-                    int(state.broken),
-                    state.reason,
-                    _ts(state.since) if state.since else None,
-                ),
-            )
-
-        await self._writer.run(write)

@@ -1,0 +1,131 @@
+"""``SqliteOutbox``: the notification outbox and the destinations, in the state database.
+
+Notifications are committed by the worker's pass (``journal.py``), in the same
+transaction as the change that made them due; the dispatcher reads them here
+in commit order and settles them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from postflow_webhooks.adapters.serialization import load_notification
+from postflow_webhooks.adapters.sqlite.connection import SqliteThread
+from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
+from postflow_webhooks.adapters.sqlite.times import moment as _at
+from postflow_webhooks.adapters.sqlite.times import optional_moment as _dt
+from postflow_webhooks.adapters.sqlite.times import stamp as _ts
+from postflow_webhooks.domain.journal import DeadLetter, DestinationState, NotificationState
+from postflow_webhooks.domain.records import Notification
+
+
+class SqliteOutbox:
+    """``NotificationOutbox`` over the state database's writer and reader (``SqliteJournal``)."""
+
+    _writer: GroupCommitWriter
+    _db: SqliteThread
+
+    async def due(self, limit: int) -> list[Notification]:
+        """Pending notifications in commit order."""
+
+        def query(conn: sqlite3.Connection) -> list[Notification]:
+            rows = conn.execute(
+                "SELECT id, body FROM notifications WHERE state = 'pending' ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [load_notification(body, nid) for nid, body in rows]
+
+        return await self._db.run(query)
+
+    async def mark_sent(self, notification_id: int, at: datetime) -> None:
+        """The destination accepted it."""
+        await self._settle(notification_id, NotificationState.SENT, None, at)
+
+    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
+        """Settled without sending: every (id, reason) pair in one transaction."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE notifications SET state = 'skipped', reason = ?, settled_at = ? "
+                "WHERE id = ?",
+                [(reason, _ts(at), notification_id) for notification_id, reason in skipped],
+            )
+
+        if skipped:
+            await self._writer.run(write)
+
+    async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
+        """Refused for good; kept for replay."""
+        await self._settle(notification_id, NotificationState.DEAD, reason, at)
+
+    async def _settle(
+        self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
+    ) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE notifications SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
+                (state.value, reason, _ts(at), notification_id),
+            )
+
+        await self._writer.run(write)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead notifications, oldest first."""
+
+        def query(conn: sqlite3.Connection) -> list[DeadLetter]:
+            rows = conn.execute(
+                "SELECT id, body, reason, settled_at FROM notifications WHERE state = 'dead' "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [DeadLetter(load_notification(b, i), r or "", _at(s)) for i, b, r, s in rows]
+
+        return await self._db.run(query)
+
+    async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
+        """Dead notifications back to pending."""
+
+        def write(conn: sqlite3.Connection) -> int:
+            return sum(
+                conn.execute(
+                    "UPDATE notifications SET state = 'pending', reason = NULL, "
+                    "settled_at = NULL WHERE id = ? AND state = 'dead'",
+                    (nid,),
+                ).rowcount
+                for nid in notification_ids
+            )
+
+        return await self._writer.run(write)
+
+    async def destination(self, key: str) -> DestinationState:
+        """A destination's saved state; working when never seen."""
+
+        def query(conn: sqlite3.Connection) -> DestinationState:
+            row = conn.execute(
+                "SELECT broken, reason, since FROM destinations WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                return DestinationState(key=key)
+            return DestinationState(key=key, broken=bool(row[0]), reason=row[1], since=_dt(row[2]))
+
+        return await self._db.run(query)
+
+    async def set_destination(self, state: DestinationState) -> None:
+        """Save a destination's state."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO destinations (key, broken, reason, since) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET broken = excluded.broken, "
+                "reason = excluded.reason, since = excluded.since",
+                (
+                    state.key,
+                    int(state.broken),
+                    state.reason,
+                    _ts(state.since) if state.since else None,
+                ),
+            )
+
+        await self._writer.run(write)
