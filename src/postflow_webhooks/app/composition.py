@@ -23,6 +23,7 @@ from postflow_webhooks.adapters.cloudflared import (
 )
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
 from postflow_webhooks.app import worker_host
+from postflow_webhooks.app.handoff import Doorbell
 from postflow_webhooks.app.parts import (
     build_dispatcher,
     build_frameio,
@@ -33,7 +34,7 @@ from postflow_webhooks.app.parts import (
 from postflow_webhooks.app.runtime import ReceiverRuntime, Service, WorkerHandle
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
-from postflow_webhooks.app.worker import DeliveryWorker, Doorbell
+from postflow_webhooks.app.worker import DeliveryWorker
 from postflow_webhooks.app.worker_process import ReportedNotifier, WorkerProcess
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tunnel, UploadStore
 

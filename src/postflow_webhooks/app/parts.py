@@ -16,8 +16,9 @@ from postflow_webhooks.adapters.jsonfile import FILE_NAME, JsonUploadStore
 from postflow_webhooks.adapters.sqlite import SqliteJournal, SqliteUploadStore
 from postflow_webhooks.adapters.sqlite.journal import DATABASE_NAME
 from postflow_webhooks.app.dispatcher import NotificationDispatcher
+from postflow_webhooks.app.handoff import Doorbell
 from postflow_webhooks.app.settings import Settings
-from postflow_webhooks.app.worker import DeliveryWorker, Doorbell
+from postflow_webhooks.app.worker import DeliveryWorker
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, UploadStore
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from postflow_webhooks.adapters.clock import SystemClock
+from postflow_webhooks.app.handoff import Doorbell
 from postflow_webhooks.app.logs import configure_logging
 from postflow_webhooks.app.parts import (
     build_dispatcher,
@@ -39,7 +40,6 @@ from postflow_webhooks.app.parts import (
 )
 from postflow_webhooks.app.reconcile import reconcile_forever
 from postflow_webhooks.app.settings import Settings
-from postflow_webhooks.app.worker import Doorbell
 from postflow_webhooks.app.worker_process import REPORT_SECONDS
 from postflow_webhooks.domain.errors import DomainError
 
