@@ -207,3 +207,22 @@ def test_a_signal_to_the_whole_group_stops_both_cleanly(tmp_path: Path, signum: 
     assert server.returncode == 0, stderr.decode()
     assert b"restarting" not in stderr
     assert states(tmp_path) == {"processed": 10}
+
+
+def test_with_the_json_store_the_worker_process_writes_postflows_tracker_file(
+    tmp_path: Path,
+) -> None:
+    """``store=json``: the worker process writes the tracker file; the receiver lists it."""
+    settings = receiver_settings(tmp_path, store="json")
+    with running_server(create_app(settings), settings.port) as url:
+        wait_for(lambda: worker_of(url)["alive"] is True)
+        assert worker_of(url)["own_process"] is True
+        for index in range(3):
+            assert deliver(url, f"json-{index}", "file.ready").status_code == 202
+        wait_for(lambda: httpx.get(f"{url}/uploads").json()["total"] == 3, timeout=20)
+        listed = httpx.get(f"{url}/uploads").json()["uploads"]
+    tracker = json.loads((tmp_path / "uploads_tracking.json").read_text())
+    linked = {entry["frameio_data"]["file_id"]: entry for entry in tracker["uploads"].values()}
+    assert sorted(linked) == ["json-0", "json-1", "json-2"]
+    assert {entry["status"] for entry in linked.values()} == {"COMPLETED 🎉"}
+    assert sorted(item["file_id"] for item in listed) == sorted(linked)
