@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -177,6 +178,21 @@ def test_serve_on_a_taken_port_names_the_port_and_the_fix(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert f"port {port}" in done.stderr and "--port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_on_a_data_directory_another_receiver_uses_says_so(tmp_path: Path) -> None:
+    """A second receiver on the same data directory exits 1 at once, naming it, no traceback."""
+    data = tmp_path / "data"
+    data.mkdir()
+    holder = os.open(data / "worker.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        done = cli(cli_env(tmp_path, POSTFLOW_PORT=str(free_port())), "serve")
+    finally:
+        os.close(holder)
+    assert done.returncode == 1
+    assert f"another receiver is using the data directory {data}" in done.stderr
+    assert "--data-dir" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_serve_with_a_broken_config_file_names_the_file(tmp_path: Path) -> None:

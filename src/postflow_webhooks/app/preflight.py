@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import time
+from pathlib import Path
 
 from postflow_webhooks.adapters.sqlite.connection import open_database
 from postflow_webhooks.adapters.sqlite.journal import DATABASE_NAME
 from postflow_webhooks.app.settings import Settings
+from postflow_webhooks.app.worker_host import LOCK_NAME
 from postflow_webhooks.domain.errors import StorageError
+
+# How long a worker lock held by another process may take to be released.
+LOCK_PATIENCE_SECONDS = 5.0
 
 
 class PreflightError(Exception):
@@ -35,3 +42,32 @@ def preflight(settings: Settings) -> None:
         raise PreflightError(
             f"{exc}. If the file is damaged, move it aside and restart; nothing else is touched."
         ) from None
+    if settings.worker_process:
+        _wait_for_worker_lock(data_dir / LOCK_NAME)
+
+
+def _wait_for_worker_lock(path: Path, patience: float = LOCK_PATIENCE_SECONDS) -> None:
+    """Refuse a data directory whose worker lock another receiver holds.
+
+    A worker that outlived a killed receiver releases it within moments, after
+    its pass; a lock still held after ``patience`` seconds belongs to a
+    receiver that is running.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                raise PreflightError(
+                    f"another receiver is using the data directory {path.parent} (it holds "
+                    f"{path.name}). Stop it, or give this one its own --data-dir."
+                ) from None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+    finally:
+        os.close(fd)
