@@ -95,9 +95,9 @@ class WorkerProcess:
 
     @property
     def last_error(self) -> str | None:
-        """The worker's last error, or why its process is not running."""
+        """The worker's last failed pass, as reported (why a process died is logged)."""
         error = self._report.get("last_error")
-        return str(error) if error else self._exit_note
+        return str(error) if error else None
 
     def notifier_state(self) -> dict[str, Any]:
         """The notifier's figures as last reported."""

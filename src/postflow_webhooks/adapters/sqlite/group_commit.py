@@ -138,7 +138,8 @@ class GroupCommitWriter:
         except Exception as exc:  # a SQLite error, or a bug in a queued write
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = StorageError(f"database {self.path}: {exc}") if _is_sqlite(exc) else exc
+            sqlite_error = isinstance(exc, sqlite3.Error)
+            error = StorageError(f"database {self.path}: {exc}") if sqlite_error else exc
             _settle(batch, [], error)
             return
         _settle(batch, results, None)
@@ -190,10 +191,6 @@ class GroupCommitWriter:
         if self._timer is None:
             self._timer = loop.call_later(LOCK_RETRY_SECONDS, self._flush)
         return False
-
-
-def _is_sqlite(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.Error)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
