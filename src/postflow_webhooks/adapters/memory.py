@@ -1,18 +1,20 @@
-"""In-memory fakes of the ports, for unit tests and embedding.
+"""In-memory fakes of the ports, for unit tests.
 
-They keep state and pass the same contract suites as the real adapters, so a
-test that passes against them says something true about the real ones.
+``MemoryDatabase`` stands for the SQLite database (journal, records, outbox,
+destinations in one place, a pass committed at once); ``MemoryTracker`` for
+PostFlow's tracker. They keep state and pass the same contract suites as the
+real adapters, so a test that passes against them says something true about
+the real ones.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
-from postflow_webhooks.adapters.listing import newest_first, of_status
 from postflow_webhooks.domain.journal import (
     BatchResult,
     DeadLetter,
@@ -26,39 +28,6 @@ from postflow_webhooks.domain.journal import (
 )
 from postflow_webhooks.domain.records import Notification, UploadRecord
 from postflow_webhooks.domain.statuses import PostflowStatus
-
-
-class MemoryUploadStore:
-    """An upload store in a dict, keyed by Frame.io file id."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, UploadRecord] = {}
-
-    async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
-        """The record for ``file_id``; every record here is linked, so ``name`` finds nothing else."""
-        return self.records.get(file_id)
-
-    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
-        """The records of these file ids."""
-        return {fid: self.records[fid] for fid, _ in keys if fid in self.records}
-
-    async def save(self, records: Sequence[UploadRecord]) -> None:
-        """Create or replace records."""
-        for record in records:
-            self.records[record.file_id] = record
-
-    async def list_records(
-        self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
-    ) -> list[UploadRecord]:
-        """Records, most recently changed first."""
-        return newest_first(self.records.values(), status, offset, limit)
-
-    async def count(self, *, status: PostflowStatus | None = None) -> int:
-        """How many records, optionally of one status."""
-        return len(of_status(self.records.values(), status))
-
-    async def close(self) -> None:
-        """Nothing to release."""
 
 
 @attrs.define
@@ -77,20 +46,23 @@ class _Note:
     settled_at: datetime | None = None
 
 
-class MemoryJournal:
-    """The delivery journal and notification outbox, in lists."""
-
-    commits_records = False
+class MemoryDatabase:
+    """Deliveries, records, notifications and destinations in lists and dicts."""
 
     def __init__(self) -> None:
         self._rows: list[_Row] = []
         self._notes: list[_Note] = []
-        self._writes: dict[str, UploadRecord] = {}
+        self.records: dict[str, UploadRecord] = {}
+        self._revisions: dict[str, int] = {}
+        self._revision = 0
+        self._tracker_mark = 0
         self._destinations: dict[str, DestinationState] = {}
         self._total = 0
         self._by_type: Counter[str] = Counter()
         self._rejections: Counter[str] = Counter()
         self._last_event: LastEvent | None = None
+
+    # -- DeliveryInbox ---------------------------------------------------------
 
     async def append(self, delivery: IncomingDelivery) -> None:
         """Keep the delivery and count it."""
@@ -110,9 +82,11 @@ class MemoryJournal:
         """Count a refused request."""
         self._rejections[reason] += 1
 
+    # -- DeliveryQueue ---------------------------------------------------------
+
     async def pending(self, limit: int, now: datetime) -> list[PendingDelivery]:
         """Due deliveries in order, skipping files held back by an earlier deferred one."""
-        held: set[str | None] = set()
+        held: set[str] = set()
         due: list[PendingDelivery] = []
         for row in self._rows:
             if row.state != "pending":
@@ -120,7 +94,7 @@ class MemoryJournal:
             delivery = row.delivery
             waiting = delivery.not_before is not None and delivery.not_before > now
             if waiting or (delivery.file_id is not None and delivery.file_id in held):
-                if delivery.file_id is not None:
+                if waiting and delivery.file_id is not None:
                     held.add(delivery.file_id)
                 continue
             due.append(delivery)
@@ -128,12 +102,20 @@ class MemoryJournal:
                 break
         return due
 
+    async def next_due(self) -> datetime | None:
+        """When the earliest deferred delivery becomes due."""
+        times = [
+            r.delivery.not_before
+            for r in self._rows
+            if r.state == "pending" and r.delivery.not_before is not None
+        ]
+        return min(times) if times else None
+
     async def commit(self, result: BatchResult) -> None:
         """Apply one worker pass."""
         by_seq = {row.delivery.seq: row for row in self._rows}
-        now = result.at
         for seq in result.processed:
-            by_seq[seq].state, by_seq[seq].processed_at = "processed", now
+            by_seq[seq].state, by_seq[seq].processed_at = "processed", result.at
         for deferral in result.deferred:
             row = by_seq[deferral.seq]
             row.delivery = attrs.evolve(
@@ -143,25 +125,20 @@ class MemoryJournal:
                 last_error=deferral.reason,
             )
         for quarantine in result.quarantined:
-            by_seq[quarantine.seq].state = "quarantined"
-            by_seq[quarantine.seq].reason = quarantine.reason
+            if quarantine.seq in by_seq:
+                by_seq[quarantine.seq].state = "quarantined"
+                by_seq[quarantine.seq].reason = quarantine.reason
         for record in result.records:
-            self._writes[record.file_id] = record
+            self._revision += 1
+            self.records[record.file_id] = record
+            self._revisions[record.file_id] = self._revision
         for notification in result.notifications:
             numbered = attrs.evolve(notification, id=len(self._notes) + 1)
             self._notes.append(_Note(numbered))
         if result.last_event is not None:
             self._last_event = result.last_event
 
-    async def tracker_writes(self) -> list[UploadRecord]:
-        """Records committed but not yet confirmed in the store."""
-        return list(self._writes.values())
-
-    async def clear_tracker_writes(self, records: Sequence[UploadRecord]) -> None:
-        """Forget writes the store has taken (unless a newer one replaced them)."""
-        for record in records:
-            if self._writes.get(record.file_id) == record:
-                del self._writes[record.file_id]
+    # -- DeliveryDesk ----------------------------------------------------------
 
     async def deferred(self, limit: int = 100) -> list[PendingDelivery]:
         """Pending deliveries that wait for a retry, oldest first."""
@@ -197,6 +174,8 @@ class MemoryJournal:
                 moved += 1
         return moved
 
+    # -- Retention and Counters ------------------------------------------------
+
     async def prune(self, before: datetime) -> int:
         """Drop processed deliveries and settled notifications older than ``before``."""
         settled = (NotificationState.SENT, NotificationState.SKIPPED)
@@ -230,6 +209,53 @@ class MemoryJournal:
     def _count(self, state: NotificationState) -> int:
         return sum(1 for n in self._notes if n.state is state)
 
+    # -- RecordStore and TrackerFeed -------------------------------------------
+
+    async def find(self, file_id: str) -> UploadRecord | None:
+        """The record for ``file_id``."""
+        return self.records.get(file_id)
+
+    async def find_many(self, file_ids: Sequence[str]) -> dict[str, UploadRecord]:
+        """The records of these file ids."""
+        return {fid: self.records[fid] for fid in file_ids if fid in self.records}
+
+    async def list_records(
+        self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
+    ) -> list[UploadRecord]:
+        """Records, most recently changed first."""
+        found = [r for r in self.records.values() if status is None or r.status is status]
+        found.sort(key=lambda r: (r.last_change, r.file_id), reverse=True)
+        return found[offset : offset + limit]
+
+    async def count(self, *, status: PostflowStatus | None = None) -> int:
+        """How many records, optionally of one status."""
+        return sum(1 for r in self.records.values() if status is None or r.status is status)
+
+    async def adopt(self, records: Sequence[UploadRecord]) -> int:
+        """Add records not held yet."""
+        fresh = [r for r in records if r.file_id not in self.records]
+        for record in fresh:
+            self.records[record.file_id] = record
+            self._revisions[record.file_id] = 0
+        return len(fresh)
+
+    async def changed_since(self, mark: int, limit: int) -> tuple[list[UploadRecord], int]:
+        """Records changed after ``mark``, oldest change first, and the revision reached."""
+        changed = sorted((rev, fid) for fid, rev in self._revisions.items() if rev > mark)
+        chosen = changed[:limit]
+        reached = chosen[-1][0] if chosen else mark
+        return [self.records[fid] for _, fid in chosen], reached
+
+    async def tracker_mark(self) -> int:
+        """How far the tracker is up to date."""
+        return self._tracker_mark
+
+    async def set_tracker_mark(self, mark: int) -> None:
+        """Move the tracker's mark."""
+        self._tracker_mark = mark
+
+    # -- NotificationOutbox, DeadLetters, DestinationStates --------------------
+
     async def due(self, limit: int) -> list[Notification]:
         """Pending notifications in commit order."""
         pending = [n.notification for n in self._notes if n.state is NotificationState.PENDING]
@@ -238,11 +264,6 @@ class MemoryJournal:
     async def mark_sent(self, notification_id: int, at: datetime) -> None:
         """Settle as sent."""
         self._settle(notification_id, NotificationState.SENT, None, at)
-
-    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
-        """Settle each (id, reason) as skipped."""
-        for notification_id, reason in skipped:
-            self._settle(notification_id, NotificationState.SKIPPED, reason, at)
 
     async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
         """Settle as dead, kept for replay."""
@@ -281,6 +302,28 @@ class MemoryJournal:
         self._destinations[state.key] = state
 
 
+class MemoryTracker:
+    """PostFlow's tracker as a dict of records; ``fail_next`` makes writes fail for a while."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, UploadRecord] = {}
+        self.writes = 0
+        self.fail_next = 0
+
+    async def entries(self) -> list[UploadRecord]:
+        """Every record held."""
+        return list(self.records.values())
+
+    async def write(self, records: Sequence[UploadRecord]) -> None:
+        """Keep these records (or fail, while ``fail_next`` counts down)."""
+        if self.fail_next:
+            self.fail_next -= 1
+            raise OSError("the tracker is unavailable (fake)")
+        self.writes += 1
+        for record in records:
+            self.records[record.file_id] = record
+
+
 class FixedClock:
     """A clock that moves only when told to."""
 
@@ -293,6 +336,4 @@ class FixedClock:
 
     def advance(self, seconds: float) -> None:
         """Move time forward."""
-        from datetime import timedelta
-
         self._now = self._now + timedelta(seconds=seconds)

@@ -1,10 +1,12 @@
-"""The composition root: the one place adapters are chosen and wired.
+"""The composition root: the one place adapters are chosen, built and wired.
 
-``create_app(settings, *, store=None, notifier=None, tunnel=None,
-file_details=None, clock=None)`` returns a Starlette app. Anything passed in
-replaces the configured adapter (tests and PostFlow do this). Nothing is opened
-here: resources open in the lifespan and close on shutdown, so
-``uvicorn --factory postflow_webhooks.app.composition:create_app`` works.
+``create_app(settings, *, tracker=None, notifier=None, tunnel=None,
+file_details=None, clock=None, policies=None)`` returns a Starlette app.
+Anything passed in replaces the configured part (PostFlow passes its tracker,
+tests pass fakes); the topology is the same either way: one process, one
+event loop, one database file. Nothing is opened here: resources open in the
+lifespan, so ``uvicorn --factory postflow_webhooks.app.composition:create_app``
+works.
 """
 
 from __future__ import annotations
@@ -20,23 +22,63 @@ from postflow_webhooks.adapters.cloudflared import (
     CloudflaredConfig,
     CloudflaredTunnel,
     require_public_exposure_allowed,
+    restart_retrying,
 )
+from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
+from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
-from postflow_webhooks.app import worker_host
-from postflow_webhooks.app.handoff import Doorbell
-from postflow_webhooks.app.parts import (
-    build_dispatcher,
-    build_frameio,
-    build_journal,
-    build_store,
-    build_worker,
+from postflow_webhooks.adapters.payload import read_body
+from postflow_webhooks.adapters.sqlite import (
+    SqliteDatabase,
+    SqliteJournal,
+    SqliteOutbox,
+    SqliteRecords,
 )
-from postflow_webhooks.app.runtime import ReceiverRuntime, Service, WorkerHandle
+from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
+from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.policies import Policies
+from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
+from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
-from postflow_webhooks.app.worker import DeliveryWorker
-from postflow_webhooks.app.worker_process import ReportedNotifier, WorkerProcess
-from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tunnel, UploadStore
+from postflow_webhooks.domain.announce import AnnouncePolicy
+from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
+from postflow_webhooks.service.dispatcher import NotificationDispatcher
+from postflow_webhooks.service.reconcile import Reconciler
+from postflow_webhooks.service.registration import WebhookRegistrar
+from postflow_webhooks.service.tracker_sync import TrackerSync
+from postflow_webhooks.service.worker import DeliveryWorker
+
+
+def frameio_config(settings: Settings) -> FrameioConfig | None:
+    """The Frame.io API settings, or ``None`` when no API credentials are configured."""
+    if not (settings.frameio_client_id and settings.frameio_client_secret):
+        return None
+    values = {
+        "client_id": settings.frameio_client_id,
+        "client_secret": settings.frameio_client_secret,
+        "account_id": settings.frameio_account_id,
+        "workspace_id": settings.frameio_workspace_id,
+        "redirect_uri": settings.frameio_redirect_uri,
+    }
+    endpoints = {
+        "api_base": settings.frameio_api_base,
+        "ims_token_url": settings.frameio_ims_token_url,
+        "ims_authorize_url": settings.frameio_ims_authorize_url,
+    }
+    return FrameioConfig.from_mapping(
+        values,
+        source=str(settings.config_dir / "frameio_config.json"),
+        data_dir=settings.data_dir,
+        reconcile_interval=settings.reconcile_interval,
+        **{key: value for key, value in endpoints.items() if value},
+    )
+
+
+def build_frameio(settings: Settings, clock: Clock) -> FrameioAdapter | None:
+    """The Frame.io API adapter, when API credentials are configured."""
+    config = frameio_config(settings)
+    return FrameioAdapter(config, clock=clock, retrying=retry_policy()) if config else None
 
 
 def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
@@ -47,92 +89,148 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
     if config is None:
         return None
     require_public_exposure_allowed(secret_set, settings.allow_insecure_public)
-    return CloudflaredTunnel(config)
+    return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
+
+
+def build_notifier(settings: Settings) -> DiscordNotifier | None:
+    """The Discord notifier, when a webhook URL is configured."""
+    if not settings.discord_webhook_url:
+        return None
+    return DiscordNotifier(
+        DiscordConfig(
+            webhook_url=settings.discord_webhook_url,
+            username=settings.discord_username,
+            avatar_url=settings.discord_avatar_url,
+        )
+    )
 
 
 def build_runtime(
     settings: Settings,
     *,
-    store: UploadStore | None = None,
+    tracker: Tracker | None = None,
     notifier: Notifier | None = None,
     tunnel: Tunnel | None = None,
     file_details: FileDetails | None = None,
     clock: Clock | None = None,
+    policies: Policies | None = None,
 ) -> ReceiverRuntime:
-    """Wire every part for ``settings``; nothing is opened yet.
-
-    The worker runs in a process of its own (``worker_process.py``) when
-    ``settings.worker_process`` is on and every part it uses comes from the
-    settings; an injected store, notifier, file-details port or clock lives
-    in this process, so the worker then runs here too.
-    """
-    injected = any(part is not None for part in (store, notifier, file_details, clock))
+    """Wire every part for ``settings``; nothing is opened yet."""
     clock = clock or SystemClock()
-    shared_sqlite = store is None and settings.store == "sqlite"
-    store = store or build_store(settings)
-    frameio = None
-    if file_details is None:
-        frameio = build_frameio(settings, clock)
-        file_details = frameio.details if frameio else None
-    secrets = [settings.webhook_secret] if settings.webhook_secret else []
-    if not secrets and frameio is not None:
-        stored = frameio.stored_secret()
-        secrets = [stored] if stored else []
+    policies = policies or Policies()
+    closers: list[Closer] = []
+    db = SqliteDatabase.in_directory(settings.data_dir)
+    journal, records, outbox = SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db)
+
+    frameio = build_frameio(settings, clock) if file_details is None else None
+    if frameio is not None:
+        file_details = frameio.details
+        closers.append(frameio.aclose)
+    secrets = SigningSecrets(
+        settings.webhook_secret, frameio.webhooks.secret_file if frameio else None
+    )
     if tunnel is None:
-        tunnel = build_tunnel(settings, secret_set=bool(secrets))
-    worker: WorkerHandle
-    local_worker: DeliveryWorker | None = None
-    dispatcher: Service
-    if settings.worker_process and not injected:
-        remote = WorkerProcess(settings, worker_host.main)
-        journal = build_journal(settings, on_commit=remote, owns_uploads=shared_sqlite)
-        worker, dispatcher = remote, ReportedNotifier(remote)
-    else:
-        doorbell = Doorbell()
-        journal = build_journal(settings, on_commit=doorbell, owns_uploads=shared_sqlite)
-        local = build_dispatcher(settings, journal, clock, notifier)
-        worker = local_worker = build_worker(
-            settings,
-            journal,
-            store,
-            clock,
-            details=file_details,
-            doorbell=doorbell,
-            dispatcher=local,
+        tunnel = build_tunnel(settings, secret_set=secrets.required())
+    if tracker is None and settings.store == "json":
+        json_tracker = JsonTracker(settings.data_dir / FILE_NAME)
+        closers.append(json_tracker.close)
+        tracker = json_tracker
+    if notifier is None:
+        discord = build_notifier(settings)
+        if discord is not None:
+            closers.append(discord.aclose)
+        notifier = discord
+
+    dispatcher = None
+    if notifier is not None:
+        dispatcher = NotificationDispatcher(
+            outbox, outbox, notifier, clock, outage_backoff=policies.notification_outage
         )
-        dispatcher = local
+    tracker_sync = None
+    if tracker is not None:
+        tracker_sync = TrackerSync(records, tracker, backoff=policies.tracker_failure)
+    wakes = [part.wake for part in (dispatcher, tracker_sync) if part is not None]
+
+    def after_commit() -> None:
+        for wake in wakes:
+            wake()
+
+    worker = DeliveryWorker(
+        journal,
+        records,
+        read_body,
+        clock,
+        failure_backoff=policies.worker_failure,
+        enrich_backoff=policies.enrichment,
+        details=file_details,
+        announce=AnnouncePolicy(
+            enabled=notifier is not None,
+            statuses=frozenset(settings.discord_statuses),
+            comments=settings.discord_comments,
+        ),
+        batch_size=settings.worker_batch,
+        after_commit=after_commit,
+    )
+    db.on_deliveries = worker.wake
+
+    registrar = reconciler = None
+    if frameio is not None:
+
+        async def on_secret(secret: str) -> None:
+            secrets.add(secret)
+
+        if tunnel is not None:
+            registrar = WebhookRegistrar(
+                frameio.webhooks, clock, backoff=policies.registration, on_secret=on_secret
+            )
+        reconciler = Reconciler(
+            frameio.details,
+            records,
+            worker.apply_external,
+            account_id=frameio.config.account_id,
+        )
     return ReceiverRuntime(
         settings=settings,
         clock=clock,
-        journal=journal,
-        store=store,
+        lock=DataDirectoryLock(settings.data_dir),
+        storage=db,
+        inbox=journal,
+        counters=journal,
+        desk=journal,
+        records=records,
+        dead_letters=outbox,
+        retention=journal,
         worker=worker,
-        local_worker=local_worker,
-        tunnel=tunnel,
-        dispatcher=dispatcher,
-        frameio=frameio,
         secrets=secrets,
+        dispatcher=dispatcher,
+        tracker_sync=tracker_sync,
+        tunnel=tunnel,
+        registrar=registrar,
+        reconciler=reconciler,
+        closers=closers,
     )
 
 
 def create_app(
     settings: Settings | None = None,
     *,
-    store: UploadStore | None = None,
+    tracker: Tracker | None = None,
     notifier: Notifier | None = None,
     tunnel: Tunnel | None = None,
     file_details: FileDetails | None = None,
     clock: Clock | None = None,
+    policies: Policies | None = None,
 ) -> Starlette:
     """The receiver as a Starlette app; settings default to the environment's."""
     settings = settings or load_settings(os.environ)
     runtime = build_runtime(
         settings,
-        store=store,
+        tracker=tracker,
         notifier=notifier,
         tunnel=tunnel,
         file_details=file_details,
         clock=clock,
+        policies=policies,
     )
 
     @asynccontextmanager
@@ -143,16 +241,11 @@ def create_app(
         finally:
             await runtime.stop()
 
-    receiver = WebhookReceiver(
-        runtime.journal,
-        runtime.clock,
-        runtime.current_secrets,
-        on_accepted=runtime.local_worker.recent.put if runtime.local_worker else None,
-    )
+    receiver = WebhookReceiver(runtime.inbox, read_body, runtime.clock, runtime.secrets.current)
     app = build_http_app(
         receiver,
         RuntimeStatusViews(runtime),
-        signature_required=bool(runtime.secrets),
+        signature_required=runtime.secrets.required,
         lifespan=lifespan,
         public_status=settings.public_status,
     )

@@ -28,17 +28,17 @@ import httpx
 import uvicorn
 
 from postflow_webhooks.adapters.frameio import FrameioConfigError
-from postflow_webhooks.adapters.postflow_tracker import PostflowTracker, PostflowTrackerStore
+from postflow_webhooks.adapters.tracker import PostflowTracker, UploadTracker
 from postflow_webhooks.app.composition import create_app
+from postflow_webhooks.app.datadir import DataDirectoryError
 from postflow_webhooks.app.runtime import ReceiverRuntime
 from postflow_webhooks.app.server import PortInUseError, bind_socket, make_server
 from postflow_webhooks.app.settings import Settings, SettingsError, load_settings
+from postflow_webhooks.domain.endpoint import webhook_url
 from postflow_webhooks.domain.errors import DomainError
-from postflow_webhooks.domain.ports import FileDetails, Notifier, Tunnel, UploadStore
+from postflow_webhooks.domain.ports import FileDetails, Notifier, Tracker, Tunnel
 
 log = logging.getLogger("postflow_webhooks.facade")
-
-WEBHOOK_PATH = "/frameio-webhook"
 
 
 class FrameIOWebhookManager:
@@ -46,7 +46,7 @@ class FrameIOWebhookManager:
 
     def __init__(
         self,
-        upload_tracker: PostflowTracker | None = None,
+        upload_tracker: UploadTracker | None = None,
         webhook_port: int | None = None,
         use_cloudflare_tunnel: bool = True,
         *,
@@ -55,7 +55,7 @@ class FrameIOWebhookManager:
         webhook_secret: str | None = None,
         settings: Settings | None = None,
         environ: Mapping[str, str] | None = None,
-        store: UploadStore | None = None,
+        tracker: Tracker | None = None,
         notifier: Notifier | None = None,
         tunnel: Tunnel | None = None,
         file_details: FileDetails | None = None,
@@ -72,7 +72,7 @@ class FrameIOWebhookManager:
         }
         self._settings = settings
         self._environ = environ if environ is not None else os.environ
-        self._store = store
+        self._tracker = tracker
         self._notifier = notifier
         self._tunnel = tunnel
         self._file_details = file_details
@@ -104,22 +104,34 @@ class FrameIOWebhookManager:
             return True
         try:
             settings = self._resolve_settings()
-            store = self._store
-            if store is None and self.upload_tracker is not None:
-                store = PostflowTrackerStore(self.upload_tracker)
+            tracker = self._tracker
+            if tracker is None and self.upload_tracker is not None:
+                tracker = PostflowTracker(self.upload_tracker)
             app = create_app(
                 settings,
-                store=store,
+                tracker=tracker,
                 notifier=self._notifier,
                 tunnel=self._tunnel,
                 file_details=self._file_details,
             )
-            sock = bind_socket(settings.host, settings.port)
-        except (SettingsError, PortInUseError, DomainError, FrameioConfigError) as exc:
+            runtime = app.state.runtime
+            runtime.open()
+        except (
+            SettingsError,
+            DataDirectoryError,
+            PortInUseError,
+            DomainError,
+            FrameioConfigError,
+        ) as exc:
             return self._fail(str(exc))
-        self._runtime = app.state.runtime
+        self._runtime = runtime
         self.webhook_port = settings.port
         self._flags["host"] = settings.host
+        try:
+            sock = bind_socket(settings.host, settings.port)
+        except PortInUseError as exc:
+            asyncio.run(runtime.stop())
+            return self._fail(str(exc))
         server = make_server(app, settings.host, settings.port)
         self._server = server
 
@@ -159,7 +171,7 @@ class FrameIOWebhookManager:
         if runtime is None or runtime.tunnel is None:
             return None
         public = runtime.tunnel.info().public_url
-        return f"{public}{WEBHOOK_PATH}" if public else None
+        return webhook_url(public) if public else None
 
     def get_webhook_stats(self) -> dict[str, Any]:
         """The seed's stats: ``total_events``, ``events_by_type``, ``webhook_status``, ``tunnel_info``, ``last_event``."""

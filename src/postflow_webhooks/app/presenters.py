@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from postflow_webhooks.domain.journal import LastEvent, PendingDelivery
+from postflow_webhooks.domain.endpoint import webhook_url
+from postflow_webhooks.domain.journal import DeadLetter, LastEvent, PendingDelivery
 from postflow_webhooks.domain.ports import TunnelInfo
 from postflow_webhooks.domain.records import UploadRecord
 
@@ -20,7 +21,6 @@ def present_record(record: UploadRecord, *, history: bool = False) -> dict[str, 
     status = record.status
     body: dict[str, Any] = {
         "file_id": record.file_id,
-        "upload_id": record.upload_id,
         "name": record.name,
         "status": status.name if status else None,
         "status_label": status.label if status else None,
@@ -90,9 +90,22 @@ def present_tunnel(info: TunnelInfo) -> dict[str, Any]:
         "mode": info.mode,
         "state": info.state,
         "public_url": info.public_url,
-        "webhook_url": f"{info.public_url}/frameio-webhook" if info.public_url else None,
+        "webhook_url": webhook_url(info.public_url) if info.public_url else None,
         "ready": info.ready,
         "restarts": info.restarts,
         "last_error": info.last_error,
         "since": iso(info.since),
+    }
+
+
+def present_dead_letter(letter: DeadLetter) -> dict[str, Any]:
+    """A dead-lettered notification as JSON."""
+    notification = letter.notification
+    return {
+        "id": notification.id,
+        "file_id": notification.file_id,
+        "name": notification.name,
+        "status": notification.new_status.label if notification.new_status else None,
+        "reason": letter.reason,
+        "at": iso(letter.at),
     }

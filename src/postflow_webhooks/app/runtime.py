@@ -1,84 +1,52 @@
-"""The running receiver: the wired parts, started and stopped in order."""
+"""The running receiver: the wired parts, started and stopped in order, all in one event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Protocol
 
 import attrs
 
-from postflow_webhooks.adapters.frameio import FrameioAdapter, WebhookRegistrar
-from postflow_webhooks.adapters.sqlite import SqliteJournal
-from postflow_webhooks.app.reconcile import reconcile_forever
+from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings
-from postflow_webhooks.app.worker import DeliveryWorker
+from postflow_webhooks.domain.endpoint import webhook_url
 from postflow_webhooks.domain.errors import TunnelError
-from postflow_webhooks.domain.ports import Clock, Tunnel, UploadStore
+from postflow_webhooks.domain.ports import (
+    Clock,
+    Counters,
+    DeadLetters,
+    DeliveryDesk,
+    DeliveryInbox,
+    RecordStore,
+    Retention,
+    Tunnel,
+)
+from postflow_webhooks.service.dispatcher import NotificationDispatcher
+from postflow_webhooks.service.reconcile import Reconciler
+from postflow_webhooks.service.registration import WebhookRegistrar
+from postflow_webhooks.service.retention import prune_periodically
+from postflow_webhooks.service.tracker_sync import TrackerSync
+from postflow_webhooks.service.worker import DeliveryWorker
 
 log = logging.getLogger("postflow_webhooks")
 
-SECRET_RECHECK_SECONDS = 1.0
+Closer = Callable[[], Awaitable[None]]
 
 
-class WorkerHandle(Protocol):
-    """What the runtime and the status views use of the worker, wherever it runs."""
+class Storage(Protocol):
+    """The durable store as a resource: opened at start, closed at the end."""
 
-    @property
-    def alive(self) -> bool:
-        """True while the worker runs."""
+    def open(self) -> None:
+        """Create or migrate it; ``StorageError`` naming the fix when it cannot be used."""
         ...
 
-    @property
-    def processed_total(self) -> int:
-        """Deliveries processed since it started."""
-        ...
-
-    @property
-    def last_pass_at(self) -> datetime | None:
-        """When it last looked for work."""
-        ...
-
-    @property
-    def last_error(self) -> str | None:
-        """Its last error, if its last pass failed."""
-        ...
-
-    @property
-    def pid(self) -> int | None:
-        """The process it runs in, while it runs."""
-        ...
-
-    @property
-    def restarts(self) -> int:
-        """How many times its process was restarted after dying."""
-        ...
-
-    async def start(self) -> None:
-        """Start working in the background."""
-        ...
-
-    async def stop(self) -> None:
-        """Finish what is due and stop."""
-        ...
-
-
-class Service(Protocol):
-    """A background part with a life of its own (the notification dispatcher)."""
-
-    async def start(self) -> None:
-        """Start working in the background."""
-        ...
-
-    async def stop(self) -> None:
-        """Finish and stop."""
-        ...
-
-    def state(self) -> dict[str, Any]:
-        """What ``/health`` and ``/webhook-status`` show of it."""
+    async def close(self) -> None:
+        """Commit what is queued and release it."""
         ...
 
 
@@ -88,86 +56,69 @@ class ReceiverRuntime:
 
     settings: Settings
     clock: Clock
-    journal: SqliteJournal
-    store: UploadStore
-    worker: WorkerHandle
+    lock: DataDirectoryLock
+    storage: Storage
+    inbox: DeliveryInbox
+    counters: Counters
+    desk: DeliveryDesk
+    records: RecordStore
+    dead_letters: DeadLetters
+    retention: Retention
+    worker: DeliveryWorker
+    secrets: SigningSecrets
+    dispatcher: NotificationDispatcher | None = None
+    tracker_sync: TrackerSync | None = None
     tunnel: Tunnel | None = None
-    # The worker in this process, when it is here; it then reconciles too.
-    local_worker: DeliveryWorker | None = None
-    dispatcher: Service | None = None
-    frameio: FrameioAdapter | None = None
-    secrets: list[str] = attrs.Factory(list)
     registrar: WebhookRegistrar | None = None
+    reconciler: Reconciler | None = None
+    closers: list[Closer] = attrs.Factory(list)
     started: bool = False
+    opened: bool = False
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
-    _secret_stamp: int | None = None
-    _secret_checked_at: float = float("-inf")
 
-    def current_secrets(self) -> list[str]:
-        """The signing secrets in force now (registration may add one at run time).
-
-        A secret that ``postflow-webhooks register`` stored from another process
-        is picked up within a second: the file's change time is checked at most
-        once a second, so the request path pays no file I/O under load.
-        """
-        if self.frameio is not None:
-            now = time.monotonic()
-            if now - self._secret_checked_at >= SECRET_RECHECK_SECONDS:
-                self._secret_checked_at = now
-                self._reload_stored_secret()
-        return self.secrets
-
-    def _reload_stored_secret(self) -> None:
-        assert self.frameio is not None
-        try:
-            stamp: int | None = self.frameio.config.webhook_secret_path.stat().st_mtime_ns
-        except OSError:
-            stamp = None
-        if stamp == self._secret_stamp:
+    def open(self) -> None:
+        """Take the data directory and open the database (before the port is bound)."""
+        if self.opened:
             return
-        self._secret_stamp = stamp
-        stored = self.frameio.stored_secret() if stamp is not None else None
-        if stored:
-            self.add_secret(stored)
-
-    def add_secret(self, secret: str) -> None:
-        """Accept deliveries signed with a new secret (a webhook was just created)."""
-        if secret not in self.secrets:
-            self.secrets.insert(0, secret)
-            log.info("a new webhook signing secret is in force")
+        self.lock.acquire()
+        try:
+            self.storage.open()
+        except BaseException:
+            self.lock.release()
+            raise
+        self.opened = True
 
     async def start(self) -> None:
-        """Open storage, resume the backlog, start the worker, notifier, tunnel, API jobs."""
-        self.journal.open()
-        if not self.secrets:
+        """Open storage, resume the backlog, start every background part."""
+        self.open()
+        if not self.secrets.required():
             log.warning(
                 "signature verification is OFF: no webhook secret is set "
                 "(set POSTFLOW_WEBHOOK_SECRET to verify Frame.io signatures)"
             )
+        if self.tracker_sync is not None:
+            await self.tracker_sync.adopt()
+            await self.tracker_sync.start()
         await self.worker.start()
         if self.dispatcher is not None:
             await self.dispatcher.start()
+        keep = timedelta(days=self.settings.retention_days)
+        self._spawn(prune_periodically(self.retention, self.clock, keep=keep), "retention")
         if self.tunnel is not None:
             self.tunnel.subscribe(self._announce_url)
-            if self.frameio is not None:
-                self.registrar = self.frameio.registrar(on_secret=self._on_secret)
+            if self.registrar is not None:
                 self.tunnel.subscribe(self.registrar.on_new_public_url)
-            self._tasks.append(asyncio.create_task(self._start_tunnel(), name="tunnel-start"))
-        if self.frameio is not None and self.local_worker is not None:
-            reconcile = reconcile_forever(
-                self.frameio, self.store, self.local_worker, self.settings.reconcile_interval
-            )
-            self._tasks.append(asyncio.create_task(reconcile, name="reconcile"))
+            self._spawn(self._start_tunnel(self.tunnel), "tunnel-start")
+        if self.reconciler is not None:
+            interval = self.settings.reconcile_interval
+            self._spawn(self.reconciler.run_periodically(interval), "reconcile")
         self.started = True
         log.info(
-            "receiver started on %s (store=%s, data=%s)",
-            self.settings.local_url,
-            self.settings.store,
-            self.settings.data_dir,
+            "receiver started on %s (data: %s)", self.settings.local_url, self.settings.data_dir
         )
 
     async def stop(self) -> None:
-        """Stop the tunnel and API jobs, drain the backlog, flush notifications, close storage."""
+        """Stop the tunnel and API jobs, apply the backlog, flush notifications, close storage."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -180,23 +131,30 @@ class ReceiverRuntime:
         await self.worker.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
-        if self.frameio is not None:
-            await self.frameio.aclose()
-        await self.journal.close()
-        await self.store.close()
+        if self.tracker_sync is not None:
+            await self.tracker_sync.stop()
+        for close in self.closers:
+            with contextlib.suppress(Exception):
+                await close()
+        if self.opened:
+            await self.storage.close()
+            self.lock.release()
+            self.opened = False
         self.started = False
         log.info("receiver stopped")
 
-    async def _start_tunnel(self) -> None:
-        assert self.tunnel is not None
+    def _spawn(self, work: Awaitable[None], name: str) -> None:
+        async def run() -> None:
+            await work
+
+        self._tasks.append(asyncio.create_task(run(), name=name))
+
+    async def _start_tunnel(self, tunnel: Tunnel) -> None:
         try:
-            await self.tunnel.start()
+            await tunnel.start()
         except TunnelError as exc:
             log.error("tunnel failed: %s", exc)
 
     async def _announce_url(self, public_url: str) -> None:
         log.info("public URL: %s", public_url)
-        log.info("webhook URL for Frame.io: %s/frameio-webhook", public_url)
-
-    async def _on_secret(self, secret: str) -> None:
-        self.add_secret(secret)
+        log.info("webhook URL for Frame.io: %s", webhook_url(public_url))

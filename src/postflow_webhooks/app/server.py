@@ -55,14 +55,14 @@ def make_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(app: Starlette, host: str, port: int) -> None:
-    """Bind, then serve until SIGINT or SIGTERM; a signal is a clean stop, exit status 0.
+def serve(app: Starlette, sock: socket.socket) -> None:
+    """Serve on a bound socket until SIGINT or SIGTERM; a signal is a clean stop, exit status 0.
 
     uvicorn handles both signals gracefully, then re-raises the one it caught
     under the handler that was there before; a no-op handler makes that
     re-raise harmless, so the process ends normally after its shutdown.
     """
-    sock = bind_socket(host, port)
+    host, port = sock.getsockname()[:2]
     server = make_server(app, host, port)
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -61,7 +61,6 @@ class Settings:
     log_level: str = "INFO"
     retention_days: float = 7.0
     worker_batch: int = 256
-    worker_process: bool = True
     tunnel: str = "off"
     cloudflared: str | None = None
     tunnel_token: str | None = _secret()
@@ -238,7 +237,6 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_level": _log_level,
     "retention_days": _positive_float,
     "worker_batch": _positive_int,
-    "worker_process": _boolean,
     "tunnel": _choice(TUNNEL_MODES),
     "cloudflared": _optional_text,
     "tunnel_token": _optional_text,

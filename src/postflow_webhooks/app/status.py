@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from postflow_webhooks.app.presenters import (
+    iso,
+    present_dead_letter,
     present_deferred,
     present_last_event,
     present_record,
     present_tunnel,
 )
 from postflow_webhooks.app.runtime import ReceiverRuntime
+from postflow_webhooks.domain.endpoint import webhook_url
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.ports import TunnelInfo
 from postflow_webhooks.domain.statuses import PostflowStatus
@@ -30,11 +33,11 @@ class RuntimeStatusViews:
         return present_tunnel(tunnel.info() if tunnel is not None else TunnelInfo())
 
     def _notifier(self) -> dict[str, Any]:
-        dispatcher = self._runtime.dispatcher
-        if dispatcher is None:
-            return {"enabled": False}
-        state = dispatcher.state()
-        return {"enabled": state.get("destination") != "disabled", **state}
+        runtime = self._runtime
+        skipped = runtime.worker.unannounced_total
+        if runtime.dispatcher is None:
+            return {"enabled": False, "destination": "disabled", "skipped": skipped}
+        return {"enabled": True, **runtime.dispatcher.state(), "skipped": skipped}
 
     def _registration(self) -> dict[str, Any] | None:
         registrar = self._runtime.registrar
@@ -47,23 +50,23 @@ class RuntimeStatusViews:
             "wanted_url": status.wanted_url,
             "pending": status.pending,
             "updates": status.updates,
-            "last_synced_at": status.last_synced_at.isoformat() if status.last_synced_at else None,
+            "last_synced_at": iso(status.last_synced_at),
             "last_error": status.last_error,
         }
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when storage answers and the worker runs; reasons listed either way."""
         runtime = self._runtime
+        worker = runtime.worker
         problems: list[str] = []
         backlog: int | None = None
         try:
-            stats = await runtime.journal.stats()
-            backlog = stats.backlog
+            backlog = (await runtime.counters.stats()).backlog
         except StorageError as exc:
             problems.append(f"storage: {exc}")
-        if runtime.worker.last_error:
-            problems.append(f"storage: {runtime.worker.last_error}")
-        if not runtime.worker.alive:
+        if worker.last_error:
+            problems.append(f"worker: {worker.last_error}")
+        if not worker.alive:
             problems.append("worker: not running")
         notifier = self._notifier()
         warnings = []
@@ -74,23 +77,21 @@ class RuntimeStatusViews:
             warnings.append(
                 f"tunnel: failed ({tunnel.last_error or 'see logs/webhook_tunnel.log'})"
             )
+        tracker = runtime.tracker_sync
+        if tracker is not None and tracker.last_error:
+            warnings.append(f"tracker: PostFlow's tracker is behind ({tracker.last_error})")
         body = {
             "status": "unhealthy" if problems else ("degraded" if warnings else "ok"),
             "problems": problems,
             "warnings": warnings,
             "store": {"kind": runtime.settings.store, "writable": not problems},
             "worker": {
-                "alive": runtime.worker.alive,
-                "pid": runtime.worker.pid,
-                "own_process": runtime.local_worker is None,
-                "restarts": runtime.worker.restarts,
-                "processed": runtime.worker.processed_total,
-                "last_pass_at": (
-                    runtime.worker.last_pass_at.isoformat() if runtime.worker.last_pass_at else None
-                ),
+                "alive": worker.alive,
+                "processed": worker.processed_total,
+                "last_pass_at": iso(worker.last_pass_at),
             },
             "backlog": backlog,
-            "signature_verification": "on" if runtime.current_secrets() else "off",
+            "signature_verification": "on" if runtime.secrets.required() else "off",
             "tunnel_info": self._tunnel(),
             "notifications": notifier,
         }
@@ -99,9 +100,9 @@ class RuntimeStatusViews:
     async def webhook_status(self) -> dict[str, Any]:
         """The seed's stats plus backlog, rejections, tunnel and notifier state."""
         runtime = self._runtime
-        stats = await runtime.journal.stats()
+        stats = await runtime.counters.stats()
         dead = (
-            await runtime.journal.dead_letters(limit=MAX_DEAD_SHOWN)
+            await runtime.dead_letters.dead_letters(limit=MAX_DEAD_SHOWN)
             if stats.notifications_dead
             else []
         )
@@ -117,29 +118,15 @@ class RuntimeStatusViews:
             "quarantined": stats.quarantined,
             "rejections": stats.rejections,
             "rejected_total": sum(stats.rejections.values()),
-            "signature_verification": "on" if runtime.current_secrets() else "off",
-            "local_webhook_url": f"{runtime.settings.local_url}/frameio-webhook",
+            "signature_verification": "on" if runtime.secrets.required() else "off",
+            "local_webhook_url": webhook_url(runtime.settings.local_url),
             "public_webhook_url": tunnel["webhook_url"],
             "frameio_webhook": self._registration(),
             "notifications": {
                 **self._notifier(),
                 "pending": stats.notifications_pending,
                 "dead_letters": stats.notifications_dead,
-                "recent_dead_letters": [
-                    {
-                        "id": letter.notification.id,
-                        "file_id": letter.notification.file_id,
-                        "name": letter.notification.name,
-                        "status": (
-                            letter.notification.new_status.label
-                            if letter.notification.new_status
-                            else None
-                        ),
-                        "reason": letter.reason,
-                        "at": letter.at.isoformat(),
-                    }
-                    for letter in dead
-                ],
+                "recent_dead_letters": [present_dead_letter(letter) for letter in dead],
             },
         }
 
@@ -147,10 +134,10 @@ class RuntimeStatusViews:
         self, status: PostflowStatus | None, offset: int, limit: int
     ) -> dict[str, Any]:
         """A page of tracked files."""
-        store = self._runtime.store
+        store = self._runtime.records
         records = await store.list_records(status=status, offset=offset, limit=limit)
         total = await store.count(status=status)
-        waiting = await self._runtime.journal.deferred(limit=MAX_PENDING_SHOWN)
+        waiting = await self._runtime.desk.deferred(limit=MAX_PENDING_SHOWN)
         return {
             "total": total,
             "offset": offset,
@@ -162,10 +149,10 @@ class RuntimeStatusViews:
 
     async def upload(self, file_id: str) -> dict[str, Any] | None:
         """One tracked file with its history."""
-        record = await self._runtime.store.find(file_id)
+        record = await self._runtime.records.find(file_id)
         waiting = [
             present_deferred(d)
-            for d in await self._runtime.journal.deferred(limit=MAX_PENDING_SHOWN)
+            for d in await self._runtime.desk.deferred(limit=MAX_PENDING_SHOWN)
             if d.file_id == file_id
         ]
         if record is None:

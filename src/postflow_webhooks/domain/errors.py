@@ -20,6 +20,14 @@ class DomainError(Exception):
     """Base class of every error the core raises."""
 
 
+class NotJsonError(DomainError):
+    """A delivery whose bytes are not a JSON document at all."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 class PayloadError(DomainError):
     """A delivery whose structure the core cannot read; lists every problem."""
 

@@ -1,7 +1,8 @@
-"""The ports: what the core and the worker need from the outside world.
+"""The ports: what the use cases need from the outside world, one role each.
 
 Adapters fit them structurally (no inheritance); mypy proves the fit where the
-composition root wires them. Each port has one role.
+composition root wires them. One adapter may fit several ports (the SQLite
+database fits most of them), and a use case asks only for the roles it uses.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol
 
 import attrs
 
+from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.journal import (
     BatchResult,
     DeadLetter,
@@ -24,42 +26,21 @@ from postflow_webhooks.domain.journal import (
 from postflow_webhooks.domain.records import CommentInfo, FileInfo, Notification, UploadRecord
 from postflow_webhooks.domain.statuses import PostflowStatus
 
+Sleep = Callable[[float], Awaitable[None]]
+"""Waits some seconds (``asyncio.sleep``; tests inject their own)."""
+
+Backoff = Callable[[int], float]
+"""Seconds to wait after this many failures in a row (1, 2, ...); never overflows."""
+
+EventReader = Callable[[bytes], WebhookEvent]
+"""Reads a delivery's stored bytes into its event; raises ``PayloadError`` or ``NotJsonError``."""
+
 
 class Clock(Protocol):
     """The time, injected so that tests control it."""
 
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
-        ...
-
-
-class UploadStore(Protocol):
-    """PostFlow's upload tracker: where tracked files live."""
-
-    async def find(self, file_id: str, name: str | None = None) -> UploadRecord | None:
-        """The record of a Frame.io file id, else one named ``name`` not yet linked to any file."""
-        ...
-
-    async def find_many(self, keys: Sequence[tuple[str, str | None]]) -> dict[str, UploadRecord]:
-        """``find`` for many (file id, name) pairs at once; found records by file id."""
-        ...
-
-    async def save(self, records: Sequence[UploadRecord]) -> None:
-        """Create or replace these records, all or nothing."""
-        ...
-
-    async def list_records(
-        self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
-    ) -> list[UploadRecord]:
-        """Tracked files, most recently changed first, optionally of one status."""
-        ...
-
-    async def count(self, *, status: PostflowStatus | None = None) -> int:
-        """How many tracked files, optionally of one status."""
-        ...
-
-    async def close(self) -> None:
-        """Release files and connections."""
         ...
 
 
@@ -76,28 +57,23 @@ class DeliveryInbox(Protocol):
 
 
 class DeliveryQueue(Protocol):
-    """The worker's side of the journal."""
-
-    @property
-    def commits_records(self) -> bool:
-        """True when ``commit`` also writes the records into the upload store."""
-        ...
+    """The worker's side of the journal: what is due, and one commit per pass."""
 
     async def pending(self, limit: int, now: datetime) -> list[PendingDelivery]:
-        """Unprocessed deliveries in arrival order, deferred ones included."""
+        """Due deliveries in arrival order; a file behind a deferred delivery waits."""
+        ...
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest deferred delivery becomes due; ``None`` when none waits."""
         ...
 
     async def commit(self, result: BatchResult) -> None:
-        """Commit one pass: processed marks, records, notifications, stats."""
+        """Commit one pass: marks, records, notifications and the last event, together."""
         ...
 
-    async def tracker_writes(self) -> list[UploadRecord]:
-        """Records committed here but not yet confirmed written to the store."""
-        ...
 
-    async def clear_tracker_writes(self, records: Sequence[UploadRecord]) -> None:
-        """Forget pending tracker writes that the store has now taken."""
-        ...
+class DeliveryDesk(Protocol):
+    """Deliveries that need a person: deferred ones and the quarantine."""
 
     async def deferred(self, limit: int = 100) -> list[PendingDelivery]:
         """Deliveries waiting to be retried (enrichment failed), oldest first."""
@@ -111,12 +87,74 @@ class DeliveryQueue(Protocol):
         """Put quarantined deliveries back in the queue; how many moved."""
         ...
 
+
+class Retention(Protocol):
+    """Forgetting what is settled and old."""
+
     async def prune(self, before: datetime) -> int:
         """Delete processed deliveries and settled notifications older than ``before``."""
         ...
 
+
+class Counters(Protocol):
+    """The figures ``/webhook-status`` shows; they survive restarts."""
+
     async def stats(self) -> JournalStats:
-        """The counters ``/webhook-status`` shows."""
+        """Events, rejections, backlog, quarantine and notification counts."""
+        ...
+
+
+class RecordStore(Protocol):
+    """The tracked files, as the worker last committed them."""
+
+    async def find(self, file_id: str) -> UploadRecord | None:
+        """The record of a Frame.io file id."""
+        ...
+
+    async def find_many(self, file_ids: Sequence[str]) -> dict[str, UploadRecord]:
+        """The records of these file ids that exist, by file id."""
+        ...
+
+    async def list_records(
+        self, *, status: PostflowStatus | None = None, offset: int = 0, limit: int = 50
+    ) -> list[UploadRecord]:
+        """Tracked files, most recently changed first, optionally of one status."""
+        ...
+
+    async def count(self, *, status: PostflowStatus | None = None) -> int:
+        """How many tracked files, optionally of one status."""
+        ...
+
+
+class TrackerFeed(Protocol):
+    """Records changed since a mark, for keeping PostFlow's tracker in step."""
+
+    async def changed_since(self, mark: int, limit: int) -> tuple[list[UploadRecord], int]:
+        """Up to ``limit`` records changed after ``mark``, oldest change first, and the new mark."""
+        ...
+
+    async def tracker_mark(self) -> int:
+        """How far the tracker has been brought up to date."""
+        ...
+
+    async def set_tracker_mark(self, mark: int) -> None:
+        """The tracker now holds every change up to ``mark``."""
+        ...
+
+    async def adopt(self, records: Sequence[UploadRecord]) -> int:
+        """Take in records the tracker holds and the database does not; how many were new."""
+        ...
+
+
+class Tracker(Protocol):
+    """PostFlow's upload tracker (its JSON file, or its live object), kept in step."""
+
+    async def entries(self) -> list[UploadRecord]:
+        """The records of the tracker's entries that are linked to Frame.io files."""
+        ...
+
+    async def write(self, records: Sequence[UploadRecord]) -> None:
+        """Bring these files' entries up to date; idempotent, all or nothing per call."""
         ...
 
 
@@ -131,13 +169,13 @@ class NotificationOutbox(Protocol):
         """The destination accepted it."""
         ...
 
-    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
-        """Settled without sending (no destination, filtered out): (id, reason) pairs, one write."""
-        ...
-
     async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
         """The destination refused it for good; keep it for replay."""
         ...
+
+
+class DeadLetters(Protocol):
+    """Notifications the destination refused, kept for replay."""
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Refused notifications, oldest first."""
@@ -146,6 +184,10 @@ class NotificationOutbox(Protocol):
     async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
         """Put dead letters back to pending; how many moved."""
         ...
+
+
+class DestinationStates(Protocol):
+    """Whether each notification destination works, kept across restarts."""
 
     async def destination(self, key: str) -> DestinationState:
         """The saved state of a destination (a hash of its URL, never the URL)."""
@@ -158,6 +200,20 @@ class NotificationOutbox(Protocol):
 
 class Notifier(Protocol):
     """Announces one notification somewhere (Discord)."""
+
+    @property
+    def key(self) -> str:
+        """A stable key for the destination's saved state (never the secret URL)."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """How the destination is shown to people (redacted)."""
+        ...
+
+    def ready_in(self) -> float:
+        """Seconds the destination asks us to wait before the next send (0: now)."""
+        ...
 
     async def send(self, notification: Notification) -> None:
         """Deliver it or raise a ``NotifierError`` saying why not."""
@@ -178,6 +234,28 @@ class FileDetails(Protocol):
 
     async def comment(self, comment_id: str, account_id: str | None = None) -> CommentInfo | None:
         """A comment's text, author and file; ``None`` if it is gone."""
+        ...
+
+
+@attrs.frozen
+class RegisteredWebhook:
+    """Our webhook as Frame.io holds it, and its signing secret when it was just created."""
+
+    webhook_id: str
+    url: str
+    secret: str | None = attrs.field(default=None, repr=False)
+
+
+class WebhookRegistry(Protocol):
+    """Frame.io's webhooks: ours, pointed at a URL."""
+
+    @property
+    def name(self) -> str:
+        """The name our webhook goes by."""
+        ...
+
+    async def point_at(self, url: str, *, create: bool) -> RegisteredWebhook | None:
+        """Point our webhook at ``url`` (creating it when ``create``); ``None`` if none exists."""
         ...
 
 

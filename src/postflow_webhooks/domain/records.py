@@ -71,7 +71,6 @@ class UploadRecord:
     """One tracked file: both state axes, its version, links, comments and history."""
 
     file_id: str
-    upload_id: str | None = None
     name: str | None = None
     processing: Processing = Processing.NONE
     review: Review = Review.NONE

@@ -61,15 +61,21 @@ class PostflowStatus(enum.Enum):
 
     @property
     def label(self) -> str:
-        """The label exactly as PostFlow writes it, emoji included."""
+        """The label people read (the user's guide writes "APPROVED ✅")."""
         return self.value
+
+    @property
+    def tracker_value(self) -> str:
+        """The value PostFlow's upload tracker stores and compares: emoji first ("✅ APPROVED")."""
+        name, _, emoji = self.value.partition(" ")
+        return f"{emoji} {name}"
 
     @classmethod
     def from_text(cls, text: str) -> PostflowStatus | None:
-        """Read a status from its name or its label; ``None`` when neither."""
+        """Read a status from its name, its label or its tracker value; ``None`` otherwise."""
         cleaned = text.strip()
         for status in cls:
-            if cleaned in (status.name, status.value):
+            if cleaned in (status.name, status.value, status.tracker_value):
                 return status
         return None
 

@@ -14,12 +14,12 @@ import functools
 import os
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import attrs
 import tenacity
 
+from postflow_webhooks.adapters.clock import SystemClock
 from postflow_webhooks.adapters.cloudflared.attempt import Attempt
 from postflow_webhooks.adapters.cloudflared.command import (
     build_argv,
@@ -53,11 +53,6 @@ class _StableRunEnded(Exception):
     """A process that had been ready for ``stable_after`` exited: restart with fresh backoff."""
 
 
-class _UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 class CloudflaredTunnel:
     """A quick or named Cloudflare tunnel to the receiver's port, restarted when it dies."""
 
@@ -71,7 +66,7 @@ class CloudflaredTunnel:
     ) -> None:
         self.config = config
         self._retrying = retrying or restart_retrying(config.restart)
-        self._clock: Clock = clock or _UtcClock()
+        self._clock: Clock = clock or SystemClock()
         self._environ = environ
         self._log = TunnelLog(
             config.log_file, max_bytes=config.log_max_bytes, backups=config.log_backups

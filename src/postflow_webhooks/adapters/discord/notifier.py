@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from postflow_webhooks.adapters.discord.config import DiscordConfig
 from postflow_webhooks.adapters.discord.embed import build_message
 from postflow_webhooks.adapters.discord.ratelimit import (
     MonotonicClock,
@@ -25,7 +26,6 @@ from postflow_webhooks.adapters.discord.ratelimit import (
     WallClock,
     retry_after_from,
 )
-from postflow_webhooks.adapters.discord.settings import DiscordConfig
 from postflow_webhooks.domain.errors import (
     DestinationBrokenError,
     RateLimitedError,
@@ -103,8 +103,6 @@ class DiscordNotifier:
         monotonic: MonotonicClock = time.monotonic,
         wall: WallClock = time.time,
     ) -> None:
-        if not config.webhook_url:
-            raise ValueError("DiscordNotifier needs a webhook URL")
         self._config = config
         self._url = httpx.URL(config.webhook_url).copy_merge_params({"wait": "true"})
         self._key = destination_key(config.webhook_url)
@@ -129,7 +127,7 @@ class DiscordNotifier:
         """The redacted URL, safe for logs and status pages."""
         return self._label
 
-    def next_send_delay(self) -> float:
+    def ready_in(self) -> float:
         """Seconds the bucket asks us to wait before the next request."""
         return self.rate_limit.delay()
 

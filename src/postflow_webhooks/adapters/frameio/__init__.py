@@ -1,4 +1,4 @@
-"""Frame.io V4 API adapter: IMS auth, file details, webhook registration, reconciliation."""
+"""Frame.io V4 API adapter: IMS auth, file details, webhook registration."""
 
 from __future__ import annotations
 
@@ -15,23 +15,18 @@ from postflow_webhooks.adapters.frameio.errors import (
     FrameioError,
     FrameioRateLimitedError,
 )
-from postflow_webhooks.adapters.frameio.reconcile import Reconciler, ReconcileResult
-from postflow_webhooks.adapters.frameio.registrar import RegistrarStatus, WebhookRegistrar
-from postflow_webhooks.adapters.frameio.tokens import SystemClock, Token, TokenCache, TokenSummary
+from postflow_webhooks.adapters.frameio.tokens import Token, TokenCache, TokenSummary
 from postflow_webhooks.adapters.frameio.webhooks import (
     HANDLED_EVENTS,
-    WEBHOOK_PATH,
     FrameioWebhooks,
     Pacer,
     Registration,
     SecretFile,
     WebhookInfo,
-    webhook_url,
 )
 
 __all__ = [
     "HANDLED_EVENTS",
-    "WEBHOOK_PATH",
     "AuthFlow",
     "FrameioAdapter",
     "FrameioApiError",
@@ -45,19 +40,13 @@ __all__ = [
     "FrameioWebhooks",
     "ImsAuth",
     "Pacer",
-    "ReconcileResult",
-    "Reconciler",
-    "RegistrarStatus",
     "Registration",
     "SecretFile",
-    "SystemClock",
     "Token",
     "TokenCache",
     "TokenSummary",
     "WebhookInfo",
-    "WebhookRegistrar",
     "open_in_browser",
     "parse_retry_after",
     "retry_policy",
-    "webhook_url",
 ]

@@ -11,14 +11,12 @@ from postflow_webhooks.adapters.frameio.auth import ImsAuth
 from postflow_webhooks.adapters.frameio.client import FrameioClient, Sleep, retry_policy
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
 from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
-from postflow_webhooks.adapters.frameio.reconcile import Reconciler
-from postflow_webhooks.adapters.frameio.registrar import SecretListener, WebhookRegistrar
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
 from postflow_webhooks.domain.ports import Clock
 
 
 class FrameioAdapter:
-    """Auth, client, file details, webhooks and reconciler sharing one token and one HTTP pool."""
+    """Auth, client, file details and webhooks sharing one token and one HTTP pool."""
 
     def __init__(
         self,
@@ -30,8 +28,6 @@ class FrameioAdapter:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.config = config
-        self._sleep = sleep
-        self._clock = clock
         self.auth = ImsAuth(config, clock=clock)
         self.client = FrameioClient(
             config, self.auth, http=http, retrying=retrying or retry_policy(sleep=sleep)
@@ -49,19 +45,6 @@ class FrameioAdapter:
             secret_file=SecretFile(config.webhook_secret_path),
             name=config.webhook_name,
             pacer=Pacer(sleep=sleep),
-        )
-        self.reconciler = Reconciler(self.details, account_id=config.account_id)
-
-    def registrar(
-        self, *, on_secret: SecretListener | None = None, create_if_missing: bool = True
-    ) -> WebhookRegistrar:
-        """A registrar to subscribe to the tunnel (``tunnel.subscribe(r.on_new_public_url)``)."""
-        return WebhookRegistrar(
-            self.webhooks,
-            on_secret=on_secret,
-            create_if_missing=create_if_missing,
-            clock=self._clock,
-            sleep=self._sleep,
         )
 
     def stored_secret(self) -> str | None:

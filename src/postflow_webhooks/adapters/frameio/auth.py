@@ -13,10 +13,11 @@ from urllib.parse import urlencode
 import attrs
 import httpx
 
+from postflow_webhooks.adapters.clock import SystemClock
 from postflow_webhooks.adapters.frameio.callback import serve_callback
 from postflow_webhooks.adapters.frameio.config import AuthFlow, FrameioConfig
 from postflow_webhooks.adapters.frameio.errors import FrameioApiError, FrameioAuthError
-from postflow_webhooks.adapters.frameio.tokens import SystemClock, Token, TokenCache, TokenSummary
+from postflow_webhooks.adapters.frameio.tokens import Token, TokenCache, TokenSummary
 from postflow_webhooks.domain.ports import Clock
 
 log = logging.getLogger("postflow_webhooks.frameio")

@@ -8,9 +8,9 @@ import re
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from postflow_webhooks.adapters.clock import SystemClock
 from postflow_webhooks.adapters.frameio.client import FrameioClient, JsonObject
 from postflow_webhooks.adapters.frameio.errors import FrameioAuthError, FrameioError
-from postflow_webhooks.adapters.frameio.tokens import SystemClock
 from postflow_webhooks.domain.errors import DetailsUnavailableError
 from postflow_webhooks.domain.events import Links
 from postflow_webhooks.domain.ports import Clock

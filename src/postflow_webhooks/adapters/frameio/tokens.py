@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import attrs
@@ -17,14 +17,6 @@ from postflow_webhooks.adapters.frameio.private_files import (
 )
 
 log = logging.getLogger("postflow_webhooks.frameio")
-
-
-class SystemClock:
-    """The real time, timezone-aware UTC."""
-
-    def now(self) -> datetime:
-        """The current time."""
-        return datetime.now(UTC)
 
 
 @attrs.frozen

@@ -19,10 +19,11 @@ from postflow_webhooks.adapters.frameio.private_files import (
     remove_private,
     write_private,
 )
+from postflow_webhooks.domain.endpoint import webhook_url
+from postflow_webhooks.domain.ports import RegisteredWebhook
 
 log = logging.getLogger("postflow_webhooks.frameio")
 
-WEBHOOK_PATH = "/frameio-webhook"
 HANDLED_EVENTS = (
     "file.created",
     "file.upload.completed",
@@ -34,12 +35,6 @@ HANDLED_EVENTS = (
     "comment.created",
 )
 MUTATION_INTERVAL = 6.0  # create and update: 10 calls a minute
-
-
-def webhook_url(public_url: str) -> str:
-    """The full delivery URL for a public base URL (idempotent on an already full URL)."""
-    base = public_url.rstrip("/")
-    return base if base.endswith(WEBHOOK_PATH) else base + WEBHOOK_PATH
 
 
 @attrs.frozen
@@ -150,6 +145,18 @@ class FrameioWebhooks:
         found = ours[0] if ours else None
         self._known_id = found.id if found else None
         return found
+
+    async def point_at(self, url: str, *, create: bool) -> RegisteredWebhook | None:
+        """Point our webhook at ``url``; create it when ``create`` (the ``WebhookRegistry`` port)."""
+        if create:
+            registration = await self.register(url)
+            info = registration.webhook
+            secret = registration.secret if registration.created else None
+            return RegisteredWebhook(webhook_id=info.id, url=info.url or url, secret=secret)
+        updated = await self.update_url(url)
+        if updated is None:
+            return None
+        return RegisteredWebhook(webhook_id=updated.id, url=updated.url or url)
 
     async def register(self, public_url: str) -> Registration:
         """Point our webhook at ``public_url``: update it if it exists, else create it."""

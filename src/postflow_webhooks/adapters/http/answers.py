@@ -1,7 +1,7 @@
-"""The JSON answer for each error the HTTP adapter reports itself.
+"""The one place a refusal becomes an HTTP answer: status code and JSON body.
 
-One mapping, used by the Starlette exception handlers and by the webhook
-endpoint, which answers without going through Starlette's handlers.
+The Starlette exception handlers call ``refusal`` for every error the app
+raises on purpose; anything else is a bug and answers 500 without details.
 """
 
 from __future__ import annotations
@@ -11,19 +11,23 @@ from typing import Any
 
 from postflow_webhooks.adapters.http.errors import RequestRejectedError
 from postflow_webhooks.adapters.http.signature import SignatureError
-from postflow_webhooks.domain.errors import PayloadError, StorageError
+from postflow_webhooks.domain.errors import NotJsonError, PayloadError, StorageError
 
 log = logging.getLogger("postflow_webhooks.http")
 
-ANSWERED = (SignatureError, RequestRejectedError, PayloadError, StorageError)
+ANSWERED = (SignatureError, RequestRejectedError, NotJsonError, PayloadError, StorageError)
+
+UNEXPECTED: dict[str, Any] = {"error": "internal", "detail": "unexpected error"}
 
 
-def refusal(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
-    """The status code and JSON body for ``exc``, or ``None`` if it is not ours to answer."""
+def refusal(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """The status code and JSON body for ``exc``; 500 for what is not a refusal."""
     if isinstance(exc, SignatureError):
         return 401, {"error": "invalid_signature", "reason": exc.reason, "detail": exc.detail}
     if isinstance(exc, RequestRejectedError):
         return exc.status_code, {"error": exc.reason, "detail": exc.detail}
+    if isinstance(exc, NotJsonError):
+        return 400, {"error": "not_json", "detail": exc.detail}
     if isinstance(exc, PayloadError):
         problems = [{"path": p.path, "message": p.message} for p in exc.problems]
         return 422, {"error": "invalid_payload", "problems": problems}
@@ -33,7 +37,15 @@ def refusal(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
             "error": "storage_unavailable",
             "detail": "the delivery was not stored; retry later",
         }
+    return 500, UNEXPECTED
+
+
+def refusal_reason(exc: BaseException) -> str | None:
+    """The reason a refused delivery is counted under; ``None`` when it is not counted."""
+    if isinstance(exc, SignatureError | RequestRejectedError):
+        return exc.reason
+    if isinstance(exc, NotJsonError):
+        return "not_json"
+    if isinstance(exc, PayloadError):
+        return "invalid_payload"
     return None
-
-
-UNEXPECTED: dict[str, Any] = {"error": "internal", "detail": "unexpected error"}

@@ -1,4 +1,4 @@
-"""Builds the Starlette application: routes, and errors mapped to answers once."""
+"""Builds the Starlette application: the routes, and every refusal answered in one place."""
 
 from __future__ import annotations
 
@@ -13,46 +13,26 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from postflow_webhooks.adapters.http.answers import ANSWERED, UNEXPECTED, refusal
 from postflow_webhooks.adapters.http.public import PublicAccessGuard
-from postflow_webhooks.adapters.http.receiver import WEBHOOK_PATH, WebhookReceiver
+from postflow_webhooks.adapters.http.receiver import WebhookReceiver
 from postflow_webhooks.adapters.http.views import StatusEndpoints, StatusViews
+from postflow_webhooks.domain.endpoint import WEBHOOK_PATH
 
 log = logging.getLogger("postflow_webhooks.http")
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
-class ReceiverApp(Starlette):
-    """The Starlette app, with ``POST /frameio-webhook`` answered before its middleware.
-
-    The webhook endpoint is the one under load and needs none of the
-    middleware: it is public anyway and answers its own errors.
-    """
-
-    def __init__(self, webhook: ASGIApp, **options: Any) -> None:
-        super().__init__(**options)
-        self.webhook = webhook
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send webhook deliveries straight to the endpoint, everything else to Starlette."""
-        if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH and scope["method"] == "POST":
-            scope["app"] = self
-            await self.webhook(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
-
-
 def build_http_app(
     receiver: WebhookReceiver,
     views: StatusViews,
     *,
-    signature_required: bool,
+    signature_required: Callable[[], bool],
     lifespan: Lifespan | None = None,
     public_status: bool = False,
-) -> ReceiverApp:
+) -> Starlette:
     """The receiver's Starlette app; ``lifespan`` opens and closes the resources.
 
     Unless ``public_status``, requests that came through the tunnel reach only
@@ -70,8 +50,7 @@ def build_http_app(
     handlers: dict[Any, Any] = {kind: _refused for kind in ANSWERED}
     handlers[HTTPException] = _http_error
     handlers[Exception] = _unexpected
-    return ReceiverApp(
-        receiver,
+    return Starlette(
         routes=routes,
         exception_handlers=handlers,
         lifespan=lifespan,
@@ -80,10 +59,8 @@ def build_http_app(
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
-    answer = refusal(exc)
-    if answer is None:
-        return await _unexpected(request, exc)
-    return JSONResponse(answer[1], status_code=answer[0])
+    status, body = refusal(exc)
+    return JSONResponse(body, status_code=status)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:

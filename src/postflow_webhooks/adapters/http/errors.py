@@ -20,12 +20,6 @@ class BodyTooLargeError(RequestRejectedError):
     status_code = 413
 
 
-class NotJsonError(RequestRejectedError):
-    """The body is not JSON (400)."""
-
-    status_code = 400
-
-
 class BadQueryError(RequestRejectedError):
     """A query parameter has a value the endpoint cannot use (400)."""
 

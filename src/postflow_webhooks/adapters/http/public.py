@@ -13,8 +13,10 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from postflow_webhooks.domain.endpoint import WEBHOOK_PATH
+
 EDGE_HEADERS = (b"cf-ray", b"cf-connecting-ip")
-PUBLIC_PATHS = frozenset({"/frameio-webhook", "/health"})
+PUBLIC_PATHS = frozenset({WEBHOOK_PATH, "/health"})
 
 
 def came_through_tunnel(scope: Scope) -> bool:
@@ -38,7 +40,7 @@ class PublicAccessGuard:
             and came_through_tunnel(scope)
         ):
             body = json.dumps(
-                {"error": "not_found", "detail": "only /frameio-webhook is public"}
+                {"error": "not_found", "detail": f"only {WEBHOOK_PATH} is public"}
             ).encode()
             await send(
                 {

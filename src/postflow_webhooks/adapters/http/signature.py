@@ -2,17 +2,14 @@
 
 The signed string is ``b"v0:" + timestamp + b":" + body``, HMAC-SHA256 keyed
 with the webhook secret, sent as ``X-Frameio-Signature: v0=<hex>`` next to
-``X-Frameio-Request-Timestamp`` (Unix seconds). Header names are matched
-case-insensitively by the caller's header mapping.
+``X-Frameio-Request-Timestamp`` (Unix seconds).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-SIGNATURE_HEADER = "x-frameio-signature"
-TIMESTAMP_HEADER = "x-frameio-request-timestamp"
 MAX_SKEW_SECONDS = 300
 _PREFIX = "v0="
 
@@ -32,15 +29,13 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return _PREFIX + hmac.digest(secret.encode("utf-8"), message, "sha256").hex()
 
 
-def verify(secrets: Sequence[str], headers: Mapping[str, str], body: bytes, now: float) -> None:
-    """Raise ``SignatureError`` unless one of ``secrets`` signed ``body`` recently."""
-    verify_values(secrets, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), body, now)
-
-
-def verify_values(
+def verify(
     secrets: Sequence[str], signature: str | None, timestamp: str | None, body: bytes, now: float
 ) -> None:
-    """``verify`` on the two header values themselves (``None`` when a header is absent)."""
+    """Raise ``SignatureError`` unless one of ``secrets`` signed ``body`` recently.
+
+    ``signature`` and ``timestamp`` are the two header values (``None`` when absent).
+    """
     if not signature:
         raise SignatureError("missing_signature", "the X-Frameio-Signature header is missing")
     if not timestamp:

@@ -6,6 +6,7 @@ this module only turns query strings into arguments and answers into JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from postflow_webhooks.adapters.http.errors import BadQueryError
 from postflow_webhooks.adapters.http.public import came_through_tunnel
+from postflow_webhooks.domain.endpoint import MAX_BODY_BYTES, WEBHOOK_PATH
 from postflow_webhooks.domain.mapping import fold_status
 from postflow_webhooks.domain.statuses import PostflowStatus
 
@@ -42,10 +44,10 @@ class StatusViews(Protocol):
 
 
 ENDPOINT_HELP = {
-    "endpoint": "/frameio-webhook",
+    "endpoint": WEBHOOK_PATH,
     "method": "POST",
     "content_type": "application/json",
-    "max_body_bytes": 1024 * 1024,
+    "max_body_bytes": MAX_BODY_BYTES,
     "dialects": [
         "PostFlow: {'event_type': ..., 'resource': {'id', 'name', 'status' | 'review_status'}}",
         "Frame.io V4: {'type': ..., 'resource': {'id', 'type'}, 'account': {'id'}, ...}",
@@ -68,7 +70,11 @@ class StatusEndpoints:
     """The GET endpoints."""
 
     def __init__(
-        self, views: StatusViews, signature_required: bool, *, public_status: bool = False
+        self,
+        views: StatusViews,
+        signature_required: Callable[[], bool],
+        *,
+        public_status: bool = False,
     ) -> None:
         self._views = views
         self._signature_required = signature_required
@@ -106,7 +112,7 @@ class StatusEndpoints:
 
     async def describe_webhook(self, request: Request) -> Response:
         """What ``POST /frameio-webhook`` accepts."""
-        return JSONResponse({**ENDPOINT_HELP, "signature_required": self._signature_required})
+        return JSONResponse({**ENDPOINT_HELP, "signature_required": self._signature_required()})
 
 
 def parse_status(text: str | None) -> PostflowStatus | None:

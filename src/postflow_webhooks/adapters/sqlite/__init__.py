@@ -1,6 +1,8 @@
-"""SQLite adapters: the delivery journal with its outbox, and the upload store."""
+"""SQLite: the one database file holding deliveries, records and the outbox."""
 
+from postflow_webhooks.adapters.sqlite.database import DATABASE_NAME, SqliteDatabase
 from postflow_webhooks.adapters.sqlite.journal import SqliteJournal
-from postflow_webhooks.adapters.sqlite.store import SqliteUploadStore
+from postflow_webhooks.adapters.sqlite.outbox import SqliteOutbox
+from postflow_webhooks.adapters.sqlite.records import SqliteRecords
 
-__all__ = ["SqliteJournal", "SqliteUploadStore"]
+__all__ = ["DATABASE_NAME", "SqliteDatabase", "SqliteJournal", "SqliteOutbox", "SqliteRecords"]

@@ -1,8 +1,9 @@
-"""Opening SQLite durably, and running a connection on its own thread.
+"""Opening the database durably, and a read connection on a thread of its own.
 
 Every connection is in WAL mode with ``synchronous=FULL``: a commit is on disk
-when it returns. A connection lives on one dedicated thread; async callers hop
-onto it with ``SqliteThread.run``.
+when it returns. The writer opens the file first and brings its layout up to
+date (``schema.migrate``); reads run on a second connection, on one dedicated
+thread, so a long read never holds the event loop.
 """
 
 from __future__ import annotations
@@ -14,28 +15,38 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from postflow_webhooks.adapters.sqlite.schema import SCHEMA
+from postflow_webhooks.adapters.sqlite.schema import migrate
 from postflow_webhooks.domain.errors import StorageError
 
 T = TypeVar("T")
 
+BUSY_TIMEOUT_MS = 10_000
 
-def open_database(path: Path, *, shared: bool = False, schema: str = SCHEMA) -> sqlite3.Connection:
-    """Open (creating if needed) the database with durable settings and ``schema``.
 
-    ``shared``: the caller uses the connection from more than one thread, one
-    call at a time (the group-commit writer commits on a thread of its own).
-    """
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection with the durable settings; the file must exist or be creatable."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the database and migrate it; ``StorageError`` naming the fix."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(schema)
+        conn = connect(path)
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"cannot open the database {path}: {exc}") from exc
+    try:
+        migrate(conn, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StorageError(f"cannot bring the database {path} up to date: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -56,28 +67,24 @@ class Transaction:
             self._conn.execute("ROLLBACK")
 
 
-class SqliteThread:
-    """One connection on one thread; ``run`` calls a function with it."""
+class SqliteReader:
+    """A read connection on its own thread; ``run`` calls a function with it."""
 
-    def __init__(self, path: Path, name: str, *, schema: str = SCHEMA) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._schema = schema
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-reads")
         self._conn: sqlite3.Connection | None = None
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = open_database(self.path, schema=self._schema)
-        return self._conn
-
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on the connection's thread; SQLite errors become ``StorageError``."""
+        """Run ``fn(conn)`` on the reader's thread; SQLite errors become ``StorageError``."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._call, fn)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return fn(self._connection())
+            if self._conn is None:
+                self._conn = connect(self.path)
+            return fn(self._conn)
         except sqlite3.Error as exc:
             raise StorageError(f"database {self.path}: {exc}") from exc
 

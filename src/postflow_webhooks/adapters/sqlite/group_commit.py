@@ -1,55 +1,35 @@
-"""Group commit: many concurrent requests, one durable transaction.
+"""Group commit: many concurrent writes, one durable transaction.
 
-Each accepted delivery must be on disk before the receiver answers. One fsync
-per request would cap throughput at the disk's sync rate, so requests queue
-their writes and, on the event loop's next turn (or ``LINGER_SECONDS``
-later), everything queued is written in a single transaction and every waiter
-is woken once it commits.
+Each accepted delivery must be on disk before the receiver answers, and one
+fsync per request would cap throughput at the disk's sync rate. So writers
+queue their work and, on the event loop's next turn, everything queued is
+written in a single transaction; every waiter is woken once it commits.
 
-The whole transaction, commit included, runs on the event loop's own thread.
-A writer thread would have to win the interpreter lock back from the loop
-after every SQLite call, and under load that hand-over, not the disk, is what
-a request would wait for. Handing only the ``COMMIT`` to a thread was
-measured too: the same throughput for more CPU (a thread wake-up and a lock
-hand-over per batch). Blocking the loop for one batched commit (about half a
-millisecond here) is the cheaper price.
-
-Each database file has one such writer in the process that owns it; in that
-process everything written to the file queues here. Another process may
-still hold the file's write lock for a moment (a CLI command, or the worker
-pruning the inbox); the writer never sleeps on the loop waiting for it. It tries once, and if the
-lock is taken it tries again a moment later (``LOCK_RETRY_SECONDS``), the loop
-serving requests meanwhile. Only after ``LOCK_PATIENCE_SECONDS`` of a lock
-held elsewhere do the waiting writes fail (the receiver then answers 503).
+The transaction runs on the event loop's own thread (see "Performance" in
+``docs/architecture.md`` for why). Another process may hold the write lock for
+a moment (a CLI command such as ``replay``); the writer never sleeps on the
+loop for it: it tries again a moment later, the loop serving requests
+meanwhile, and fails the waiting writes only after the busy timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from postflow_webhooks.adapters.sqlite.connection import open_database
-from postflow_webhooks.adapters.sqlite.schema import SCHEMA
+from postflow_webhooks.adapters.sqlite.connection import BUSY_TIMEOUT_MS, open_database
 from postflow_webhooks.domain.errors import StorageError
 
 R = TypeVar("R")
 Call = Callable[[sqlite3.Connection], Any]
 # Writes one batch of data items inside the transaction; one result per item.
-CommitBatch = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+CommitItems = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
-# How long the first write of a batch waits for company. None by default: the
-# flush runs on the loop's next turn, and under load the requests that arrived
-# while the previous commit synced are already there to join it (measured: any
-# wait from 0.2 to 3 ms gave fewer requests per second, not more).
-LINGER_SECONDS = float(os.environ.get("POSTFLOW_GROUP_COMMIT_LINGER", "0"))
-# While another process holds the write lock: how often to try again, and for how long.
 LOCK_RETRY_SECONDS = 0.0005
-LOCK_PATIENCE_SECONDS = 10.0
 
 
 class _Run:
@@ -62,34 +42,30 @@ class _Run:
 
 
 class GroupCommitWriter:
-    """Its process's writer: commits what was queued, in batches, on the loop.
+    """The process's one writer: commits what was queued, in batches, on the loop.
 
-    Data items go to ``commit_batch(conn, items)``; functions queued with
-    ``run`` are called with the connection in the same transaction.
+    Data items (``write``) go to ``commit_items(conn, items)`` together;
+    functions (``run``) are called with the connection in the same transaction.
+    ``on_items`` is called after a commit that held data items.
     """
 
     def __init__(
         self,
         path: Path,
-        commit_batch: CommitBatch,
-        on_commit: Callable[[], None] | None = None,
-        *,
-        linger: float = LINGER_SECONDS,
-        schema: str = SCHEMA,
+        commit_items: CommitItems,
+        on_items: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
-        self._schema = schema
-        self._commit_batch = commit_batch
-        self._on_commit = on_commit
-        self._linger = linger
+        self._commit_items = commit_items
+        self._on_items = on_items
         self._queued: Waiters = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._scheduled = False
         self._conn: sqlite3.Connection | None = None
         self._locked_since: float | None = None
 
     def start(self) -> None:
-        """Open the connection; raise ``StorageError`` if the database cannot be used."""
-        self._conn = open_database(self.path, schema=self._schema)
+        """Open (and migrate) the database; ``StorageError`` if it cannot be used."""
+        self._conn = open_database(self.path)
         # Never sleep on the loop for a lock held elsewhere: _flush retries instead.
         self._conn.execute("PRAGMA busy_timeout=0")
 
@@ -104,64 +80,60 @@ class GroupCommitWriter:
 
     async def _submit(self, item: object) -> Any:
         if self._conn is None:
-            raise StorageError("the journal is not open")
+            raise StorageError(f"database {self.path}: not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((item, future))
-        if self._timer is None:
-            self._timer = loop.call_later(self._linger, self._flush)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return await future
 
     async def stop(self) -> None:
-        """Commit what is queued, then close the connection."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Commit what is queued (waiting for the lock now), then close the connection."""
         if self._queued and self._conn is not None:
-            # Shutting down: waiting on the lock is fine now, losing writes is not.
-            self._conn.execute(f"PRAGMA busy_timeout={int(LOCK_PATIENCE_SECONDS * 1000)}")
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._flush()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def _flush(self) -> None:
-        self._timer = None
+        self._scheduled = False
         batch, self._queued = self._queued, []
         if not batch or not self._begin(batch):
             return
         conn = self._conn
         assert conn is not None
         try:
-            results = self._write(conn, batch)
+            results, had_items = self._write(conn, batch)
             conn.execute("COMMIT")
         except Exception as exc:  # a SQLite error, or a bug in a queued write
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            sqlite_error = isinstance(exc, sqlite3.Error)
-            error = StorageError(f"database {self.path}: {exc}") if sqlite_error else exc
-            _settle(batch, [], error)
+            error = StorageError(f"database {self.path}: {exc}")
+            _settle(batch, [], error if isinstance(exc, sqlite3.Error) else exc)
             return
         _settle(batch, results, None)
-        if self._on_commit is not None:
-            self._on_commit()
+        if had_items and self._on_items is not None:
+            self._on_items()
 
-    def _write(self, conn: sqlite3.Connection, batch: Waiters) -> list[Any]:
+    def _write(self, conn: sqlite3.Connection, batch: Waiters) -> tuple[list[Any], bool]:
         data = [item for item, _ in batch if not isinstance(item, _Run)]
-        data_results = iter(self._commit_batch(conn, data) if data else [])
+        data_results = iter(self._commit_items(conn, data) if data else [])
         results = []
         for item, _ in batch:
             if isinstance(item, _Run):
                 results.append(item.fn(conn))
             else:
                 results.append(next(data_results, None))
-        return results
+        return results, bool(data)
 
     def _begin(self, batch: Waiters) -> bool:
         """Take the write lock for ``batch``; if another process has it, retry later."""
         try:
             if self._conn is None:
-                raise sqlite3.OperationalError("the journal was closed")
+                raise sqlite3.OperationalError("the database was closed")
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if self._conn is not None and _is_busy(exc):
@@ -179,17 +151,18 @@ class GroupCommitWriter:
         now = loop.time()
         if self._locked_since is None:
             self._locked_since = now
-        elif now - self._locked_since > LOCK_PATIENCE_SECONDS:
+        elif now - self._locked_since > BUSY_TIMEOUT_MS / 1000:
             self._locked_since = None
             held = StorageError(
                 f"database {self.path}: another process has held the write lock "
-                f"for over {LOCK_PATIENCE_SECONDS:.0f} s"
+                f"for over {BUSY_TIMEOUT_MS // 1000} s"
             )
             _settle(batch, [], held)
             return False
         self._queued = batch + self._queued
-        if self._timer is None:
-            self._timer = loop.call_later(LOCK_RETRY_SECONDS, self._flush)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_later(LOCK_RETRY_SECONDS, self._flush)
         return False
 
 

@@ -1,8 +1,8 @@
-"""``SqliteOutbox``: the notification outbox and the destinations, in the state database.
+"""``SqliteOutbox``: the notification outbox, the dead letters and the destinations' state.
 
-Notifications are committed by the worker's pass (``journal.py``), in the same
-transaction as the change that made them due; the dispatcher reads them here
-in commit order and settles them.
+Notifications are committed by the worker's pass (``SqliteJournal.commit``),
+in the same transaction as the change that made them due; the dispatcher
+reads them here in commit order and settles each one.
 """
 
 from __future__ import annotations
@@ -12,20 +12,17 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from postflow_webhooks.adapters.serialization import load_notification
-from postflow_webhooks.adapters.sqlite.connection import SqliteThread
-from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
-from postflow_webhooks.adapters.sqlite.times import moment as _at
-from postflow_webhooks.adapters.sqlite.times import optional_moment as _dt
-from postflow_webhooks.adapters.sqlite.times import stamp as _ts
+from postflow_webhooks.adapters.sqlite.database import SqliteDatabase
+from postflow_webhooks.adapters.sqlite.rows import moment, optional_moment, stamp
 from postflow_webhooks.domain.journal import DeadLetter, DestinationState, NotificationState
 from postflow_webhooks.domain.records import Notification
 
 
 class SqliteOutbox:
-    """``NotificationOutbox`` over the state database's writer and reader (``SqliteJournal``)."""
+    """``NotificationOutbox``, ``DeadLetters`` and ``DestinationStates`` over one database."""
 
-    _writer: GroupCommitWriter
-    _db: SqliteThread
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
 
     async def due(self, limit: int) -> list[Notification]:
         """Pending notifications in commit order."""
@@ -37,24 +34,11 @@ class SqliteOutbox:
             ).fetchall()
             return [load_notification(body, nid) for nid, body in rows]
 
-        return await self._db.run(query)
+        return await self._db.read(query)
 
     async def mark_sent(self, notification_id: int, at: datetime) -> None:
         """The destination accepted it."""
         await self._settle(notification_id, NotificationState.SENT, None, at)
-
-    async def mark_skipped(self, skipped: Sequence[tuple[int, str]], at: datetime) -> None:
-        """Settled without sending: every (id, reason) pair in one transaction."""
-
-        def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE notifications SET state = 'skipped', reason = ?, settled_at = ? "
-                "WHERE id = ?",
-                [(reason, _ts(at), notification_id) for notification_id, reason in skipped],
-            )
-
-        if skipped:
-            await self._writer.run(write)
 
     async def mark_dead(self, notification_id: int, reason: str, at: datetime) -> None:
         """Refused for good; kept for replay."""
@@ -66,10 +50,10 @@ class SqliteOutbox:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE notifications SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
-                (state.value, reason, _ts(at), notification_id),
+                (state.value, reason, stamp(at), notification_id),
             )
 
-        await self._writer.run(write)
+        await self._db.write(write)
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """Dead notifications, oldest first."""
@@ -80,9 +64,9 @@ class SqliteOutbox:
                 "ORDER BY id LIMIT ?",
                 (limit,),
             ).fetchall()
-            return [DeadLetter(load_notification(b, i), r or "", _at(s)) for i, b, r, s in rows]
+            return [DeadLetter(load_notification(b, i), r or "", moment(s)) for i, b, r, s in rows]
 
-        return await self._db.run(query)
+        return await self._db.read(query)
 
     async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
         """Dead notifications back to pending."""
@@ -97,7 +81,7 @@ class SqliteOutbox:
                 for nid in notification_ids
             )
 
-        return await self._writer.run(write)
+        return await self._db.write(write)
 
     async def destination(self, key: str) -> DestinationState:
         """A destination's saved state; working when never seen."""
@@ -108,9 +92,11 @@ class SqliteOutbox:
             ).fetchone()
             if row is None:
                 return DestinationState(key=key)
-            return DestinationState(key=key, broken=bool(row[0]), reason=row[1], since=_dt(row[2]))
+            return DestinationState(
+                key=key, broken=bool(row[0]), reason=row[1], since=optional_moment(row[2])
+            )
 
-        return await self._db.run(query)
+        return await self._db.read(query)
 
     async def set_destination(self, state: DestinationState) -> None:
         """Save a destination's state."""
@@ -124,8 +110,8 @@ class SqliteOutbox:
                     state.key,
                     int(state.broken),
                     state.reason,
-                    _ts(state.since) if state.since else None,
+                    stamp(state.since) if state.since else None,
                 ),
             )
 
-        await self._writer.run(write)
+        await self._db.write(write)

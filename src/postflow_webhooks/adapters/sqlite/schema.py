@@ -1,37 +1,26 @@
-"""The database layouts. Times are Unix seconds (REAL), so they sort as numbers.
+"""The database layout and its migrations, numbered by ``PRAGMA user_version``.
 
-Two files: the inbox, which only the receiver writes (accepted deliveries and
-its counters), and the state, which the worker writes (deliveries as it
-processes them, tracked files, notifications). A worker in its own process
-thus never holds a lock the receiver needs to answer.
+Times are Unix seconds (REAL), so they sort as numbers. ``MIGRATIONS[n]``
+takes a database at version ``n - 1`` to version ``n``; a new database runs
+them all, so there is one way a layout comes to be. Release 0.1.0 set no
+version: a file with a ``deliveries`` table and version 0 is at version 1.
 """
 
-# What an accepted delivery is, in both files; the state adds how it was processed.
-_DELIVERY = """
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_id  TEXT NOT NULL,
-    received_at  REAL NOT NULL,
-    event_type   TEXT NOT NULL,
-    file_id      TEXT,
-    body         BLOB NOT NULL,
-    signed       INTEGER NOT NULL DEFAULT 0"""
+from __future__ import annotations
 
-# The receiver's counters; a state database from before the inbox has them too.
-_COUNTERS = """
-CREATE TABLE IF NOT EXISTS counters (
-    kind  TEXT NOT NULL,
-    key   TEXT NOT NULL,
-    value INTEGER NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-"""
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 
-INBOX_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS deliveries ({_DELIVERY}
-);
-{_COUNTERS}"""
+from postflow_webhooks.adapters.serialization import load_record
+from postflow_webhooks.adapters.sqlite.rows import upsert_records
+from postflow_webhooks.domain.errors import StorageError
 
-SCHEMA = """
+log = logging.getLogger("postflow_webhooks.storage")
+
+# Release 0.1.0's state file, exactly (the inbox file it also kept is merged by version 2).
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS deliveries (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id  TEXT NOT NULL,
@@ -39,20 +28,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     event_type   TEXT NOT NULL,
     file_id      TEXT,
     body         BLOB NOT NULL,
-    signed       INTEGER NOT NULL DEFAULT 0
-);
-{_COUNTERS}"""
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS deliveries ({_DELIVERY},
+    signed       INTEGER NOT NULL DEFAULT 0,
     state        TEXT NOT NULL DEFAULT 'pending',
     attempts     INTEGER NOT NULL DEFAULT 0,
     not_before   REAL,
     last_error   TEXT,
     processed_at REAL
 );
--- Partial indexes: a row leaves them once processed or no longer waiting, so
--- the steady state costs little to maintain.
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_waiting ON deliveries (file_id, seq)
     WHERE state = 'pending' AND not_before IS NOT NULL;
@@ -60,19 +42,16 @@ CREATE INDEX IF NOT EXISTS deliveries_processed ON deliveries (processed_at)
     WHERE state = 'processed';
 CREATE INDEX IF NOT EXISTS deliveries_quarantined ON deliveries (seq)
     WHERE state = 'quarantined';
-
 CREATE TABLE IF NOT EXISTS counters (
     kind  TEXT NOT NULL,
     key   TEXT NOT NULL,
     value INTEGER NOT NULL,
     PRIMARY KEY (kind, key)
 );
-
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-
 CREATE TABLE IF NOT EXISTS notifications (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     file_id    TEXT NOT NULL,
@@ -83,19 +62,16 @@ CREATE TABLE IF NOT EXISTS notifications (
     reason     TEXT
 );
 CREATE INDEX IF NOT EXISTS notifications_by_state ON notifications (state, id);
-
 CREATE TABLE IF NOT EXISTS destinations (
     key    TEXT PRIMARY KEY,
     broken INTEGER NOT NULL,
     reason TEXT,
     since  REAL
 );
-
 CREATE TABLE IF NOT EXISTS tracker_writes (
     file_id TEXT PRIMARY KEY,
     record  TEXT NOT NULL
 );
-
 CREATE TABLE IF NOT EXISTS uploads (
     file_id    TEXT PRIMARY KEY,
     name       TEXT,
@@ -106,3 +82,117 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE INDEX IF NOT EXISTS uploads_by_status ON uploads (status, updated_at);
 CREATE INDEX IF NOT EXISTS uploads_by_time ON uploads (updated_at);
 """
+
+
+def inbox_path(path: Path) -> Path:
+    """Release 0.1.0's inbox file next to the database (``postflow-inbox.sqlite3``)."""
+    return path.with_name(f"{path.stem}-inbox{path.suffix}")
+
+
+def _version_1(conn: sqlite3.Connection, path: Path) -> None:
+    # One statement at a time: ``executescript`` would commit the migration's transaction.
+    for statement in _VERSION_1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _version_2(conn: sqlite3.Connection, path: Path) -> None:
+    """One file: the 0.1.0 inbox merged in, records numbered for PostFlow's tracker."""
+    conn.execute("ALTER TABLE uploads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+    conn.execute("CREATE INDEX uploads_by_revision ON uploads (revision)")
+    # Records 0.1.0 had committed for the JSON or PostFlow tracker and not yet written
+    # there: they are the newest, and still to be written to the tracker.
+    pending = [load_record(text) for (text,) in conn.execute("SELECT record FROM tracker_writes")]
+    upsert_records(conn, pending)
+    conn.execute("DROP TABLE tracker_writes")
+    if _is_attached(conn, "inbox"):
+        mark = _inbox_mark(conn)
+        conn.execute(
+            "INSERT INTO deliveries (seq, delivery_id, received_at, event_type, file_id, body, "
+            "signed) SELECT seq, delivery_id, received_at, event_type, file_id, body, signed "
+            "FROM inbox.deliveries WHERE seq > ? ORDER BY seq",
+            (mark,),
+        )
+        conn.execute(
+            "INSERT INTO counters (kind, key, value) SELECT kind, key, value FROM inbox.counters "
+            "WHERE true ON CONFLICT (kind, key) DO UPDATE SET value = value + excluded.value"
+        )
+    conn.execute("DELETE FROM meta WHERE key = 'inbox_seq'")
+
+
+def _inbox_mark(conn: sqlite3.Connection) -> int:
+    """The last inbox row 0.1.0 had copied into the state file."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'inbox_seq'").fetchone()
+    if row is not None:
+        return int(row[0])
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _is_attached(conn: sqlite3.Connection, name: str) -> bool:
+    return any(row[1] == name for row in conn.execute("PRAGMA database_list"))
+
+
+Migration = Callable[[sqlite3.Connection, Path], None]
+MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2}
+LATEST = max(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The layout version of an open database (0.1.0's files count as 1)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if (
+        version == 0
+        and conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'"
+        ).fetchone()
+    ):
+        return 1
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the database to ``LATEST``, one transaction per step; refuse a newer one."""
+    version = schema_version(conn)
+    if version > LATEST:
+        raise StorageError(
+            f"the database {path} was written by a newer release of postflow-webhooks "
+            f"(layout version {version}; this release knows up to {LATEST}). Upgrade "
+            "postflow-webhooks, or start this release with another --data-dir."
+        )
+    if version == LATEST:
+        return
+    inbox = inbox_path(path)
+    merging = version < 2 and inbox.exists()
+    if merging:
+        conn.execute("ATTACH DATABASE ? AS inbox", (str(inbox),))
+    try:
+        for number in range(version + 1, LATEST + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[number](conn, path)
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            log.info("database %s migrated to layout version %d", path, number)
+    finally:
+        if merging:
+            conn.execute("DETACH DATABASE inbox")
+    if merging:
+        _retire(inbox)
+
+
+def _retire(inbox: Path) -> None:
+    """Rename the merged 0.1.0 inbox file aside; it is never read again."""
+    checkpoint = sqlite3.connect(inbox)
+    try:
+        checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        checkpoint.close()
+    retired = inbox.with_name(inbox.name + ".merged")
+    inbox.replace(retired)
+    for suffix in ("-wal", "-shm"):
+        inbox.with_name(inbox.name + suffix).unlink(missing_ok=True)
+    log.info("merged %s into the database; the old file is kept as %s", inbox.name, retired.name)

@@ -1,0 +1,139 @@
+"""The payload boundary: delivery bytes to a ``WebhookEvent``, or every problem with its path.
+
+One private cattrs converter structures the decoded JSON into the domain's
+``RawPayload`` (strict types, extra keys ignored); the domain then gives it
+its meaning. The receiver (to answer 400/422 at once) and the worker (on the
+stored bytes) both read deliveries here, the one way there is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cattrs
+from cattrs.errors import ClassValidationError
+
+from postflow_webhooks.domain.errors import NotJsonError, PayloadError, Problem
+from postflow_webhooks.domain.events import WebhookEvent, required_problems, unwrap
+from postflow_webhooks.domain.payload import (
+    Identifier,
+    RawAuthor,
+    RawPayload,
+    RawRef,
+    RawResource,
+    json_type,
+)
+
+
+def _strict_str(value: object, _: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {json_type(value)}")
+    return value
+
+
+def _identifier(value: object, _: object) -> Identifier:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"expected a string or integer id, got {json_type(value)}")
+    text = str(value)
+    if not text.strip():
+        raise ValueError("expected a non-empty id")
+    return Identifier(text)
+
+
+def _strict_int(value: object, _: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {json_type(value)}")
+    return value
+
+
+def _links(value: object, _: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object, got {json_type(value)}")
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def make_converter() -> cattrs.Converter:
+    """The payload boundary's converter: strict types, extra keys allowed, every problem kept."""
+    converter = cattrs.Converter(detailed_validation=True)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(Identifier, _identifier)
+    converter.register_structure_hook_func(lambda t: t == dict[str, str], _links)
+
+    def author(value: object, _: object) -> str | RawAuthor | None:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            return converter.structure(value, RawAuthor)
+        raise ValueError(f"expected a string or object, got {json_type(value)}")
+
+    converter.register_structure_hook_func(lambda t: t == str | RawAuthor | None, author)
+    for cls in (RawRef, RawAuthor, RawResource, RawPayload):
+        base = converter.gen_structure_attrs_fromdict(cls)
+        converter.register_structure_hook(cls, _objects_only(base, cls))
+    return converter
+
+
+def _objects_only(base: Any, cls: type[Any]) -> Any:
+    def structure(value: object, _: object) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected an object, got {json_type(value)}")
+        return base(value, cls)
+
+    return structure
+
+
+_CONVERTER = make_converter()
+
+
+def read_body(body: bytes) -> WebhookEvent:
+    """The event in a delivery's raw bytes; ``NotJsonError`` or ``PayloadError`` if none."""
+    if not body.strip():
+        raise NotJsonError("the body is empty; a JSON object is expected")
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise NotJsonError(f"the body is not JSON: {exc}") from None
+    return read_payload(decoded)
+
+
+def read_payload(decoded: object) -> WebhookEvent:
+    """The event in a decoded JSON payload, any dialect, wrapped or not."""
+    root = "$"
+    if isinstance(decoded, dict):
+        decoded, root = unwrap(decoded)
+    if not isinstance(decoded, dict):
+        raise PayloadError((Problem(root, f"expected an object, got {json_type(decoded)}"),))
+    try:
+        raw = _CONVERTER.structure(decoded, RawPayload)
+    except ClassValidationError as exc:
+        raise PayloadError((*_problems(exc, root), *_missing_in(decoded, root))) from None
+    return WebhookEvent.from_raw(raw, root)
+
+
+def _problems(exc: ClassValidationError, root: str) -> tuple[Problem, ...]:
+    found = []
+    for message in cattrs.transform_error(exc, path=root, format_exception=_describe):
+        text, _, path = message.rpartition(" @ ")
+        found.append(Problem(path or root, text or message))
+    return tuple(found)
+
+
+def _describe(exc: BaseException, _type: object) -> str:
+    if isinstance(exc, ValueError | TypeError):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required"
+    return "unreadable value"
+
+
+def _missing_in(payload: dict[str, Any], root: str) -> list[Problem]:
+    """What a payload the converter refused also lacks, read from the plain dict."""
+    name = payload.get("event_type")
+    if name is None:
+        name = payload.get("type")
+    resource = payload.get("resource", {})
+    if not isinstance(resource, dict):
+        return required_problems(name, resource, None, root)
+    return required_problems(name, resource.get("id"), resource.get("file_id"), root)
