@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,11 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 
 from postflow_webhooks.adapters.http.signature import sign
 from postflow_webhooks.app.settings import Settings
+
+# The installed ``postflow-webhooks`` command, next to the interpreter running the tests.
+POSTFLOW_COMMAND = str(Path(sys.executable).with_name("postflow-webhooks"))
 
 
 def free_port() -> int:
@@ -73,3 +82,53 @@ def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> di
         "X-Frameio-Request-Timestamp": stamp,
         "X-Frameio-Signature": sign(secret, stamp, body),
     }
+
+
+def command_env(config_dir: Path, **extra: str) -> dict[str, str]:
+    """An environment for the real command, without the developer's own POSTFLOW_ settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTFLOW_", "TUNNEL_"))}
+    env["POSTFLOW_CONFIG_DIR"] = str(config_dir)
+    env.update(extra)
+    return env
+
+
+def start_serve(
+    env: dict[str, str], port: int, *args: str, log: Path | None = None
+) -> subprocess.Popen[str]:
+    """``postflow-webhooks serve --port PORT ARGS`` in the background, once /health answers.
+
+    Its stderr is a pipe, or the file ``log`` (appended to) for a process that logs a lot.
+    """
+    with open(log, "a", encoding="utf-8") if log else contextlib.nullcontext() as sink:
+        process = subprocess.Popen(
+            [POSTFLOW_COMMAND, "serve", "--port", str(port), *args],
+            env=env,
+            stdout=subprocess.DEVNULL if log else subprocess.PIPE,
+            stderr=sink or subprocess.PIPE,
+            text=True,
+        )
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 600
+        except httpx.HTTPError:
+            return process.poll() is not None
+
+    def said() -> object:
+        output = process.communicate()
+        return log.read_text(encoding="utf-8") if log else output
+
+    try:
+        wait_for(up, timeout=30)
+    except AssertionError:
+        process.kill()
+        raise AssertionError(f"serve did not answer /health: {said()}") from None
+    assert process.poll() is None, said()
+    return process
+
+
+def hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's view of the database (a CLI command, say), holding its write lock."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fcntl
 import json
 import os
@@ -10,7 +11,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from postflow_webhooks.app.datadir import LOCK_NAME
 from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, process_gone
 from tests.fakes.fake_frameio import FakeFrameio
-from tests.support import free_port, wait_for
+from tests.support import POSTFLOW_COMMAND, command_env, free_port, wait_for
+from tests.support import start_serve as serve_on
 
 pytestmark = pytest.mark.slow
 SECRET = "cli-secret"
@@ -28,22 +31,18 @@ SECRET = "cli-secret"
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """An environment with nothing from the developer's own POSTFLOW_ settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTFLOW_", "TUNNEL_"))}
-    env.update(
-        {
-            "POSTFLOW_CONFIG_DIR": str(tmp_path / "config"),
-            "POSTFLOW_DATA_DIR": str(tmp_path / "data"),
-            "POSTFLOW_LOG_DIR": str(tmp_path / "logs"),
-            **extra,
-        }
+    return command_env(
+        tmp_path / "config",
+        POSTFLOW_DATA_DIR=str(tmp_path / "data"),
+        POSTFLOW_LOG_DIR=str(tmp_path / "logs"),
+        **extra,
     )
-    return env
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``postflow-webhooks ARGS``."""
     return subprocess.run(
-        [sys.executable, "-m", "postflow_webhooks.app.cli", *args],
+        [POSTFLOW_COMMAND, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -53,25 +52,8 @@ def cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Comp
 
 
 def start_serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """``serve`` in the background, waiting until /health answers."""
-    port = env["POSTFLOW_PORT"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "postflow_webhooks.app.cli", "serve", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 600
-        except httpx.HTTPError:
-            return process.poll() is not None
-
-    wait_for(up, timeout=30)
-    assert process.poll() is None, process.communicate()
-    return process
+    """``serve`` on the environment's port in the background, waiting until /health answers."""
+    return serve_on(env, int(env["POSTFLOW_PORT"]), *args)
 
 
 def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
@@ -168,6 +150,68 @@ def test_replay_lists_and_requeues_a_quarantined_delivery(served: dict[str, str]
     assert replayed["replayed_deliveries"] == 1
 
 
+def test_a_replayed_delivery_is_applied_by_the_running_receiver(served: dict[str, str]) -> None:
+    """``replay --delivery`` from another process: the running receiver applies it, unprompted."""
+    body = json.dumps(
+        {"event_type": "file.ready", "resource": {"id": "replayed-1", "name": "r.mov"}}
+    ).encode()
+    db = sqlite3.connect(Path(served["POSTFLOW_DATA_DIR"]) / "postflow.sqlite3")
+    with db:
+        db.execute(
+            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, state, "
+            "last_error) VALUES (?, 0, 'file.ready', 'replayed-1', ?, 'quarantined', ?)",
+            (uuid.uuid4().hex, body, "the rules failed: RuntimeError: since fixed"),
+        )
+    seq = db.execute("SELECT max(seq) FROM deliveries").fetchone()[0]
+    db.close()
+    url = f"http://127.0.0.1:{served['POSTFLOW_PORT']}"
+    assert httpx.get(f"{url}/uploads/replayed-1").status_code == 404
+    replayed = json.loads(cli(served, "replay", "--delivery", str(seq), "--json").stdout)
+    assert replayed["replayed_deliveries"] == 1
+    wait_for(lambda: httpx.get(f"{url}/uploads/replayed-1").status_code == 200)
+    assert httpx.get(f"{url}/uploads/replayed-1").json()["status"] == "COMPLETED"
+    listed = json.loads(cli(served, "replay", "--json").stdout)
+    assert all(q["seq"] != seq for q in listed["quarantined"])
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_a_burst_applies_the_backlog_and_exits_0(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    """Ctrl-C or SIGTERM mid-burst: ``serve`` applies every accepted delivery, then exits 0."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    process = serve_on(cli_env(tmp_path), port, log=log)
+    url = f"http://127.0.0.1:{port}/frameio-webhook"
+    accepted: list[str] = []
+    lock = threading.Lock()
+
+    def send(index: int) -> None:
+        body = {"event_type": "file.created", "resource": {"id": f"sig-{index}", "name": "s.mov"}}
+        try:
+            answer = http.post(url, content=json.dumps(body).encode())
+        except httpx.HTTPError:
+            return
+        if answer.status_code == 202:
+            with lock:
+                accepted.append(answer.json()["delivery_id"])
+                if len(accepted) == 30:
+                    process.send_signal(stop_signal)
+
+    with httpx.Client(timeout=10) as http, concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, range(300)))
+    process.wait(timeout=30)
+    err = log.read_text(encoding="utf-8")
+    assert process.returncode == 0, err
+    assert "receiver stopped" in err and "Traceback" not in err
+    assert len(accepted) >= 30
+    db = sqlite3.connect(tmp_path / "data" / "postflow.sqlite3")
+    states = dict(db.execute("SELECT delivery_id, state FROM deliveries").fetchall())
+    db.close()
+    assert {states.get(delivery_id) for delivery_id in accepted} == {"processed"}
+    assert set(states.values()) == {"processed"}
+
+
 def test_serve_on_a_taken_port_names_the_port_and_the_fix(tmp_path: Path) -> None:
     """``serve`` on a busy port exits 1 with the port and how to pick another."""
     with socket.socket() as busy:
@@ -184,14 +228,14 @@ def test_serve_on_a_data_directory_another_receiver_uses_says_so(tmp_path: Path)
     """A second receiver on the same data directory exits 1 at once, naming it, no traceback."""
     data = tmp_path / "data"
     data.mkdir()
-    holder = os.open(data / "worker.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    holder = os.open(data / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(holder, fcntl.LOCK_EX)
     try:
         done = cli(cli_env(tmp_path, POSTFLOW_PORT=str(free_port())), "serve")
     finally:
         os.close(holder)
     assert done.returncode == 1
-    assert f"another receiver is using the data directory {data}" in done.stderr
+    assert f"is using the data directory {data}" in done.stderr
     assert "--data-dir" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -251,7 +295,7 @@ def test_tunnel_command_prints_the_urls_and_stops_cleanly(
         FAKE_CLOUDFLARED_STATE_DIR=str(tmp_path / "fake"),
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "postflow_webhooks.app.cli", "tunnel", "--port", str(free_port())],
+        [POSTFLOW_COMMAND, "tunnel", "--port", str(free_port())],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -328,15 +372,7 @@ def test_auth_runs_the_sign_in_flow_and_says_what_it_stored(tmp_path: Path) -> N
         redirect = f"http://127.0.0.1:{free_port()}/callback"
         env = frameio_env(fake, tmp_path, POSTFLOW_FRAMEIO_REDIRECT_URI=redirect)
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "postflow_webhooks.app.cli",
-                "auth",
-                "--no-browser",
-                "--timeout",
-                "20",
-            ],
+            [POSTFLOW_COMMAND, "auth", "--no-browser", "--timeout", "20"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -82,9 +82,9 @@ async def test_rate_limit_headers_drive_the_next_delay(fake: FakeDiscord) -> Non
     fake.bucket_limit = 3
     sender = DiscordNotifier(DiscordConfig(webhook_url=fake.webhook_url))
     for ident in range(3):
-        assert sender.next_send_delay() == 0.0
+        assert sender.ready_in() == 0.0
         await sender.send(note(ident=ident))
-    assert 0.0 < sender.next_send_delay() <= 2.1
+    assert 0.0 < sender.ready_in() <= 2.1
     snapshot = sender.rate_limit_snapshot()
     assert (snapshot.limit, snapshot.remaining, snapshot.bucket) == (3, 0, fake.bucket_id)
     with pytest.raises(RateLimitedError) as caught:
@@ -112,7 +112,7 @@ async def test_a_cloudflare_html_429_uses_retry_after_header(
     with pytest.raises(RateLimitedError) as caught:
         await notifier.send(note())
     assert caught.value.retry_after == 7.0
-    assert notifier.next_send_delay() > 6.0
+    assert notifier.ready_in() > 6.0
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])

@@ -1,33 +1,42 @@
-"""``NotificationDispatcher`` end to end: outbox -> dispatcher -> notifier -> fake Discord."""
+"""``NotificationDispatcher`` end to end: worker -> outbox -> dispatcher -> Discord (fake)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import attrs
 import pytest
 
-from postflow_webhooks.adapters.discord import DiscordConfig
-from postflow_webhooks.adapters.memory import MemoryJournal
-from postflow_webhooks.adapters.sqlite.journal import SqliteJournal
-from postflow_webhooks.app.dispatcher import (
+from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier, destination_key
+from postflow_webhooks.adapters.memory import MemoryDatabase
+from postflow_webhooks.adapters.payload import read_body
+from postflow_webhooks.adapters.sqlite import (
+    SqliteDatabase,
+    SqliteJournal,
+    SqliteOutbox,
+    SqliteRecords,
+)
+from postflow_webhooks.app.policies import Policies, exponential
+from postflow_webhooks.domain.announce import AnnouncePolicy
+from postflow_webhooks.domain.journal import IncomingDelivery
+from postflow_webhooks.domain.ports import (
+    Backoff,
+    DeliveryInbox,
+    DeliveryQueue,
+    RecordStore,
+    Sleep,
+)
+from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.service.dispatcher import (
     NotificationDispatcher,
     PassOutcome,
-    default_retrying,
     replay_dead_letters,
 )
-from postflow_webhooks.domain.events import WebhookEvent
-from postflow_webhooks.domain.journal import BatchResult
-from postflow_webhooks.domain.ports import NotificationOutbox
-from postflow_webhooks.domain.records import Enrichment, UploadRecord
-from postflow_webhooks.domain.service import apply_event
-from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.service.worker import DeliveryWorker
 from tests.fakes.fake_discord import FakeDiscord, SimulatedTime
 
 pytestmark = pytest.mark.anyio
@@ -68,55 +77,94 @@ EXPECTED: list[tuple[str, str]] = [
     ("💬 shot_010.mov", "Lovely grade"),
 ]
 
+EVERYTHING = AnnouncePolicy(enabled=True, comments=True)
+
+
+class Journal(DeliveryInbox, DeliveryQueue, Protocol):
+    """Where the receiver commits deliveries and the worker takes them from."""
+
 
 class Producer:
-    """Plays the worker: applies deliveries with the pure domain, commits record + notifications."""
+    """The real ``DeliveryWorker``: each delivery is appended, then applied in its own pass."""
 
-    def __init__(self, outbox: Any, sim: SimulatedTime) -> None:
-        self.outbox = outbox
+    def __init__(
+        self,
+        queue: Journal,
+        records: RecordStore,
+        sim: SimulatedTime,
+        announce: AnnouncePolicy = EVERYTHING,
+    ) -> None:
+        self.queue = queue
         self.sim = sim
-        self.records: dict[str, UploadRecord] = {}
-        self.seen: set[str] = set()
-
-    async def deliver(self, delivery_id: str, payload: dict[str, Any]) -> int:
-        """Apply one delivery (a repeated delivery id is dropped, as the journal does)."""
-        if delivery_id in self.seen:
-            return 0
-        self.seen.add(delivery_id)
-        event = WebhookEvent.from_payload(json.loads(json.dumps(payload)))
-        file_id = event.file_id or "f1"
-        decision = apply_event(
-            self.records.get(file_id),
-            event,
-            Enrichment(),
-            at=self.sim.now(),
-            delivery_id=delivery_id,
+        self.worker = DeliveryWorker(
+            queue,
+            records,
+            read_body,
+            sim,
+            failure_backoff=Policies().worker_failure,
+            enrich_backoff=Policies().enrichment,
+            announce=announce,
+            sleep=sim.sleep,
         )
-        if decision.record is not None:
-            self.records[decision.record.file_id] = decision.record
-        await self.outbox.commit(
-            BatchResult(
-                at=self.sim.now(),
-                records=(decision.record,) if decision.record else (),
-                notifications=decision.notifications,
+        self.played = 0
+
+    async def deliver(self, delivery_id: str, payload: dict[str, Any]) -> None:
+        """Commit one delivery as the receiver does, then let the worker apply it."""
+        body = json.dumps(payload).encode()
+        event = read_body(body)
+        await self.queue.append(
+            IncomingDelivery(
+                delivery_id=delivery_id,
+                received_at=self.sim.now(),
+                body=body,
+                event_type=event.event_type,
+                file_id=event.file_id,
             )
         )
-        return len(decision.notifications)
+        assert await self.worker.run_once()
 
-    async def play(self, script: list[tuple[str, dict[str, Any]]], *, twice: bool = False) -> int:
+    async def play(self, script: list[tuple[str, dict[str, Any]]], *, twice: bool = False) -> None:
         """Deliver a script; with ``twice`` every delivery is repeated, same id and new id."""
-        count = 0
         for delivery_id, payload in script:
-            count += await self.deliver(delivery_id, payload)
+            await self.deliver(delivery_id, payload)
             if twice:
-                count += await self.deliver(delivery_id, payload)
-                count += await self.deliver(delivery_id + "-again", payload)
-        return count
+                await self.deliver(delivery_id, payload)
+                await self.deliver(delivery_id + "-again", payload)
+            self.played += 1
 
 
 def shown(fake: FakeDiscord) -> list[tuple[str, str]]:
     """What the channel shows, in order: (title, description) per message."""
     return [(m["embeds"][0]["title"], m["embeds"][0]["description"]) for m in fake.messages]
+
+
+class MakeDispatcher:
+    """Builds dispatchers on simulated time, each with a real ``DiscordNotifier``."""
+
+    def __init__(self, sim: SimulatedTime) -> None:
+        self.sim = sim
+        self.notifiers: list[DiscordNotifier] = []
+
+    def __call__(
+        self,
+        outbox: Any,
+        url: str,
+        *,
+        sleep: Sleep | None = None,
+        backoff: Backoff | None = None,
+    ) -> NotificationDispatcher:
+        """A dispatcher over ``outbox`` posting to ``url``, short timeouts, default policies."""
+        config = DiscordConfig(webhook_url=url, timeout=1.0, connect_timeout=1.0)
+        notifier = DiscordNotifier(config, monotonic=self.sim.monotonic)
+        self.notifiers.append(notifier)
+        return NotificationDispatcher(
+            outbox,
+            outbox,
+            notifier,
+            self.sim,
+            outage_backoff=backoff or Policies().notification_outage,
+            sleep=sleep or self.sim.sleep,
+        )
 
 
 @pytest.fixture
@@ -132,112 +180,142 @@ def fake(sim: SimulatedTime) -> Iterator[FakeDiscord]:
         yield server
 
 
-def dispatcher_for(
-    outbox: NotificationOutbox, url: str | None, sim: SimulatedTime, **changes: Any
-) -> NotificationDispatcher:
-    """A dispatcher on simulated time, comments on, short timeouts."""
-    config = DiscordConfig(webhook_url=url, comments=True, timeout=1.0, connect_timeout=1.0)
-    config = attrs.evolve(config, **changes)
-    return NotificationDispatcher.from_config(
-        config,
-        outbox,
-        clock=sim,
-        sleep=sim.sleep,
-        retrying=default_retrying(sleep=sim.sleep),
-        monotonic=sim.monotonic,
-    )
+@pytest.fixture
+def db() -> MemoryDatabase:
+    """The in-memory database: deliveries, records, outbox and destinations."""
+    return MemoryDatabase()
+
+
+@pytest.fixture
+def producer(db: MemoryDatabase, sim: SimulatedTime) -> Producer:
+    """The worker over the in-memory database, announcing every change and comment."""
+    return Producer(db, db, sim)
+
+
+@pytest.fixture
+async def make(sim: SimulatedTime) -> AsyncIterator[MakeDispatcher]:
+    """Builds dispatchers on simulated time; closes their notifiers' clients afterwards."""
+    factory = MakeDispatcher(sim)
+    yield factory
+    for notifier in factory.notifiers:
+        await notifier.aclose()
 
 
 async def test_every_status_change_arrives_once_in_order_even_when_deliveries_repeat(
-    sim: SimulatedTime, fake: FakeDiscord
+    sim: SimulatedTime,
+    fake: FakeDiscord,
+    db: MemoryDatabase,
+    producer: Producer,
+    make: MakeDispatcher,
 ) -> None:
     """A scripted sequence, each delivery sent twice, shows every change once, in order, paced."""
-    journal = MemoryJournal()
-    producer = Producer(journal, sim)
-    assert await producer.play(SCRIPT, twice=True) == len(EXPECTED)
-    dispatcher = dispatcher_for(journal, fake.webhook_url, sim)
+    await producer.play(SCRIPT, twice=True)
+    assert len(await db.due(100)) == len(EXPECTED)
+    dispatcher = make(db, fake.webhook_url)
     assert await dispatcher.drain() == len(EXPECTED)
     assert shown(fake) == EXPECTED
     assert fake.answers[429] == 0
     assert sim.elapsed >= 2.0 * (len(EXPECTED) // 5 - 1)
-    state = await dispatcher.snapshot()
-    assert (state.destination, state.pending, state.dead, state.sent) == ("ok", 0, 0, 13)
-    assert state.last_sent_at == sim.now()
-    assert await journal.due(100) == []
+    state = dispatcher.state()
+    assert (state["destination"], state["sent"], state["dead_lettered"]) == ("ok", 13, 0)
+    assert state["last_sent_at"] == sim.now().isoformat()
+    assert await db.due(100) == [] and await db.dead_letters() == []
 
 
 async def test_a_discord_outage_of_minutes_loses_nothing(
-    sim: SimulatedTime, fake: FakeDiscord
+    sim: SimulatedTime,
+    fake: FakeDiscord,
+    producer: Producer,
+    make: MakeDispatcher,
 ) -> None:
     """Five simulated minutes of 503s, a Cloudflare 429 and 502 bursts end with all delivered once."""
-    started = time.monotonic()
-    journal = MemoryJournal()
-    producer = Producer(journal, sim)
     await producer.play(SCRIPT[:6])
     fake.fail_next(429, html=True, retry_after=20)
     fake.fail_next(502, count=2)
     fake.outage(until=sim.elapsed + 300, status=503)
-    dispatcher = dispatcher_for(journal, fake.webhook_url, sim)
+    dispatcher = make(producer.queue, fake.webhook_url)
     outcomes = set()
     for _ in range(200):
         result = await dispatcher.run_once()
         outcomes.add(result.outcome)
         if result.outcome is PassOutcome.OUTAGE:
+            assert 0 < result.wait <= 300
             await sim.sleep(result.wait)
-        if sim.elapsed > 120 and len(producer.seen) < len(SCRIPT):
+        if sim.elapsed > 120 and producer.played < len(SCRIPT):
             await producer.play(SCRIPT[6:])  # changes keep coming during the outage
-        if result.outcome is PassOutcome.IDLE and len(producer.seen) == len(SCRIPT):
+        if result.outcome is PassOutcome.IDLE and producer.played == len(SCRIPT):
             break
     assert shown(fake) == EXPECTED
     assert sim.elapsed >= 300
     assert PassOutcome.OUTAGE in outcomes
     assert fake.answers[503] > 3 and fake.answers[502] == 2
     assert 20.0 in sim.sleeps
-    assert time.monotonic() - started < 20
 
 
-async def test_a_429_waits_retry_after_and_resends(sim: SimulatedTime, fake: FakeDiscord) -> None:
+async def test_a_429_waits_retry_after_and_resends(
+    sim: SimulatedTime, fake: FakeDiscord, producer: Producer, make: MakeDispatcher
+) -> None:
     """A JSON 429 (global) makes the dispatcher wait ``retry_after`` then send the same message."""
-    journal = MemoryJournal()
-    await Producer(journal, sim).play(SCRIPT[:3])
+    await producer.play(SCRIPT[:3])
     fake.fail_next(429, retry_after=3.5)
-    dispatcher = dispatcher_for(journal, fake.webhook_url, sim)
-    await dispatcher.drain()
+    dispatcher = make(producer.queue, fake.webhook_url)
+    result = await dispatcher.run_once()
+    assert (result.outcome, result.settled) == (PassOutcome.MORE, 3)
     assert shown(fake) == EXPECTED[:3]
     assert 3.5 in sim.sleeps
-    assert (await dispatcher.snapshot()).rate_limited == 1
+    assert fake.answers[429] == 1 and fake.answers[200] == 3
+    assert dispatcher.state()["rate_limited"] == 1
 
 
-async def test_transient_errors_retry_with_bounded_backoff(
-    sim: SimulatedTime, fake: FakeDiscord
+async def test_a_transient_failure_ends_the_pass_and_the_outage_backoff_grows_to_its_cap(
+    sim: SimulatedTime,
+    fake: FakeDiscord,
+    db: MemoryDatabase,
+    producer: Producer,
+    make: MakeDispatcher,
 ) -> None:
-    """502 bursts retry with growing jittered waits; past the attempts the pass pauses, then resumes."""
-    journal = MemoryJournal()
-    producer = Producer(journal, sim)
+    """5xx: no retry inside the pass; each OUTAGE pass waits longer, capped; a success resets it."""
     await producer.play(SCRIPT[:1])
-    fake.fail_next(502, count=3)
-    dispatcher = dispatcher_for(journal, fake.webhook_url, sim)
+    fake.fail_next(502, count=8)
+    dispatcher = make(db, fake.webhook_url, backoff=exponential(1.0, 30.0))
+    waits = []
+    for _ in range(8):
+        result = await dispatcher.run_once()
+        assert (result.outcome, result.settled) == (PassOutcome.OUTAGE, 0)
+        waits.append(result.wait)
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert sim.sleeps == [] and fake.answers[502] == 8
+    assert len(await db.due(10)) == 1 and shown(fake) == []
     assert (await dispatcher.run_once()).outcome is PassOutcome.MORE
-    waits = list(sim.sleeps)
-    assert len(waits) == 3 and 1 <= waits[0] <= 2 and 2 <= waits[1] <= 3 and 4 <= waits[2] <= 5
-    await producer.play(SCRIPT[1:2])
-    fake.fail_next(500, count=5)
-    result = await dispatcher.run_once()
-    assert (result.outcome, result.wait) == (PassOutcome.OUTAGE, 30.0)
     assert shown(fake) == EXPECTED[:1]
-    assert len(await journal.due(10)) == 1
-    await dispatcher.drain()
-    assert shown(fake) == EXPECTED[:2]
+    await producer.play(SCRIPT[1:2])
+    fake.fail_next(500)
+    assert await dispatcher.drain() == 1  # waits the first step again: the success reset it
+    assert sim.sleeps == [1.0] and fake.answers[500] == 1
+    assert shown(fake) == EXPECTED[:2] and await db.due(10) == []
+
+
+async def test_the_default_outage_backoff_is_jittered_and_capped_at_five_minutes(
+    fake: FakeDiscord, producer: Producer, make: MakeDispatcher
+) -> None:
+    """With the default policy the waits grow 1-2, 2-3, 4-5 s ... and never pass 300 s."""
+    await producer.play(SCRIPT[:1])
+    fake.fail_next(503, count=12)
+    dispatcher = make(producer.queue, fake.webhook_url)
+    waits = [(await dispatcher.run_once()).wait for _ in range(12)]
+    assert 1 <= waits[0] <= 2 and 2 <= waits[1] <= 3 and 4 <= waits[2] <= 5
+    assert all(0 < w <= 300 for w in waits) and waits[-1] == 300
+    assert await dispatcher.drain() == 1
 
 
 async def test_a_dispatcher_killed_between_commit_and_send_delivers_after_restart(
-    sim: SimulatedTime, fake: FakeDiscord, tmp_path: Path
+    sim: SimulatedTime, fake: FakeDiscord, tmp_path: Path, make: MakeDispatcher
 ) -> None:
-    """With the SQLite journal, a crash after commit (and one mid-backlog) loses nothing on restart."""
-    path = tmp_path / "journal.db"
-    journal = SqliteJournal(path)
-    journal.open()
-    await Producer(journal, sim).play(SCRIPT)
+    """With the SQLite database, a crash after commit (and one mid-backlog) loses nothing."""
+    path = tmp_path / "postflow.sqlite3"
+    db = SqliteDatabase(path)
+    db.open()
+    await Producer(SqliteJournal(db), SqliteRecords(db), sim).play(SCRIPT)
 
     class Crash(BaseException):
         """The process dies."""
@@ -247,196 +325,212 @@ async def test_a_dispatcher_killed_between_commit_and_send_delivers_after_restar
             raise Crash
         await sim.sleep(seconds)
 
-    config = DiscordConfig(webhook_url=fake.webhook_url, comments=True)
-    first = NotificationDispatcher.from_config(
-        config, journal, clock=sim, sleep=dying_sleep, monotonic=sim.monotonic
-    )
+    first = make(SqliteOutbox(db), fake.webhook_url, sleep=dying_sleep)
     with pytest.raises(Crash):
         await first.drain()
     assert len(fake.messages) == 5
-    await journal.close()
+    await db.close()
 
-    reopened = SqliteJournal(path)
+    reopened = SqliteDatabase(path)
     reopened.open()
     try:
-        assert len(await reopened.due(100)) == len(EXPECTED) - 5
-        second = dispatcher_for(reopened, fake.webhook_url, sim)
+        outbox = SqliteOutbox(reopened)
+        assert len(await outbox.due(100)) == len(EXPECTED) - 5
+        second = make(outbox, fake.webhook_url)
         await second.drain()
         assert shown(fake) == EXPECTED
-        assert await reopened.due(100) == []
+        assert await outbox.due(100) == []
     finally:
         await reopened.close()
 
 
 async def test_at_least_once_window_a_lost_answer_repeats_only_that_message(
-    sim: SimulatedTime, fake: FakeDiscord
+    fake: FakeDiscord, producer: Producer, make: MakeDispatcher
 ) -> None:
     """Discord accepted but its answer was lost: that one message is sent again, nothing else."""
-    journal = MemoryJournal()
-    await Producer(journal, sim).play(SCRIPT[:3])
+    await producer.play(SCRIPT[:3])
     fake.drop_next(after_accept=True)
-    await dispatcher_for(journal, fake.webhook_url, sim).drain()
+    await make(producer.queue, fake.webhook_url).drain()
     assert shown(fake) == [EXPECTED[0], *EXPECTED[:3]]
 
 
 async def test_404_stops_sending_at_once_and_keeps_the_backlog(
-    sim: SimulatedTime, fake: FakeDiscord
+    fake: FakeDiscord, db: MemoryDatabase, producer: Producer, make: MakeDispatcher
 ) -> None:
     """A deleted webhook: one 404, destination broken, no retry loop, backlog kept until reset."""
-    journal = MemoryJournal()
-    producer = Producer(journal, sim)
     await producer.play(SCRIPT[:3])
-    dispatcher = dispatcher_for(journal, fake.webhook_url, sim)
+    dispatcher = make(db, fake.webhook_url)
     await dispatcher.drain()
     fake.delete_webhook()
     await producer.play(SCRIPT[3:])
     assert (await dispatcher.run_once()).outcome is PassOutcome.BROKEN
     for _ in range(3):
         await dispatcher.drain()
-    restarted = dispatcher_for(journal, fake.webhook_url, sim)
+    restarted = make(db, fake.webhook_url)
+    assert (await restarted.run_once()).outcome is PassOutcome.BROKEN
     await restarted.drain()
     assert fake.answers[404] == 1
-    assert len(await journal.due(100)) == len(EXPECTED) - 3
-    state = await restarted.snapshot()
-    assert state.destination == "broken" and not state.healthy
-    assert state.reason is not None and "Unknown Webhook" in state.reason
-    assert state.pending == len(EXPECTED) - 3 and state.broken_since is not None
+    assert len(await db.due(100)) == len(EXPECTED) - 3
+    key = destination_key(fake.webhook_url)
+    saved = await db.destination(key)
+    assert saved.broken and saved.since is not None
+    assert saved.reason is not None and "Unknown Webhook" in saved.reason
     figures = restarted.state()
     assert figures["destination_broken"] is True and figures["destination"] == "broken"
-    assert "Unknown Webhook" in figures["destination_reason"] and json.dumps(figures)
+    assert "Unknown Webhook" in figures["destination_reason"] and figures["broken_since"]
+    assert json.dumps(figures)
     fake.deleted = False
     await restarted.reset_destination()
     await restarted.drain()
     assert shown(fake) == EXPECTED
-    assert (await restarted.snapshot()).destination == "ok"
+    assert restarted.state()["destination"] == "ok"
     assert restarted.state()["destination_broken"] is False
+    assert not (await db.destination(key)).broken
 
 
-async def test_a_new_webhook_url_resumes_after_a_401(sim: SimulatedTime, fake: FakeDiscord) -> None:
+async def test_a_new_webhook_url_resumes_after_a_401(
+    sim: SimulatedTime, fake: FakeDiscord, producer: Producer, make: MakeDispatcher
+) -> None:
     """A revoked token breaks the destination; configuring another URL delivers the backlog."""
-    journal = MemoryJournal()
-    await Producer(journal, sim).play(SCRIPT)
+    await producer.play(SCRIPT)
     fake.revoke_token()
-    await dispatcher_for(journal, fake.webhook_url, sim).drain()
+    await make(producer.queue, fake.webhook_url).drain()
     assert fake.answers[401] == 1 and fake.messages == []
     with FakeDiscord(bucket_limit=5, clock=sim.monotonic) as replacement:
-        await dispatcher_for(journal, replacement.webhook_url, sim).drain()
+        await make(producer.queue, replacement.webhook_url).drain()
         assert shown(replacement) == EXPECTED
 
 
 async def test_a_400_dead_letters_that_one_and_replay_resends_it(
-    sim: SimulatedTime, fake: FakeDiscord
+    fake: FakeDiscord, db: MemoryDatabase, producer: Producer, make: MakeDispatcher
 ) -> None:
     """Discord refuses one body: it is dead-lettered with Discord's message, the rest go on."""
-    journal = MemoryJournal()
-    await Producer(journal, sim).play(SCRIPT[:4])
+    await producer.play(SCRIPT[:4])
     fake.fail_next(400, message="Invalid Form Body", code=50035)
-    dispatcher = dispatcher_for(journal, fake.webhook_url, sim)
+    dispatcher = make(db, fake.webhook_url)
     await dispatcher.drain()
     assert shown(fake) == EXPECTED[1:4]
-    (letter,) = await journal.dead_letters()
+    (letter,) = await db.dead_letters()
     assert "Invalid Form Body (code 50035)" in letter.reason
-    assert (await dispatcher.snapshot()).dead == 1
-    assert await replay_dead_letters(journal) == 1
+    assert dispatcher.state()["dead_lettered"] == 1
+    assert await replay_dead_letters(db) == 1
     await dispatcher.drain()
     assert shown(fake) == [*EXPECTED[1:4], EXPECTED[0]]
-    assert await journal.dead_letters() == []
+    assert await db.dead_letters() == []
 
 
 async def test_oversized_names_and_comments_are_truncated_never_rejected(
-    sim: SimulatedTime, fake: FakeDiscord
+    fake: FakeDiscord, db: MemoryDatabase, producer: Producer, make: MakeDispatcher
 ) -> None:
     """A 5000-character name and a 10000-character comment reach Discord cut, not refused."""
-    journal = MemoryJournal()
     long_name = "@everyone " + "n" * 5000 + ".mov"
-    await Producer(journal, sim).play(
+    await producer.play(
         [
             ("x1", {"event_type": "file.created", "resource": {"id": "f9", "name": long_name}}),
             ("x2", {"event_type": "comment.created", "resource": {"type": "comment", "id": "c9", "file_id": "f9", "text": "c" * 10_000, "author": "A" * 600}}),
         ]
     )  # fmt: skip
-    await dispatcher_for(journal, fake.webhook_url, sim).drain()
-    assert fake.rejected == [] and await journal.dead_letters() == []
+    await make(db, fake.webhook_url).drain()
+    assert fake.rejected == [] and await db.dead_letters() == []
     assert [len(m["embeds"][0]["title"]) for m in fake.messages] == [256, 255]
     assert fake.messages[1]["embeds"][0]["description"].endswith("…")
     assert fake.pings == []
 
 
-async def test_without_a_url_notifications_are_skipped_and_nothing_fails(
-    sim: SimulatedTime,
+async def test_without_a_destination_nothing_is_queued_and_nothing_fails(
+    sim: SimulatedTime, db: MemoryDatabase
 ) -> None:
-    """No webhook URL: every notification is settled as skipped; the state says disabled."""
-    journal = MemoryJournal()
-    await Producer(journal, sim).play(SCRIPT)
-    dispatcher = dispatcher_for(journal, None, sim)
-    assert await dispatcher.drain() == len(EXPECTED)
-    state = await dispatcher.snapshot()
-    assert (state.destination, state.pending, state.skipped) == ("disabled", 0, len(EXPECTED))
+    """No webhook URL (policy disabled): every change is applied, counted as skipped, never queued."""
+    producer = Producer(db, db, sim, AnnouncePolicy(enabled=False))
+    await producer.play(SCRIPT)
+    assert await db.due(100) == []
+    assert producer.worker.unannounced_total == len(EXPECTED)
+    stats = await db.stats()
+    assert (stats.backlog, stats.quarantined, stats.notifications_pending) == (0, 0, 0)
+    assert db.records["f2"].status is S.COMPLETED
 
 
-async def test_filtered_statuses_and_comments_are_skipped(
-    sim: SimulatedTime, fake: FakeDiscord
+async def test_filtered_statuses_and_comments_are_never_queued(
+    sim: SimulatedTime, fake: FakeDiscord, db: MemoryDatabase, make: MakeDispatcher
 ) -> None:
-    """Only the configured statuses are announced; comments are off by default."""
-    journal = MemoryJournal()
-    await Producer(journal, sim).play(SCRIPT)
+    """Only the configured statuses are queued and announced; comments are off by default."""
     wanted = frozenset({S.APPROVED, S.REJECTED})
-    await dispatcher_for(journal, fake.webhook_url, sim, statuses=wanted, comments=False).drain()
+    producer = Producer(db, db, sim, AnnouncePolicy(enabled=True, statuses=wanted))
+    await producer.play(SCRIPT)
+    assert len(await db.due(100)) == 2
+    assert producer.worker.unannounced_total == len(EXPECTED) - 2
+    await make(db, fake.webhook_url).drain()
     assert shown(fake) == [EXPECTED[7], EXPECTED[9]]
-    assert await journal.due(100) == []
+    assert await db.due(100) == []
 
 
 async def test_the_url_never_appears_in_logs_or_status(
-    sim: SimulatedTime, fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+    fake: FakeDiscord,
+    db: MemoryDatabase,
+    producer: Producer,
+    make: MakeDispatcher,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Through 429, 502, 400 and 404 the token is in no log line, reason or status field."""
     caplog.set_level(logging.DEBUG)
-    journal = MemoryJournal()
-    producer = Producer(journal, sim)
     await producer.play(SCRIPT[:6])
     fake.fail_next(429, html=True)
     fake.fail_next(502)
     fake.fail_next(400, message="Invalid Form Body", code=50035)
-    dispatcher = dispatcher_for(journal, fake.webhook_url, sim)
-    await dispatcher.run_once()
+    dispatcher = make(db, fake.webhook_url)
+    assert (await dispatcher.run_once()).outcome is PassOutcome.OUTAGE
+    assert (await dispatcher.run_once()).outcome is PassOutcome.MORE
     fake.delete_webhook()
     await producer.play(SCRIPT[6:])
     await dispatcher.drain()
-    state = await dispatcher.snapshot()
-    letters = await journal.dead_letters()
+    letters = await db.dead_letters()
+    saved = await db.destination(destination_key(fake.webhook_url))
     text = "\n".join(
         [
             caplog.text,
-            repr(state),
+            repr(saved),
             json.dumps(dispatcher.state()),
-            repr(dispatcher.notifier),
+            *(repr(notifier) for notifier in make.notifiers),
             *(d.reason for d in letters),
         ]
     )
-    assert state.destination == "broken" and len(letters) == 1
+    assert dispatcher.state()["destination"] == "broken" and len(letters) == 1
     assert "discord webhook …/8899" in text
     assert fake.token not in text and fake.webhook_url not in text
 
 
-async def test_the_running_loop_is_woken_from_any_thread_and_stops_cleanly(tmp_path: Path) -> None:
+async def test_the_running_loop_is_woken_from_any_thread_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
     """``start`` runs the loop; a ``wake`` from another thread after a commit makes it send."""
     sim = SimulatedTime()
-    journal = SqliteJournal(tmp_path / "journal.db")
-    journal.open()
+    db = SqliteDatabase(tmp_path / "postflow.sqlite3")
+    db.open()
+    outbox = SqliteOutbox(db)
     with FakeDiscord(bucket_limit=50) as fake:
-        config = DiscordConfig(webhook_url=fake.webhook_url, comments=True)
-        dispatcher = NotificationDispatcher.from_config(
-            config, journal, clock=sim, poll_interval=60.0
+        notifier = DiscordNotifier(DiscordConfig(webhook_url=fake.webhook_url))
+        dispatcher = NotificationDispatcher(
+            outbox, outbox, notifier, sim, outage_backoff=Policies().notification_outage
         )
         await dispatcher.start()
-        await asyncio.sleep(0.05)  # the loop is now idle for a minute unless woken
-        await Producer(journal, sim).play(SCRIPT[:4])
+        await asyncio.sleep(0.05)  # the loop is now idle until woken
+        await Producer(SqliteJournal(db), SqliteRecords(db), sim).play(SCRIPT[:4])
+        await asyncio.sleep(0.2)
+        assert fake.messages == []  # nothing rang: the idle loop did not poll
         await asyncio.to_thread(dispatcher.wake)
-        deadline = time.monotonic() + 10
-        while len(fake.messages) < 4 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert (await dispatcher.snapshot()).running
+        await eventually(lambda: len(fake.messages) >= 4)
+        assert dispatcher.state()["running"]
         await dispatcher.stop()
         assert shown(fake) == EXPECTED[:4]
-        assert not (await dispatcher.snapshot()).running
-    await journal.close()
+        assert not dispatcher.state()["running"]
+        await notifier.aclose()
+    await db.close()
+
+
+async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``check`` on the event loop until it is true; fail after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)

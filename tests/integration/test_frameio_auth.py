@@ -15,6 +15,7 @@ import pytest
 
 from postflow_webhooks.adapters.frameio import (
     AuthFlow,
+    FrameioAdapter,
     FrameioAuthError,
     FrameioClient,
     FrameioConfig,
@@ -24,7 +25,9 @@ from postflow_webhooks.adapters.frameio import (
     WebhookInfo,
     retry_policy,
 )
+from postflow_webhooks.app.composition import frameio_config
 from tests.fakes.fake_frameio import FakeFrameio
+from tests.support import receiver_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -273,3 +276,35 @@ async def test_a_cached_token_of_another_client_or_flow_is_not_used(
         await user_only.access_token()
     await other_client.aclose()
     await user_only.aclose()
+
+
+async def test_the_adapter_from_settings_shares_one_token_and_leaves_a_given_client_open(
+    fake: FakeFrameio, tmp_path: Path, clock: FakeClock
+) -> None:
+    """frameio_config(settings) feeds FrameioAdapter; details and webhooks use one token."""
+    assert frameio_config(receiver_settings(tmp_path)) is None
+    settings = receiver_settings(
+        tmp_path,
+        frameio_client_id=fake.client_id,
+        frameio_client_secret=fake.client_secret,
+        frameio_account_id=fake.account_id,
+        frameio_workspace_id=fake.workspace_id,
+        frameio_api_base=fake.url,
+        frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+    )
+    config = frameio_config(settings)
+    assert config is not None and config.api_base == fake.url
+    assert config.webhook_secret_path == tmp_path / "frameio_webhook_secret"
+    assert fake.client_secret not in repr(config)
+    file_id = fake.add_file("shared.mov")
+    async with httpx.AsyncClient() as http:
+        adapter = FrameioAdapter(
+            config, clock=clock, retrying=retry_policy(sleep=no_sleep), sleep=no_sleep, http=http
+        )
+        info = await adapter.details.file(file_id)
+        assert info is not None and info.name == "shared.mov"
+        assert await adapter.webhooks.find() is None
+        await adapter.aclose()
+        assert not http.is_closed
+    assert fake.grants == ["client_credentials"]
+    assert len(fake.calls("GET")) == 3

@@ -16,12 +16,12 @@ from postflow_webhooks.adapters.frameio import (
     ImsAuth,
     retry_policy,
 )
-from postflow_webhooks.app.enrichment import enrich
+from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.errors import DetailsUnavailableError
-from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.records import Enrichment, UploadRecord
-from postflow_webhooks.domain.service import apply_event
+from postflow_webhooks.domain.rules import apply_event
 from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.service.enrichment import enrich
 from tests.fakes.fake_frameio import FakeFrameio
 
 pytestmark = pytest.mark.anyio
@@ -94,7 +94,7 @@ async def deliver(
     """Run one V4 delivery through parsing, enrichment and the domain; the new record."""
     details.forget()
     payload = json.loads(fake.payload(event_type, resource_id, resource_type))
-    event = WebhookEvent.from_payload(payload)
+    event = read_payload(payload)
     enrichment = await enrich(details, event)
     decision = apply_event(record, event, enrichment, at=AT, delivery_id=f"d-{event_type}")
     result = decision.record or record
@@ -246,10 +246,10 @@ async def test_without_api_processing_states_still_come_from_event_types() -> No
     record = None
     for event_type in ("file.created", "file.upload.completed", "file.ready"):
         payload = {"type": event_type, "resource": {"id": "f1", "type": "file"}}
-        event = WebhookEvent.from_payload(payload)
+        event = read_payload(payload)
         record = apply_event(record, event, Enrichment(), at=AT, delivery_id=event_type).record
     assert record is not None and record.status is PostflowStatus.COMPLETED
-    event = WebhookEvent.from_payload({"type": "metadata.value.updated", "resource": {"id": "f1"}})
+    event = read_payload({"type": "metadata.value.updated", "resource": {"id": "f1"}})
     decision = apply_event(record, event, Enrichment(), at=AT, delivery_id="m")
     assert decision.record is None
 
@@ -260,9 +260,9 @@ async def test_a_review_decision_right_after_a_lookup_is_not_hidden_by_the_cache
     """metadata.value.updated always re-reads the file, even within the cache TTL."""
     file_id = fake.add_file(status="uploaded")
     payload = json.loads(fake.payload("file.upload.completed", file_id))
-    event = WebhookEvent.from_payload(payload)
+    event = read_payload(payload)
     record = apply_event(None, event, await enrich(details, event), at=AT, delivery_id="1").record
     fake.set_status_field(file_id, "Rejected")
-    event = WebhookEvent.from_payload(json.loads(fake.payload("metadata.value.updated", file_id)))
+    event = read_payload(json.loads(fake.payload("metadata.value.updated", file_id)))
     decision = apply_event(record, event, await enrich(details, event), at=AT, delivery_id="2")
     assert decision.record is not None and decision.record.status is PostflowStatus.REJECTED

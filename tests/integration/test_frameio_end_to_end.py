@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from postflow_webhooks.adapters.frameio import FrameioAdapter
-from postflow_webhooks.app.composition import create_app
-from postflow_webhooks.app.parts import frameio_config
+from postflow_webhooks.app.composition import create_app, frameio_config
 from postflow_webhooks.app.settings import Settings
 from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, public_port
 from tests.fakes.fake_discord import FakeDiscord

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,13 +14,17 @@ from postflow_webhooks.adapters.frameio import (
     FrameioClient,
     FrameioFileDetails,
     ImsAuth,
-    Reconciler,
     retry_policy,
 )
-from postflow_webhooks.domain.events import WebhookEvent
-from postflow_webhooks.domain.records import Enrichment, UploadRecord
-from postflow_webhooks.domain.service import apply_event
+from postflow_webhooks.adapters.memory import FixedClock, MemoryDatabase
+from postflow_webhooks.adapters.payload import read_body, read_payload
+from postflow_webhooks.app.policies import Policies
+from postflow_webhooks.domain.announce import AnnouncePolicy
+from postflow_webhooks.domain.ports import FileDetails
+from postflow_webhooks.domain.records import Enrichment
 from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.service.reconcile import Reconciler
+from postflow_webhooks.service.worker import DeliveryWorker
 from tests.fakes.fake_frameio import FakeFrameio
 
 pytestmark = pytest.mark.anyio
@@ -49,118 +54,148 @@ async def details(fake: FakeFrameio, tmp_path: Path) -> AsyncIterator[FrameioFil
     await auth.aclose()
 
 
-class Tracker:
-    """A dict of records updated through the domain, like the worker would."""
+class Tracked:
+    """The in-memory database and the real worker applying to it, as the receiver wires them."""
 
     def __init__(self) -> None:
-        self.records: dict[str, UploadRecord] = {}
-        self.notified: list[tuple[str, PostflowStatus | None]] = []
-
-    async def apply(self, event: WebhookEvent, enrichment: Enrichment) -> None:
-        """Apply one event through ``apply_event`` and keep the result."""
-        file_id = event.file_id or ""
-        decision = apply_event(
-            self.records.get(file_id), event, enrichment, at=AT, delivery_id="reconcile"
+        self.db = MemoryDatabase()
+        self.worker = DeliveryWorker(
+            self.db,
+            self.db,
+            read_body,
+            FixedClock(AT),
+            failure_backoff=Policies().worker_failure,
+            enrich_backoff=Policies().enrichment,
+            announce=AnnouncePolicy(enabled=True),
         )
-        if decision.record is not None:
-            self.records[file_id] = decision.record
-        self.notified += [(n.file_id, n.new_status) for n in decision.notifications]
 
-    async def unfinished(self) -> Sequence[str]:
-        """Files not in a final state (what the lead's store will answer)."""
-        final = {PostflowStatus.APPROVED, PostflowStatus.REJECTED}
-        return [fid for fid, r in self.records.items() if r.status not in final]
+    def reconciler(self, details: FileDetails, **options: Any) -> Reconciler:
+        """A reconciler over these records, applying through the worker."""
+        return Reconciler(details, self.db, self.worker.apply_external, **options)
 
+    async def seed(self, file_id: str, event_type: str = "file.ready") -> None:
+        """Track a file as if ``event_type`` had been delivered (IDs only, no API)."""
+        event = read_payload({"type": event_type, "resource": {"id": file_id}})
+        await self.worker.apply_external([(event, Enrichment())])
 
-async def seed(tracker: Tracker, file_id: str) -> None:
-    """Track a file as COMPLETED, as if file.ready had been delivered."""
-    event = WebhookEvent.from_payload({"type": "file.ready", "resource": {"id": file_id}})
-    await tracker.apply(event, Enrichment())
+    def status(self, file_id: str) -> PostflowStatus | None:
+        """The displayed status of a tracked file."""
+        return self.db.records[file_id].status
+
+    async def announced(self) -> list[tuple[str, PostflowStatus | None]]:
+        """The queued notifications, in commit order: (file id, new status)."""
+        return [(n.file_id, n.new_status) for n in await self.db.due(100)]
 
 
 async def test_status_change_without_delivery_is_repaired(
     fake: FakeFrameio, details: FrameioFileDetails
 ) -> None:
     """An approval made in Frame.io, never delivered, reaches the record via reconciliation."""
-    tracker = Tracker()
+    tracked = Tracked()
     file_id = fake.add_file("final.mov", status="transcoded")
-    await seed(tracker, file_id)
+    await tracked.seed(file_id)
     fake.set_status_field(file_id, "Approved")
-    result = await Reconciler(details, account_id=fake.account_id).reconcile(
-        await tracker.unfinished()
-    )
+    reconciler = tracked.reconciler(details, account_id=fake.account_id)
+    assert await reconciler.unsettled() == [file_id]
+    result = await reconciler.run_once()
     assert [event.event_type for event, _ in result.items] == ["postflow.reconciled"]
-    for event, enrichment in result.items:
-        await tracker.apply(event, enrichment)
-    record = tracker.records[file_id]
+    record = tracked.db.records[file_id]
     assert record.status is PostflowStatus.APPROVED
     assert record.name == "final.mov"
-    assert tracker.notified[-1] == (file_id, PostflowStatus.APPROVED)
+    assert record.history[-1].event_type == "postflow.reconciled"
+    assert (await tracked.announced())[-1] == (file_id, PostflowStatus.APPROVED)
+    assert await reconciler.unsettled() == []
 
 
 async def test_processing_progress_is_repaired_forward_only(
     fake: FakeFrameio, details: FrameioFileDetails
 ) -> None:
     """A missed file.ready is repaired from the file status; an older status never goes back."""
-    tracker = Tracker()
-    event = WebhookEvent.from_payload({"type": "file.created", "resource": {"id": "f-1"}})
-    await tracker.apply(event, Enrichment())
+    tracked = Tracked()
+    await tracked.seed("f-1", "file.created")
     fake.add_file("a.mov", file_id="f-1", status="transcoded")
-    reconciler = Reconciler(details)
-    for event, enrichment in (await reconciler.reconcile(["f-1"])).items:
-        await tracker.apply(event, enrichment)
-    assert tracker.records["f-1"].status is PostflowStatus.COMPLETED
+    reconciler = tracked.reconciler(details)
+    await reconciler.run_once()
+    assert tracked.status("f-1") is PostflowStatus.COMPLETED
     fake.set_file_status("f-1", "uploaded")
-    for event, enrichment in (await reconciler.reconcile(["f-1"])).items:
-        await tracker.apply(event, enrichment)
-    assert tracker.records["f-1"].status is PostflowStatus.COMPLETED
+    await reconciler.run_once()
+    assert tracked.status("f-1") is PostflowStatus.COMPLETED
 
 
 async def test_gone_and_unavailable_files_are_reported_not_applied(
     fake: FakeFrameio, details: FrameioFileDetails
 ) -> None:
     """A deleted file is listed as gone; one Frame.io cannot serve now as unavailable."""
+    tracked = Tracked()
     present = fake.add_file("p.mov")
-    result = await Reconciler(details).reconcile(["deleted-file", present])
+    result = await tracked.reconciler(details).reconcile(["deleted-file", present])
     assert result.gone == ("deleted-file",)
     assert [event.file_id for event, _ in result.items] == [present]
     fake.fail_next(2, status=500)
-    result = await Reconciler(details, concurrency=1).reconcile([present])
+    result = await tracked.reconciler(details, concurrency=1).reconcile([present])
     assert result.unavailable == (present,) and result.items == ()
+    assert tracked.db.records == {}
 
 
 async def test_periodic_loop_runs_at_start_then_every_interval(
     fake: FakeFrameio, details: FrameioFileDetails
 ) -> None:
     """The loop reconciles at once, then after each injected sleep of the interval."""
-    tracker = Tracker()
+    tracked = Tracked()
     file_id = fake.add_file(status="transcoded")
-    await seed(tracker, file_id)
+    await tracked.seed(file_id)
     sleeps: list[float] = []
 
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         fake.set_status_field(file_id, "Rejected")
 
-    await Reconciler(details).run_periodically(
-        tracker.unfinished, tracker.apply, interval=600, sleep=sleep, passes=2
-    )
+    reconciler = tracked.reconciler(details, sleep=sleep)
+    await reconciler.run_periodically(interval=600, passes=2)
     assert sleeps == [600]
-    assert tracker.records[file_id].status is PostflowStatus.REJECTED
+    assert tracked.status(file_id) is PostflowStatus.REJECTED
 
 
-async def test_adapter_bundle_wires_details_and_reconciler_from_config(
+async def test_a_failing_pass_does_not_stop_the_loop(
+    fake: FakeFrameio, details: FrameioFileDetails
+) -> None:
+    """A pass whose apply fails is logged; the next pass after the interval still repairs."""
+    tracked = Tracked()
+    file_id = fake.add_file(status="transcoded")
+    await tracked.seed(file_id)
+    fake.set_status_field(file_id, "Approved")
+    calls: list[int] = []
+
+    async def flaky_apply(items: Any) -> int:
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise OSError("the database is busy (test)")
+        return await tracked.worker.apply_external(items)
+
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    reconciler = Reconciler(details, tracked.db, flaky_apply, sleep=sleep)
+    await reconciler.run_periodically(interval=30, passes=2)
+    assert calls == [1, 1] and sleeps == [30]
+    assert tracked.status(file_id) is PostflowStatus.APPROVED
+
+
+async def test_the_adapter_bundle_serves_the_reconciler_from_one_config(
     fake: FakeFrameio, tmp_path: Path
 ) -> None:
-    """FrameioAdapter built from one config reconciles through the same token and client."""
+    """FrameioAdapter built from one config reconciles through one token and one client."""
     adapter = FrameioAdapter(fake.config(tmp_path, details_cache_ttl=0), sleep=no_sleep)
-    tracker = Tracker()
+    tracked = Tracked()
     file_id = fake.add_file("bundle.mov", status="transcoded")
-    await seed(tracker, file_id)
+    await tracked.seed(file_id)
     fake.set_status_field(file_id, "needs review")
-    for event, enrichment in (await adapter.reconciler.reconcile([file_id])).items:
-        await tracker.apply(event, enrichment)
-    assert tracker.records[file_id].status is PostflowStatus.WAITING_APPROVAL
+    reconciler = tracked.reconciler(adapter.details, account_id=adapter.config.account_id)
+    await reconciler.run_once()
+    await reconciler.run_once()
+    assert tracked.status(file_id) is PostflowStatus.WAITING_APPROVAL
     assert fake.grants == ["client_credentials"]
     assert adapter.stored_secret() is None
     await adapter.aclose()

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import stat
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,17 @@ from postflow_webhooks.adapters.frameio import (
     ImsAuth,
     Pacer,
     SecretFile,
-    WebhookRegistrar,
     retry_policy,
 )
+from postflow_webhooks.adapters.memory import FixedClock
+from postflow_webhooks.app.policies import Policies, exponential
+from postflow_webhooks.service.registration import WebhookRegistrar
 from tests.fakes.fake_frameio import DeliveryRecorder, FakeFrameio
 
 pytestmark = pytest.mark.anyio
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+DOUBLING = exponential(6.0, 300.0)  # the registration policy without its jitter
 
 
 class FakeTime:
@@ -173,12 +179,15 @@ async def test_registrar_creates_once_and_hands_over_the_secret(
     async def on_secret(secret: str) -> None:
         secrets.append(secret)
 
-    registrar = WebhookRegistrar(webhooks, on_secret=on_secret, sleep=ftime.sleep)
+    registrar = WebhookRegistrar(
+        webhooks, FixedClock(AT), backoff=DOUBLING, on_secret=on_secret, sleep=ftime.sleep
+    )
     await registrar.on_new_public_url("https://first.trycloudflare.com")
     await registrar.wait_idle()
     status = registrar.status()
     assert status.registered_url == "https://first.trycloudflare.com/frameio-webhook"
     assert not status.pending and status.last_error is None and status.updates == 1
+    assert status.last_synced_at == AT and ftime.sleeps == []
     assert secrets == [fake.webhooks[status.webhook_id or ""]["secret"]]
     await registrar.aclose()
 
@@ -187,7 +196,7 @@ async def test_rapid_url_changes_coalesce_to_the_latest_and_are_spaced(
     fake: FakeFrameio, webhooks: FrameioWebhooks, ftime: FakeTime
 ) -> None:
     """Three URLs in a row give one PATCH with the last, at least 6 s after the previous call."""
-    registrar = WebhookRegistrar(webhooks, sleep=ftime.sleep)
+    registrar = WebhookRegistrar(webhooks, FixedClock(AT), backoff=DOUBLING, sleep=ftime.sleep)
     await registrar.on_new_public_url("https://u1.trycloudflare.com")
     await registrar.wait_idle()
     for n in (2, 3, 4):
@@ -205,10 +214,6 @@ async def test_failed_url_update_is_retried_with_backoff(
     fake: FakeFrameio, webhooks: FrameioWebhooks, ftime: FakeTime
 ) -> None:
     """Frame.io down during a URL change: the registrar waits, retries, and gets there."""
-    registrar = WebhookRegistrar(webhooks, sleep=ftime.sleep)
-    await registrar.on_new_public_url("https://a.trycloudflare.com")
-    await registrar.wait_idle()
-    fake.fail_next(6, status=503)
     backoffs: list[float] = []
 
     async def sleep_then_recover(seconds: float) -> None:
@@ -217,7 +222,13 @@ async def test_failed_url_update_is_retried_with_backoff(
         if len(backoffs) == 2:
             fake.recover()
 
-    registrar._sleep = sleep_then_recover
+    registrar = WebhookRegistrar(
+        webhooks, FixedClock(AT), backoff=DOUBLING, sleep=sleep_then_recover
+    )
+    await registrar.on_new_public_url("https://a.trycloudflare.com")
+    await registrar.wait_idle()
+    assert backoffs == []
+    fake.fail_next(6, status=503)
     await registrar.on_new_public_url("https://b.trycloudflare.com")
     await registrar.wait_idle()
     assert (
@@ -232,10 +243,55 @@ async def test_registrar_without_create_says_to_register(
     fake: FakeFrameio, webhooks: FrameioWebhooks, ftime: FakeTime
 ) -> None:
     """With creation off and no webhook of ours, the status says to run register."""
-    registrar = WebhookRegistrar(webhooks, create_if_missing=False, sleep=ftime.sleep)
+    registrar = WebhookRegistrar(
+        webhooks, FixedClock(AT), backoff=DOUBLING, create_if_missing=False, sleep=ftime.sleep
+    )
     await registrar.on_new_public_url("https://a.trycloudflare.com")
     await registrar.wait_idle()
     status = registrar.status()
     assert status.pending and status.last_error and "register" in status.last_error
     assert fake.webhooks == {}
     await registrar.aclose()
+
+
+async def test_the_default_registration_backoff_is_jittered_from_six_seconds(
+    fake: FakeFrameio, webhooks: FrameioWebhooks, ftime: FakeTime
+) -> None:
+    """With the default policy the retry waits are 6-7 s, then 12-13 s, then 24-25 s."""
+    backoffs: list[float] = []
+
+    async def sleep_then_recover(seconds: float) -> None:
+        backoffs.append(seconds)
+        if len(backoffs) == 3:
+            fake.recover()
+
+    registrar = WebhookRegistrar(
+        webhooks, FixedClock(AT), backoff=Policies().registration, sleep=sleep_then_recover
+    )
+    fake.fail_next(100, status=502)
+    await registrar.on_new_public_url("https://c.trycloudflare.com")
+    await registrar.wait_idle()
+    assert len(backoffs) == 3
+    assert 6 <= backoffs[0] <= 7 and 12 <= backoffs[1] <= 13 and 24 <= backoffs[2] <= 25
+    assert registrar.status().registered_url == "https://c.trycloudflare.com/frameio-webhook"
+    await registrar.aclose()
+
+
+async def test_point_at_creates_only_when_asked_and_hands_the_secret_once(
+    fake: FakeFrameio, webhooks: FrameioWebhooks
+) -> None:
+    """The registry port: no webhook and no create gives None; a create returns its secret once."""
+    assert await webhooks.point_at("https://a.example.com", create=False) is None
+    assert fake.webhooks == {}
+    created = await webhooks.point_at("https://a.example.com", create=True)
+    assert created is not None and created.url == "https://a.example.com/frameio-webhook"
+    assert created.secret is not None
+    assert created.secret == fake.webhooks[created.webhook_id]["secret"]
+    assert created.secret not in repr(created)
+    updated = await webhooks.point_at("https://b.example.com/frameio-webhook", create=True)
+    assert updated is not None and updated.webhook_id == created.webhook_id
+    assert updated.secret is None
+    moved = await webhooks.point_at("https://c.example.com", create=False)
+    assert moved is not None and moved.webhook_id == created.webhook_id and moved.secret is None
+    assert fake.webhooks[created.webhook_id]["url"] == "https://c.example.com/frameio-webhook"
+    assert len(fake.webhooks) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 from collections.abc import Iterator
@@ -12,8 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from postflow_webhooks.adapters.sqlite import group_commit
+from postflow_webhooks.adapters.tracker import FILE_NAME
 from postflow_webhooks.app.composition import create_app
-from tests.support import receiver_settings, running_server, signed_headers, wait_for
+from tests.support import (
+    hold_write_lock,
+    receiver_settings,
+    running_server,
+    signed_headers,
+    wait_for,
+)
 
 SECRET = "test-signing-secret"
 
@@ -265,3 +274,89 @@ def test_without_a_secret_unsigned_deliveries_are_accepted_and_health_says_so(
         body = payload("open-1")
         assert http.post("/frameio-webhook", content=body).status_code == 202
         assert http.get("/health").json()["signature_verification"] == "off"
+
+
+def test_a_write_lock_held_elsewhere_delays_the_delivery_not_the_other_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write lock held elsewhere: other requests are answered; 503 only past the busy timeout."""
+    monkeypatch.setattr(group_commit, "BUSY_TIMEOUT_MS", 3000)
+    settings_ = receiver_settings(tmp_path)
+    database = tmp_path / "postflow.sqlite3"
+    with (
+        running_server(create_app(settings_), settings_.port) as url,
+        httpx.Client(base_url=url, timeout=30) as http,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+
+        def deliver(file_id: str) -> httpx.Response:
+            return http.post("/frameio-webhook", content=payload(file_id, "file.ready"))
+
+        other = hold_write_lock(database)
+        waiting = pool.submit(deliver, "locked-1")
+        for _ in range(5):
+            assert http.get("/health").status_code == 200
+            assert http.get("/uploads").status_code == 200
+        assert not waiting.done(), "the delivery was answered while its commit could not happen"
+        other.execute("COMMIT")
+        assert waiting.result(timeout=10).status_code == 202
+
+        other.execute("BEGIN IMMEDIATE")
+        refused = pool.submit(deliver, "locked-2")
+        for _ in range(5):
+            assert http.get("/health").status_code == 200
+        assert not refused.done(), "the delivery was refused before the busy timeout"
+        answer = refused.result(timeout=20)
+        assert http.get("/webhook-status").status_code == 200
+        other.execute("ROLLBACK")
+        other.close()
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "storage_unavailable"
+        assert deliver("after-1").status_code == 202
+        wait_for(lambda: http.get("/uploads/after-1").status_code == 200)
+        assert http.get("/uploads/locked-1").status_code == 200
+        assert http.get("/uploads/locked-2").status_code == 404
+
+
+def test_with_the_json_store_postflows_tracker_file_follows_the_records(tmp_path: Path) -> None:
+    """``store=json``: the tracker file is adopted at start, then follows every applied change."""
+    tracker_file = tmp_path / FILE_NAME
+    tracker_file.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "uploads": {
+                    "pf-linked": {
+                        "filename": "old.mov",
+                        "status": "✅ APPROVED",
+                        "frameio_data": {"file_id": "known-1"},
+                    },
+                    "pf-unlinked": {"filename": "json-0.mov", "status": "🔄 UPLOADING", "size": 7},
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    settings_ = receiver_settings(tmp_path, store="json")
+    with running_server(create_app(settings_), settings_.port) as url:
+        adopted = httpx.get(f"{url}/uploads/known-1")
+        for index in range(3):
+            body = payload(f"json-{index}", "file.ready")
+            answer = httpx.post(f"{url}/frameio-webhook", content=body)
+            assert answer.status_code == 202
+
+        def linked() -> dict[str, dict[str, object]]:
+            uploads = json.loads(tracker_file.read_text(encoding="utf-8"))["uploads"]
+            return {
+                entry["frameio_data"]["file_id"]: {"key": key, **entry}
+                for key, entry in uploads.items()
+                if entry.get("frameio_data", {}).get("file_id", "").startswith("json-")
+                and entry.get("status") == "🎉 COMPLETED"
+            }
+
+        wait_for(lambda: len(linked()) == 3)
+        listed = httpx.get(f"{url}/uploads").json()["uploads"]
+    assert adopted.status_code == 200 and adopted.json()["status"] == "APPROVED"
+    entries = linked()
+    assert entries["json-0"]["key"] == "pf-unlinked" and entries["json-0"]["size"] == 7
+    assert sorted(item["file_id"] for item in listed) == ["json-0", "json-1", "json-2", "known-1"]

@@ -13,9 +13,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.events import EVENT_KINDS, Dialect, EventKind, WebhookEvent
 from postflow_webhooks.domain.records import Enrichment, FileInfo, UploadRecord
-from postflow_webhooks.domain.service import Decision, apply_event
+from postflow_webhooks.domain.rules import Decision, apply_event
 from postflow_webhooks.domain.state_machine import FileState
 from postflow_webhooks.domain.statuses import Processing, Review
 
@@ -240,7 +241,7 @@ file_states = st.builds(
     deleted=st.booleans(),
 )
 
-parsed_events = maybe_wrapped(any_dialect_payloads).map(WebhookEvent.from_payload)
+parsed_events = maybe_wrapped(any_dialect_payloads).map(read_payload)
 steps = st.tuples(st.one_of(parsed_events, events()), enrichments())
 
 # --- folding events through the service ----------------------------------------------

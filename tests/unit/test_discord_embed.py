@@ -1,4 +1,4 @@
-"""The Discord body, settings and rate-limit state: pure, no network."""
+"""The Discord body, settings, the announce policy and rate-limit state: pure, no network."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from postflow_webhooks.adapters.discord.config import DiscordConfig
 from postflow_webhooks.adapters.discord.embed import (
     COMMENT_COLOUR,
     ELLIPSIS,
@@ -20,9 +21,9 @@ from postflow_webhooks.adapters.discord.embed import (
 )
 from postflow_webhooks.adapters.discord.notifier import destination_key, redact
 from postflow_webhooks.adapters.discord.ratelimit import RateLimitState, retry_after_from
-from postflow_webhooks.adapters.discord.settings import ALL_STATUSES, DiscordConfig, skip_reason
-from postflow_webhooks.app.parts import discord_config
-from postflow_webhooks.app.settings import SettingsError, load_settings
+from postflow_webhooks.app.composition import build_notifier
+from postflow_webhooks.app.settings import Settings, SettingsError, load_settings
+from postflow_webhooks.domain.announce import ALL_STATUSES, AnnouncePolicy
 from postflow_webhooks.domain.records import Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus
 from tests.fakes.fake_discord import validate
@@ -162,14 +163,23 @@ def test_any_texts_give_a_body_discord_accepts(
     assert validate(build_message(status_note(name=name, event_type=event))) == {}
 
 
-def discord_config_from(environ: dict[str, str], tmp_path: Path) -> DiscordConfig:
-    """The Discord config the composition root builds from these variables."""
-    return discord_config(load_settings({"POSTFLOW_CONFIG_DIR": str(tmp_path), **environ}))
+def settings_from(environ: dict[str, str], tmp_path: Path) -> Settings:
+    """The settings the composition root reads from these variables."""
+    return load_settings({"POSTFLOW_CONFIG_DIR": str(tmp_path), **environ})
+
+
+def announce_policy(settings: Settings) -> AnnouncePolicy:
+    """The announce policy for ``settings``, as the composition root builds it."""
+    return AnnouncePolicy(
+        enabled=build_notifier(settings) is not None,
+        statuses=frozenset(settings.discord_statuses),
+        comments=settings.discord_comments,
+    )
 
 
 def test_config_reads_environ_and_hides_the_url(tmp_path: Path) -> None:
-    """Settings come from POSTFLOW_DISCORD_* keys; the URL never shows in the repr."""
-    config = discord_config_from(
+    """Settings come from POSTFLOW_DISCORD_* keys; the URL never shows in a repr or a label."""
+    settings = settings_from(
         {
             "POSTFLOW_DISCORD_WEBHOOK_URL": SECRET_URL,
             "POSTFLOW_DISCORD_STATUSES": "completed, FAILED,APPROVED ✅",
@@ -178,15 +188,23 @@ def test_config_reads_environ_and_hides_the_url(tmp_path: Path) -> None:
         },
         tmp_path,
     )
-    assert config.statuses == {
+    policy = announce_policy(settings)
+    assert policy.enabled
+    assert policy.statuses == {
         PostflowStatus.COMPLETED,
         PostflowStatus.FAILED,
         PostflowStatus.APPROVED,
     }
-    assert config.comments and config.username == "PostFlow"
+    assert policy.comments and settings.discord_username == "PostFlow"
+    notifier = build_notifier(settings)
+    assert notifier is not None
+    assert "s3cr3t" not in notifier.label and "s3cr3t" not in notifier.key
+    config = DiscordConfig(webhook_url=SECRET_URL, username=settings.discord_username)
     assert "s3cr3t" not in repr(config)
-    default = discord_config_from({}, tmp_path)
-    assert default.webhook_url is None and default.statuses == ALL_STATUSES and not default.comments
+    default = settings_from({}, tmp_path)
+    assert build_notifier(default) is None
+    assert announce_policy(default) == AnnouncePolicy()
+    assert AnnouncePolicy().statuses == ALL_STATUSES and not AnnouncePolicy().comments
 
 
 @pytest.mark.parametrize(
@@ -202,19 +220,30 @@ def test_bad_settings_name_the_key_and_never_echo_the_url(
 ) -> None:
     """A malformed setting fails at start-up naming its key, without the secret value."""
     with pytest.raises(SettingsError) as caught:
-        discord_config_from({key: value}, tmp_path)
+        settings_from({key: value}, tmp_path)
     assert key in str(caught.value)
     assert "s3cr3t" not in str(caught.value)
 
 
-def test_skip_reason_follows_url_statuses_and_comment_settings() -> None:
-    """No URL skips everything; unlisted statuses and (by default) comments are skipped."""
-    assert skip_reason(DiscordConfig(), status_note()) == "no Discord webhook URL configured"
-    config = DiscordConfig(webhook_url=SECRET_URL, statuses=frozenset({PostflowStatus.FAILED}))
-    assert skip_reason(config, status_note()) == "status COMPLETED is not announced"
-    assert skip_reason(config, status_note(new_status=PostflowStatus.FAILED)) is None
-    assert skip_reason(config, comment_note()) == "comment notifications are off"
-    assert skip_reason(DiscordConfig(webhook_url=SECRET_URL, comments=True), comment_note()) is None
+def test_skip_reason_follows_destination_statuses_and_comment_settings() -> None:
+    """No destination skips everything; unlisted statuses and (by default) comments are skipped."""
+    assert AnnouncePolicy().skip_reason(status_note()) == "no notification destination configured"
+    policy = AnnouncePolicy(enabled=True, statuses=frozenset({PostflowStatus.FAILED}))
+    assert policy.skip_reason(status_note()) == "status COMPLETED is not announced"
+    assert not policy.wants(status_note())
+    assert policy.skip_reason(status_note(new_status=PostflowStatus.FAILED)) is None
+    assert policy.wants(status_note(new_status=PostflowStatus.FAILED))
+    assert policy.skip_reason(comment_note()) == "comment notifications are off"
+    assert AnnouncePolicy(enabled=True, comments=True).skip_reason(comment_note()) is None
+    assert AnnouncePolicy(enabled=True).skip_reason(status_note(new_status=None)) == (
+        "no status to announce"
+    )
+
+
+def test_a_disabled_policy_announces_not_even_comments() -> None:
+    """Without a destination, comments are skipped even when comment notifications are on."""
+    policy = AnnouncePolicy(enabled=False, comments=True)
+    assert policy.skip_reason(comment_note()) == "no notification destination configured"
 
 
 def test_redacted_form_and_key_never_contain_the_token() -> None:

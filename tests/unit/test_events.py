@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 
+from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.errors import PayloadError
-from postflow_webhooks.domain.events import CommentText, Dialect, EventKind, WebhookEvent
+from postflow_webhooks.domain.events import CommentText, Dialect, EventKind
 from tests.unit.strategies import (
     V4_OTHER_EVENTS,
     any_dialect_payloads,
@@ -35,9 +36,9 @@ V2_LABEL = {
 
 
 def problems_of(payload: object) -> dict[str, str]:
-    """The problems ``from_payload`` reports, by JSON path."""
+    """The problems ``read_payload`` reports, by JSON path."""
     with pytest.raises(PayloadError) as caught:
-        WebhookEvent.from_payload(payload)
+        read_payload(payload)
     return {p.path: p.message for p in caught.value.problems}
 
 
@@ -46,7 +47,7 @@ def problems_of(payload: object) -> dict[str, str]:
 
 def test_postflow_upload_completed_carries_name_and_status() -> None:
     """The seed's file.upload.completed keeps its id, name and status."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {
             "event_type": "file.upload.completed",
             "resource": {"id": "file_id", "name": "video.mp4", "status": "processing"},
@@ -60,7 +61,7 @@ def test_postflow_upload_completed_carries_name_and_status() -> None:
 
 def test_postflow_review_change_carries_review_status() -> None:
     """The seed's review.status.changed keeps its review status."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {
             "event_type": "review.status.changed",
             "resource": {"id": "file_id", "name": "video.mp4", "review_status": "approved"},
@@ -82,14 +83,14 @@ def test_postflow_review_change_carries_review_status() -> None:
 )
 def test_every_seed_event_has_its_kind(event_type: str, kind: EventKind) -> None:
     """Each of the seed's five events is read as the kind the status table expects."""
-    event = WebhookEvent.from_payload({"event_type": event_type, "resource": {"id": "f"}})
+    event = read_payload({"event_type": event_type, "resource": {"id": "f"}})
     assert event.kind is kind
     assert event.dialect is Dialect.POSTFLOW
 
 
 def test_v4_delivery_is_ids_only() -> None:
     """A real V4 delivery yields its ids and nothing else."""
-    event = WebhookEvent.from_payload(V4_READY)
+    event = read_payload(V4_READY)
     assert event.dialect is Dialect.V4
     assert event.ids_only
     assert event.kind is EventKind.READY
@@ -118,14 +119,14 @@ def test_v4_delivery_is_ids_only() -> None:
 )
 def test_every_v4_event_in_the_table_has_its_kind(event_type: str, kind: EventKind) -> None:
     """Each V4 event the table names is read as its kind."""
-    event = WebhookEvent.from_payload({**V4_READY, "type": event_type})
+    event = read_payload({**V4_READY, "type": event_type})
     assert event.kind is kind
     assert event.dialect is Dialect.V4
 
 
 def test_v4_comment_points_at_the_comment_not_a_file() -> None:
     """A V4 comment.created names the comment; the file comes from the API later."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {**V4_READY, "type": "comment.created", "resource": {"id": "cmt-1", "type": "comment"}}
     )
     assert event.kind is EventKind.COMMENT
@@ -135,7 +136,7 @@ def test_v4_comment_points_at_the_comment_not_a_file() -> None:
 
 def test_v2_label_update_is_legacy_and_reads_the_label() -> None:
     """A legacy asset.label.updated is read as V2, with its label as the review status."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {**V2_LABEL, "resource": {**V2_LABEL["resource"], "label": "needs_review"}}
     )
     assert event.dialect is Dialect.V2
@@ -159,27 +160,27 @@ def test_v2_label_update_is_legacy_and_reads_the_label() -> None:
 )
 def test_every_v2_event_has_its_kind(event_type: str, kind: EventKind) -> None:
     """Legacy asset events are read as V2 and as the table's kinds."""
-    event = WebhookEvent.from_payload({**V2_LABEL, "type": event_type})
+    event = read_payload({**V2_LABEL, "type": event_type})
     assert event.kind is kind
     assert event.dialect is Dialect.V2
 
 
 def test_a_team_marks_a_delivery_as_legacy() -> None:
     """A ``team`` key makes a file.* delivery V2 (V4 has workspaces instead)."""
-    event = WebhookEvent.from_payload({**V2_LABEL, "type": "file.ready"})
+    event = read_payload({**V2_LABEL, "type": "file.ready"})
     assert event.dialect is Dialect.V2
 
 
 def test_event_names_are_trimmed_and_lowercased() -> None:
     """' File.Ready ' is file.ready."""
-    event = WebhookEvent.from_payload({"type": " File.Ready ", "resource": {"id": "f"}})
+    event = read_payload({"type": " File.Ready ", "resource": {"id": "f"}})
     assert event.event_type == "file.ready"
     assert event.kind is EventKind.READY
 
 
 def test_event_type_key_wins_over_type() -> None:
     """A payload with both keys is the PostFlow dialect, named by ``event_type``."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {"event_type": "file.ready", "type": "file.deleted", "resource": {"id": "f"}}
     )
     assert (event.kind, event.dialect) == (EventKind.READY, Dialect.POSTFLOW)
@@ -191,13 +192,13 @@ def test_event_type_key_wins_over_type() -> None:
 @given(any_dialect_payloads)
 def test_a_data_wrapper_reads_the_same_as_the_bare_payload(payload: dict[str, Any]) -> None:
     """``{"data": payload}`` is the same event as ``payload``, in every dialect."""
-    assert WebhookEvent.from_payload({"data": payload}) == WebhookEvent.from_payload(payload)
+    assert read_payload({"data": payload}) == read_payload(payload)
 
 
 @given(postflow_payloads())
 def test_postflow_payloads_parse(payload: dict[str, Any]) -> None:
     """Every PostFlow-dialect payload parses, keeping its id and statuses."""
-    event = WebhookEvent.from_payload(payload)
+    event = read_payload(payload)
     assert event.dialect is Dialect.POSTFLOW
     assert event.file_id == payload["resource"]["id"]
     assert event.status == payload["resource"].get("status")
@@ -206,7 +207,7 @@ def test_postflow_payloads_parse(payload: dict[str, Any]) -> None:
 @given(v4_payloads(events=V4_OTHER_EVENTS))
 def test_v4_events_outside_the_table_are_accepted(payload: dict[str, Any]) -> None:
     """V4 events the table does not name parse as OTHER, never as an error."""
-    event = WebhookEvent.from_payload(payload)
+    event = read_payload(payload)
     assert event.kind is EventKind.OTHER
     assert event.event_type == payload["type"]
 
@@ -214,14 +215,14 @@ def test_v4_events_outside_the_table_are_accepted(payload: dict[str, Any]) -> No
 @given(v2_payloads())
 def test_v2_payloads_parse_as_legacy(payload: dict[str, Any]) -> None:
     """Every legacy payload parses as V2 with its asset id."""
-    event = WebhookEvent.from_payload(payload)
+    event = read_payload(payload)
     assert event.dialect is Dialect.V2
     assert event.file_id == payload["resource"]["id"]
 
 
 def test_a_wrapper_beside_an_event_name_is_not_unwrapped() -> None:
     """``data`` next to ``type`` is an ordinary key of the payload."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {"type": "file.ready", "resource": {"id": "outer"}, "data": {"type": "file.deleted"}}
     )
     assert (event.kind, event.file_id) == (EventKind.READY, "outer")
@@ -241,12 +242,12 @@ def test_a_wrapper_beside_an_event_name_is_not_unwrapped() -> None:
 )
 def test_unknown_event_types_are_accepted(payload: dict[str, Any]) -> None:
     """Unknown event types parse as OTHER, even without a resource id."""
-    assert WebhookEvent.from_payload(payload).kind is EventKind.OTHER
+    assert read_payload(payload).kind is EventKind.OTHER
 
 
 def test_unknown_resource_types_are_accepted() -> None:
     """A resource type other than file is not rejected."""
-    event = WebhookEvent.from_payload({**V4_READY, "resource": {"id": "x", "type": "reel"}})
+    event = read_payload({**V4_READY, "resource": {"id": "x", "type": "reel"}})
     assert (event.kind, event.file_id, event.resource_type) == (EventKind.READY, "x", "reel")
 
 
@@ -255,21 +256,19 @@ def test_unknown_resource_types_are_accepted() -> None:
 
 def test_integer_ids_are_read_as_text() -> None:
     """A numeric id is kept as its decimal text."""
-    event = WebhookEvent.from_payload({"type": "file.ready", "resource": {"id": 42}})
+    event = read_payload({"type": "file.ready", "resource": {"id": 42}})
     assert event.file_id == "42"
 
 
 def test_an_explicit_version_is_read() -> None:
     """``resource.version`` is read as the version number."""
-    event = WebhookEvent.from_payload(
-        {"type": "file.versioned", "resource": {"id": "f", "version": 3}}
-    )
+    event = read_payload({"type": "file.versioned", "resource": {"id": "f", "version": 3}})
     assert event.version == 3
 
 
 def test_a_file_id_field_names_the_file() -> None:
     """``resource.file_id`` names the file even when the resource is something else."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {"type": "comment.created", "resource": {"id": "c", "type": "comment", "file_id": "f"}}
     )
     assert event.file_id == "f"
@@ -277,7 +276,7 @@ def test_a_file_id_field_names_the_file() -> None:
 
 def test_links_are_collected_and_non_text_links_dropped() -> None:
     """A ready file's links object and url fields are merged; non-string links are dropped."""
-    event = WebhookEvent.from_payload(
+    event = read_payload(
         {
             "event_type": "file.ready",
             "resource": {
@@ -310,16 +309,14 @@ def test_links_are_collected_and_non_text_links_dropped() -> None:
 )
 def test_comment_text_and_author_are_read(resource: dict[str, Any], expected: CommentText) -> None:
     """A comment's text and author are read from either spelling the seed uses."""
-    event = WebhookEvent.from_payload({"event_type": "comment.created", "resource": resource})
+    event = read_payload({"event_type": "comment.created", "resource": resource})
     assert event.comment == expected
     assert event.file_id == "f"
 
 
 def test_non_comment_events_carry_no_comment() -> None:
     """Only comment events carry comment text."""
-    event = WebhookEvent.from_payload(
-        {"event_type": "file.ready", "resource": {"id": "f", "text": "hello"}}
-    )
+    event = read_payload({"event_type": "file.ready", "resource": {"id": "f", "text": "hello"}})
     assert event.comment is None
 
 
@@ -433,6 +430,6 @@ def test_problems_say_what_was_expected() -> None:
 def test_the_error_message_lists_each_path() -> None:
     """The error's text names every problem's path, for logs."""
     with pytest.raises(PayloadError) as caught:
-        WebhookEvent.from_payload({"type": 1, "resource": {"id": "f", "name": 2}})
+        read_payload({"type": 1, "resource": {"id": "f", "name": 2}})
     assert "$.type" in str(caught.value)
     assert "$.resource.name" in str(caught.value)

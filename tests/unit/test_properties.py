@@ -9,10 +9,11 @@ import attrs
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.errors import PayloadError
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.records import Enrichment, UploadRecord
-from postflow_webhooks.domain.service import Outcome
+from postflow_webhooks.domain.rules import Outcome
 from postflow_webhooks.domain.statuses import PostflowStatus
 from tests.unit.strategies import (
     any_dialect_payloads,
@@ -29,16 +30,14 @@ NOTHING = Enrichment()
 
 def v4(event_type: str, file_id: str = "f-1", **resource: Any) -> WebhookEvent:
     """A V4-shaped event about one file."""
-    return WebhookEvent.from_payload(
+    return read_payload(
         {"type": event_type, "resource": {"id": file_id, "type": "file", **resource}}
     )
 
 
 def postflow(event_type: str, file_id: str = "f-1", **resource: Any) -> WebhookEvent:
     """A PostFlow-dialect event about one file."""
-    return WebhookEvent.from_payload(
-        {"event_type": event_type, "resource": {"id": file_id, **resource}}
-    )
+    return read_payload({"event_type": event_type, "resource": {"id": file_id, **resource}})
 
 
 # --- applying an event twice equals applying it once ---------------------------------
@@ -244,7 +243,7 @@ def damaged_payloads(draw: st.DrawFn) -> Any:
 def test_parsing_raises_nothing_but_payload_error(payload: Any) -> None:
     """Arbitrary JSON either parses into an event or raises PayloadError with located problems."""
     try:
-        event = WebhookEvent.from_payload(payload)
+        event = read_payload(payload)
     except PayloadError as error:
         assert error.problems
         assert all(p.path.startswith("$") and p.message for p in error.problems)

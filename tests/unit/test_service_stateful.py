@@ -16,6 +16,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.records import (
     CommentInfo,
@@ -25,7 +26,7 @@ from postflow_webhooks.domain.records import (
     NotificationKind,
     UploadRecord,
 )
-from postflow_webhooks.domain.service import apply_event, target_file_id
+from postflow_webhooks.domain.rules import apply_event, target_file_id
 from postflow_webhooks.domain.statuses import PostflowStatus
 from tests.unit.strategies import at, spellings
 
@@ -135,7 +136,7 @@ class ServiceMachine(RuleBasedStateMachine):
 
     def deliver(self, body: Any, effect: Effect, enrichment: Enrichment = NO_DETAILS) -> None:
         """Apply one delivery to the system and to the model, and compare what is due."""
-        event = WebhookEvent.from_payload(body)
+        event = read_payload(body)
         self.apply(event, enrichment, effect)
 
     def apply(self, event: WebhookEvent, enrichment: Enrichment, effect: Effect) -> None:

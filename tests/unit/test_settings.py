@@ -139,3 +139,17 @@ def test_discord_statuses_accept_all_none_names_and_labels(tmp_path: Path) -> No
     )
     picked = load_settings(env(tmp_path, POSTFLOW_DISCORD_STATUSES="approved, REJECTED 🚫"))
     assert picked.discord_statuses == (PostflowStatus.APPROVED, PostflowStatus.REJECTED)
+
+
+def test_worker_process_is_gone(tmp_path: Path) -> None:
+    """Release 0.1.0's worker_process key stops start-up naming it; its variable is ignored."""
+    assert not hasattr(Settings(), "worker_process")
+    settings = load_settings(env(tmp_path, POSTFLOW_WORKER_PROCESS="false"))
+    assert settings == load_settings(env(tmp_path))
+    write(tmp_path / "config" / "receiver.json", {"worker_process": True})
+    with pytest.raises(SettingsError, match=r"receiver\.json: worker_process: unknown key"):
+        load_settings(env(tmp_path))
+    write(tmp_path / "config" / "receiver.json", {})
+    write(tmp_path / "config" / "frameio_config.json", {"receiver": {"worker_process": False}})
+    with pytest.raises(SettingsError, match="worker_process: unknown key"):
+        load_settings(env(tmp_path))

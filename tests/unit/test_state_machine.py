@@ -10,6 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.events import Dialect, EventKind, WebhookEvent
 from postflow_webhooks.domain.records import Enrichment, FileInfo
 from postflow_webhooks.domain.state_machine import TABLE, FileState, transition
@@ -30,7 +31,7 @@ NEW = FileState()
 def event(event_type: str, **resource: Any) -> WebhookEvent:
     """A V4-style event (PostFlow-style when a status is given) about file ``f``."""
     key = "event_type" if {"status", "review_status"} & resource.keys() else "type"
-    return WebhookEvent.from_payload({key: event_type, "resource": {"id": "f", **resource}})
+    return read_payload({key: event_type, "resource": {"id": "f", **resource}})
 
 
 def details(
@@ -301,7 +302,7 @@ def test_a_v2_label_update_without_label_uses_the_api() -> None:
 def test_a_comment_changes_no_state() -> None:
     """comment.created leaves the state alone (the service counts it)."""
     start = state(Processing.PROCESSING, Review.NEEDS_REVIEW, version=2, version_fresh=True)
-    comment = WebhookEvent.from_payload(
+    comment = read_payload(
         {"event_type": "comment.created", "resource": {"id": "f", "status": "ready"}}
     )
     assert after(start, comment) == start

@@ -103,3 +103,23 @@ def test_failed_may_become_ready_but_not_the_reverse() -> None:
 def test_a_label_alone_gives_back_a_state_displayed_with_that_label(status: PostflowStatus) -> None:
     """axes_for inverts displayed_status for every label PostFlow may have written."""
     assert displayed_status(*axes_for(status)) is status
+
+
+# The values PostFlow's upload tracker stores and compares (its UploadStatus), emoji first.
+TRACKER_VALUES = {
+    PostflowStatus.UPLOADING: "🔄 UPLOADING",
+    PostflowStatus.PROCESSING: "⚙️ PROCESSING",
+    PostflowStatus.COMPLETED: "🎉 COMPLETED",
+    PostflowStatus.FAILED: "❌ FAILED",
+    PostflowStatus.WAITING_APPROVAL: "⏳ WAITING_APPROVAL",
+    PostflowStatus.APPROVED: "✅ APPROVED",
+    PostflowStatus.REJECTED: "🚫 REJECTED",
+}
+
+
+@pytest.mark.parametrize("status", list(PostflowStatus), ids=lambda s: s.name)
+def test_each_status_has_postflows_tracker_value(status: PostflowStatus) -> None:
+    """The tracker value is PostFlow's own, emoji first, and reads back as the same status."""
+    assert status.tracker_value == TRACKER_VALUES[status]
+    assert PostflowStatus.from_text(TRACKER_VALUES[status]) is status
+    assert PostflowStatus.from_text(f" {TRACKER_VALUES[status]}\n") is status

@@ -52,6 +52,8 @@ class MemoryDatabase:
     def __init__(self) -> None:
         self._rows: list[_Row] = []
         self._notes: list[_Note] = []
+        self._last_seq = 0
+        self._last_note_id = 0
         self.records: dict[str, UploadRecord] = {}
         self._revisions: dict[str, int] = {}
         self._revision = 0
@@ -66,8 +68,9 @@ class MemoryDatabase:
 
     async def append(self, delivery: IncomingDelivery) -> None:
         """Keep the delivery and count it."""
+        self._last_seq += 1
         pending = PendingDelivery(
-            seq=len(self._rows) + 1,
+            seq=self._last_seq,
             delivery_id=delivery.delivery_id,
             received_at=delivery.received_at,
             body=delivery.body,
@@ -133,7 +136,8 @@ class MemoryDatabase:
             self.records[record.file_id] = record
             self._revisions[record.file_id] = self._revision
         for notification in result.notifications:
-            numbered = attrs.evolve(notification, id=len(self._notes) + 1)
+            self._last_note_id += 1
+            numbered = attrs.evolve(notification, id=self._last_note_id)
             self._notes.append(_Note(numbered))
         if result.last_event is not None:
             self._last_event = result.last_event
@@ -170,7 +174,9 @@ class MemoryDatabase:
         for row in self._rows:
             if row.delivery.seq in seqs and row.state == "quarantined":
                 row.state, row.reason = "pending", None
-                row.delivery = attrs.evolve(row.delivery, attempts=0, not_before=None)
+                row.delivery = attrs.evolve(
+                    row.delivery, attempts=0, not_before=None, last_error=None
+                )
                 moved += 1
         return moved
 

@@ -3,12 +3,15 @@
 One private cattrs converter structures the decoded JSON into the domain's
 ``RawPayload`` (strict types, extra keys ignored); the domain then gives it
 its meaning. The receiver (to answer 400/422 at once) and the worker (on the
-stored bytes) both read deliveries here, the one way there is.
+stored bytes) both read deliveries here, the one way there is; the app gives
+both the same ``remembering_reader``, so a delivery is usually read once.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import cattrs
@@ -72,7 +75,19 @@ def make_converter() -> cattrs.Converter:
     for cls in (RawRef, RawAuthor, RawResource, RawPayload):
         base = converter.gen_structure_attrs_fromdict(cls)
         converter.register_structure_hook(cls, _objects_only(base, cls))
+    # Optional fields straight to their type's hook (cattrs' generic dispatch costs more).
+    for kind in (str, int, Identifier, dict[str, str], RawRef, RawResource):
+        converter.register_structure_hook(
+            kind | None, _optional(converter.get_structure_hook(kind))
+        )
     return converter
+
+
+def _optional(hook: Any) -> Any:
+    def structure(value: object, kind: object) -> Any:
+        return None if value is None else hook(value, kind)
+
+    return structure
 
 
 def _objects_only(base: Any, cls: type[Any]) -> Any:
@@ -96,6 +111,16 @@ def read_body(body: bytes) -> WebhookEvent:
     except (ValueError, RecursionError) as exc:
         raise NotJsonError(f"the body is not JSON: {exc}") from None
     return read_payload(decoded)
+
+
+def remembering_reader(size: int = 1024) -> Callable[[bytes], WebhookEvent]:
+    """``read_body`` remembering its last ``size`` answers by body.
+
+    The worker reads the same bytes the receiver read moments earlier; events
+    are immutable, so the second read can be the first one's answer. A body
+    that was refused is not remembered: it raises again.
+    """
+    return functools.lru_cache(maxsize=size)(read_body)
 
 
 def read_payload(decoded: object) -> WebhookEvent:

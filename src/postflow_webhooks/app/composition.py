@@ -27,7 +27,7 @@ from postflow_webhooks.adapters.cloudflared import (
 from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
-from postflow_webhooks.adapters.payload import read_body
+from postflow_webhooks.adapters.payload import remembering_reader
 from postflow_webhooks.adapters.sqlite import (
     SqliteDatabase,
     SqliteJournal,
@@ -119,6 +119,7 @@ def build_runtime(
     clock = clock or SystemClock()
     policies = policies or Policies()
     closers: list[Closer] = []
+    read_event = remembering_reader()
     db = SqliteDatabase.in_directory(settings.data_dir)
     journal, records, outbox = SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db)
 
@@ -158,7 +159,7 @@ def build_runtime(
     worker = DeliveryWorker(
         journal,
         records,
-        read_body,
+        read_event,
         clock,
         failure_backoff=policies.worker_failure,
         enrich_backoff=policies.enrichment,
@@ -195,6 +196,7 @@ def build_runtime(
         lock=DataDirectoryLock(settings.data_dir),
         storage=db,
         inbox=journal,
+        read_event=read_event,
         counters=journal,
         desk=journal,
         records=records,
@@ -241,7 +243,9 @@ def create_app(
         finally:
             await runtime.stop()
 
-    receiver = WebhookReceiver(runtime.inbox, read_body, runtime.clock, runtime.secrets.current)
+    receiver = WebhookReceiver(
+        runtime.inbox, runtime.read_event, runtime.clock, runtime.secrets.current
+    )
     app = build_http_app(
         receiver,
         RuntimeStatusViews(runtime),

@@ -15,13 +15,14 @@ from postflow_webhooks.app.datadir import DataDirectoryLock
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings
 from postflow_webhooks.domain.endpoint import webhook_url
-from postflow_webhooks.domain.errors import TunnelError
+from postflow_webhooks.domain.errors import StorageError, TunnelError
 from postflow_webhooks.domain.ports import (
     Clock,
     Counters,
     DeadLetters,
     DeliveryDesk,
     DeliveryInbox,
+    EventReader,
     RecordStore,
     Retention,
     Tunnel,
@@ -37,6 +38,10 @@ log = logging.getLogger("postflow_webhooks")
 
 Closer = Callable[[], Awaitable[None]]
 
+# How often to look for work nobody rang about: ``replay`` (another process)
+# puts deliveries and notifications back in the database directly.
+LOOK_AGAIN_SECONDS = 1.0
+
 
 class Storage(Protocol):
     """The durable store as a resource: opened at start, closed at the end."""
@@ -49,6 +54,10 @@ class Storage(Protocol):
         """Commit what is queued and release it."""
         ...
 
+    async def changed(self) -> bool:
+        """True when something was committed since the last call."""
+        ...
+
 
 @attrs.define
 class ReceiverRuntime:
@@ -59,6 +68,7 @@ class ReceiverRuntime:
     lock: DataDirectoryLock
     storage: Storage
     inbox: DeliveryInbox
+    read_event: EventReader
     counters: Counters
     desk: DeliveryDesk
     records: RecordStore
@@ -99,9 +109,11 @@ class ReceiverRuntime:
         if self.tracker_sync is not None:
             await self.tracker_sync.adopt()
             await self.tracker_sync.start()
+        await self.storage.changed()  # the baseline: the worker's first pass sees the rest
         await self.worker.start()
         if self.dispatcher is not None:
             await self.dispatcher.start()
+        self._spawn(self._look_again_periodically(), "look-again")
         keep = timedelta(days=self.settings.retention_days)
         self._spawn(prune_periodically(self.retention, self.clock, keep=keep), "retention")
         if self.tunnel is not None:
@@ -148,6 +160,19 @@ class ReceiverRuntime:
             await work
 
         self._tasks.append(asyncio.create_task(run(), name=name))
+
+    async def _look_again_periodically(self) -> None:
+        """Wake the worker and the dispatcher when another process changed the database."""
+        while True:
+            await asyncio.sleep(LOOK_AGAIN_SECONDS)
+            try:
+                changed = await self.storage.changed()
+            except StorageError:
+                changed = True
+            if changed:
+                self.worker.wake()
+                if self.dispatcher is not None:
+                    self.dispatcher.wake()
 
     async def _start_tunnel(self, tunnel: Tunnel) -> None:
         try:

@@ -1,4 +1,4 @@
-"""The tunnel adapter's settings: one frozen value, built once from settings or the environment."""
+"""The tunnel adapter's settings: one frozen value, built from the app's settings."""
 
 from __future__ import annotations
 

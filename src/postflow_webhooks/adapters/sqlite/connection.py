@@ -25,7 +25,11 @@ BUSY_TIMEOUT_MS = 10_000
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection with the durable settings; the file must exist or be creatable."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    # Used by one thread at a time, but not always the one that opened it: the
+    # facade opens the database in PostFlow's thread, then serves in its own.
+    conn = sqlite3.connect(
+        path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

@@ -67,6 +67,7 @@ class SqliteDatabase:
         self.on_deliveries: Callable[[], None] | None = None
         self._writer = GroupCommitWriter(path, _commit_ingress, self._delivered)
         self._reader = SqliteReader(path)
+        self._data_version: int | None = None
 
     @classmethod
     def in_directory(cls, data_dir: Path) -> SqliteDatabase:
@@ -97,3 +98,12 @@ class SqliteDatabase:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on the read connection."""
         return await self._reader.run(fn)
+
+    async def changed(self) -> bool:
+        """True when a commit landed since the last call (``replay`` from another process, say)."""
+
+        def version(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+        seen, self._data_version = self._data_version, await self._reader.run(version)
+        return seen is not None and seen != self._data_version
