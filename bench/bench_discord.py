@@ -8,24 +8,18 @@ from datetime import UTC, datetime
 
 from tests.fakes.fake_discord import FakeDiscord
 
-from postflow_webhooks.adapters.discord import DiscordConfig
-from postflow_webhooks.adapters.memory import MemoryJournal
-from postflow_webhooks.app.dispatcher import NotificationDispatcher
+from postflow_webhooks.adapters.clock import SystemClock
+from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
+from postflow_webhooks.adapters.memory import MemoryDatabase
+from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.domain.journal import BatchResult
 from postflow_webhooks.domain.records import Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.service.dispatcher import NotificationDispatcher
 
 BACKLOG = 40
 BUCKET_LIMIT = 5
 BUCKET_WINDOW = 2.0
-
-
-class _WallClock:
-    """The real UTC time."""
-
-    def now(self) -> datetime:
-        """Now, timezone-aware."""
-        return datetime.now(UTC)
 
 
 def _backlog(count: int) -> tuple[Notification, ...]:
@@ -47,14 +41,23 @@ def _backlog(count: int) -> tuple[Notification, ...]:
 
 
 async def _run(fake: FakeDiscord) -> float:
-    journal = MemoryJournal()
-    await journal.commit(BatchResult(notifications=_backlog(BACKLOG)))
-    config = DiscordConfig(webhook_url=fake.webhook_url)
-    dispatcher = NotificationDispatcher.from_config(config, journal, clock=_WallClock())
+    database = MemoryDatabase()
+    await database.commit(BatchResult(notifications=_backlog(BACKLOG)))
+    notifier = DiscordNotifier(DiscordConfig(webhook_url=fake.webhook_url))
+    dispatcher = NotificationDispatcher(
+        database,
+        database,
+        notifier,
+        SystemClock(),
+        outage_backoff=Policies().notification_outage,
+    )
     started = time.monotonic()
-    await dispatcher.drain()
+    try:
+        await dispatcher.drain()
+    finally:
+        await notifier.aclose()
     elapsed = time.monotonic() - started
-    assert await journal.due(1) == [], "backlog not drained"
+    assert await database.due(1) == [], "backlog not drained"
     return elapsed
 
 

@@ -41,7 +41,8 @@ def test_make_run_answers_health_on_the_embedded_default(tmp_path: Path) -> None
         wait_for(answers, timeout=120, every=0.2)
         health = httpx.get(url).json()
         assert health["status"] == "ok"
-        assert health["store"]["kind"] == "sqlite"
+        assert health["store"]["database"] == str(data / "postflow.sqlite3")
+        assert health["store"]["tracker"] is None
         assert health["tunnel_info"]["mode"] == "off"
         assert health["notifications"]["destination"] == "disabled"
         assert (data / "postflow.sqlite3").exists()

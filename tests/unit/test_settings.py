@@ -141,15 +141,18 @@ def test_discord_statuses_accept_all_none_names_and_labels(tmp_path: Path) -> No
     assert picked.discord_statuses == (PostflowStatus.APPROVED, PostflowStatus.REJECTED)
 
 
-def test_worker_process_is_gone(tmp_path: Path) -> None:
-    """Release 0.1.0's worker_process key stops start-up naming it; its variable is ignored."""
+def test_worker_process_is_retired_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Release 0.1.0's worker_process key is ignored with a warning naming it, so upgrades start."""
     assert not hasattr(Settings(), "worker_process")
     settings = load_settings(env(tmp_path, POSTFLOW_WORKER_PROCESS="false"))
     assert settings == load_settings(env(tmp_path))
-    write(tmp_path / "config" / "receiver.json", {"worker_process": True})
-    with pytest.raises(SettingsError, match=r"receiver\.json: worker_process: unknown key"):
-        load_settings(env(tmp_path))
-    write(tmp_path / "config" / "receiver.json", {})
-    write(tmp_path / "config" / "frameio_config.json", {"receiver": {"worker_process": False}})
-    with pytest.raises(SettingsError, match="worker_process: unknown key"):
+    write(tmp_path / "config" / "receiver.json", {"worker_process": True, "port": 8181})
+    with caplog.at_level("WARNING", logger="postflow_webhooks.settings"):
+        upgraded = load_settings(env(tmp_path))
+    assert upgraded.port == 8181
+    assert "receiver.json: worker_process is ignored" in caplog.text
+    write(tmp_path / "config" / "receiver.json", {"worker_proces": True})
+    with pytest.raises(SettingsError, match="worker_proces: unknown key"):
         load_settings(env(tmp_path))

@@ -72,22 +72,24 @@ def make_converter() -> cattrs.Converter:
         raise ValueError(f"expected a string or object, got {json_type(value)}")
 
     converter.register_structure_hook_func(lambda t: t == str | RawAuthor | None, author)
+    # Optional fields go straight to their type's hook (cattrs' generic dispatch
+    # costs more); each class's hook is generated after the hooks of its fields.
+    for kind in (str, int, Identifier, dict[str, str]):
+        _register_optional(converter, kind)
     for cls in (RawRef, RawAuthor, RawResource, RawPayload):
         base = converter.gen_structure_attrs_fromdict(cls)
         converter.register_structure_hook(cls, _objects_only(base, cls))
-    # Optional fields straight to their type's hook (cattrs' generic dispatch costs more).
-    for kind in (str, int, Identifier, dict[str, str], RawRef, RawResource):
-        converter.register_structure_hook(
-            kind | None, _optional(converter.get_structure_hook(kind))
-        )
+        _register_optional(converter, cls)
     return converter
 
 
-def _optional(hook: Any) -> Any:
-    def structure(value: object, kind: object) -> Any:
+def _register_optional(converter: cattrs.Converter, kind: Any) -> None:
+    hook = converter.get_structure_hook(kind)
+
+    def structure(value: object, hint: object) -> Any:
         return None if value is None else hook(value, kind)
 
-    return structure
+    converter.register_structure_hook(kind | None, structure)
 
 
 def _objects_only(base: Any, cls: type[Any]) -> Any:

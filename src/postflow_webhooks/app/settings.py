@@ -17,6 +17,7 @@ where it came from. Secrets are ``repr=False`` and never shown.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import attrs
 
 from postflow_webhooks.domain.statuses import PostflowStatus
+
+log = logging.getLogger("postflow_webhooks.settings")
 
 FRAMEIO_CONFIG = "frameio_config.json"
 RECEIVER_CONFIG = "receiver.json"
@@ -276,6 +279,11 @@ FRAMEIO_KEYS = {
     "webhook_secret": "webhook_secret",
 }
 
+# Keys earlier releases read, accepted and ignored (with a warning) so upgrades start.
+RETIRED_KEYS = {
+    "worker_process": "since 0.2.0 the worker always runs in the receiver's own process",
+}
+
 # Environment variables other than POSTFLOW_<KEY>.
 EXTRA_ENV = {"TUNNEL_TOKEN": "tunnel_token"}
 
@@ -330,10 +338,12 @@ def _parse(key: str, raw: Any, source: str) -> Any:
 
 
 def _known(section: Mapping[str, Any], source: str) -> dict[str, Any]:
-    unknown = sorted(set(section) - set(PARSERS))
+    for key in sorted(set(section) & set(RETIRED_KEYS)):
+        log.warning("%s: %s is ignored: %s", source, key, RETIRED_KEYS[key])
+    unknown = sorted(set(section) - set(PARSERS) - set(RETIRED_KEYS))
     if unknown:
         raise SettingsError(unknown[0], source, "unknown key")
-    return dict(section)
+    return {key: value for key, value in section.items() if key in PARSERS}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.presenters import (
     iso,
     present_dead_letter,
@@ -84,7 +85,11 @@ class RuntimeStatusViews:
             "status": "unhealthy" if problems else ("degraded" if warnings else "ok"),
             "problems": problems,
             "warnings": warnings,
-            "store": {"kind": runtime.settings.store, "writable": not problems},
+            "store": {
+                "database": str(runtime.settings.data_dir / DATABASE_NAME),
+                "writable": not problems,
+                "tracker": None if tracker is None else tracker.state(),
+            },
             "worker": {
                 "alive": worker.alive,
                 "processed": worker.processed_total,

@@ -64,6 +64,7 @@ class _Pass:
     held: set[str] = attrs.Factory(set)
     last: LastEvent | None = None
     unannounced: int = 0
+    applied: list[tuple[str, str, str, str, float]] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -238,6 +239,9 @@ class DeliveryWorker:
         if processed:
             self.processed_total += len(state.processed)
         self.unannounced_total += state.unannounced
+        if log.isEnabledFor(logging.INFO):
+            for applied in state.applied:
+                log.info("delivery %s event=%s file=%s outcome=%s duration_ms=%.1f", *applied)
         if (state.records or state.notifications) and self._after_commit is not None:
             self._after_commit()
 
@@ -297,15 +301,15 @@ class DeliveryWorker:
             outcome=decision.outcome.value,
             at=delivery.received_at,
         )
-        if log.isEnabledFor(logging.INFO):
-            log.info(
-                "delivery %s event=%s file=%s outcome=%s duration_ms=%.1f",
+        state.applied.append(
+            (
                 delivery.delivery_id,
                 event.event_type,
                 decision.file_id or "-",
                 decision.outcome.value,
                 (time.perf_counter() - item.started) * 1000,
             )
+        )
 
     async def _enrich(self, event: WebhookEvent) -> Enrichment:
         if self._details is None:

@@ -22,6 +22,11 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 
+DAMAGED = (
+    "If the file is damaged, stop the receiver, move the file aside (keep it: it may be "
+    "recoverable with sqlite3's .recover) and start again with a new, empty database"
+)
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection with the durable settings; the file must exist or be creatable."""
@@ -42,12 +47,12 @@ def open_database(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = connect(path)
     except (OSError, sqlite3.Error) as exc:
-        raise StorageError(f"cannot open the database {path}: {exc}") from exc
+        raise StorageError(f"cannot open the database {path}: {exc}. {DAMAGED}") from exc
     try:
         migrate(conn, path)
     except sqlite3.Error as exc:
         conn.close()
-        raise StorageError(f"cannot bring the database {path} up to date: {exc}") from exc
+        raise StorageError(f"cannot open the database {path}: {exc}. {DAMAGED}") from exc
     except BaseException:
         conn.close()
         raise

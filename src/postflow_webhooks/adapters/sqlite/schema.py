@@ -162,6 +162,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
         )
     if version == LATEST:
         return
+    fresh = version == 0
     inbox = inbox_path(path)
     merging = version < 2 and inbox.exists()
     if merging:
@@ -176,10 +177,13 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            log.info("database %s migrated to layout version %d", path, number)
+            if not fresh:
+                log.info("database %s migrated to layout version %d", path, number)
     finally:
         if merging:
             conn.execute("DETACH DATABASE inbox")
+    if fresh:
+        log.info("created the database %s (layout version %d)", path, LATEST)
     if merging:
         _retire(inbox)
 

@@ -17,7 +17,12 @@ from postflow_webhooks.app.cli.common import settings_for
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory.")
-@click.option("--store", type=click.Choice(["sqlite", "json"]), default=None, help="Tracker store.")
+@click.option(
+    "--store",
+    type=click.Choice(["sqlite", "json"]),
+    default=None,
+    help="json: also keep PostFlow's tracker file data/uploads_tracking.json in step.",
+)
 @click.option("--config-dir", type=click.Path(path_type=Path), default=None, help="Config files.")
 @click.option(
     "--tunnel", type=click.Choice(["off", "quick", "named"]), default=None, help="Public tunnel."
