@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from postflow_webhooks.domain.endpoint import MAX_EVENT_TYPES_SHOWN, MAX_SKEW_SECONDS
 from postflow_webhooks.domain.journal import (
     BatchResult,
     DeadLetter,
@@ -46,6 +47,16 @@ class _Note:
     settled_at: datetime | None = None
 
 
+def _bounded(by_type: Counter[str]) -> dict[str, int]:
+    """The most frequent event types by name, the rest under ``other`` (as SQLite does)."""
+    ranked = sorted(by_type.items(), key=lambda item: (-item[1], item[0]))
+    shown = dict(ranked[:MAX_EVENT_TYPES_SHOWN])
+    if len(ranked) > MAX_EVENT_TYPES_SHOWN:
+        rest = sum(n for _, n in ranked[MAX_EVENT_TYPES_SHOWN:])
+        shown["other"] = shown.get("other", 0) + rest
+    return shown
+
+
 class MemoryDatabase:
     """Deliveries, records, notifications and destinations in lists and dicts."""
 
@@ -63,11 +74,21 @@ class MemoryDatabase:
         self._by_type: Counter[str] = Counter()
         self._rejections: Counter[str] = Counter()
         self._last_event: LastEvent | None = None
+        self._signatures: dict[tuple[bytes, int], str] = {}
+        self._duplicates = 0
 
     # -- DeliveryInbox ---------------------------------------------------------
 
-    async def append(self, delivery: IncomingDelivery) -> None:
-        """Keep the delivery and count it."""
+    async def append(self, delivery: IncomingDelivery) -> str | None:
+        """Keep the delivery and count it; for a replayed signature, the first one's id."""
+        if delivery.signature is not None:
+            horizon = int(delivery.received_at.timestamp()) - MAX_SKEW_SECONDS - 1
+            self._signatures = {k: v for k, v in self._signatures.items() if k[1] >= horizon}
+            key = (delivery.signature, delivery.timestamp or 0)
+            if key in self._signatures:
+                self._duplicates += 1
+                return self._signatures[key]
+            self._signatures[key] = delivery.delivery_id
         self._last_seq += 1
         pending = PendingDelivery(
             seq=self._last_seq,
@@ -80,6 +101,7 @@ class MemoryDatabase:
         self._rows.append(_Row(pending))
         self._total += 1
         self._by_type[delivery.event_type] += 1
+        return None
 
     async def reject(self, reason: str) -> None:
         """Count a refused request."""
@@ -203,8 +225,9 @@ class MemoryDatabase:
         """Counters as ``/webhook-status`` shows them."""
         return JournalStats(
             total_events=self._total,
-            events_by_type=dict(self._by_type),
+            events_by_type=_bounded(self._by_type),
             rejections=dict(self._rejections),
+            duplicates=self._duplicates,
             backlog=sum(1 for r in self._rows if r.state == "pending"),
             quarantined=sum(1 for r in self._rows if r.state == "quarantined"),
             notifications_pending=self._count(NotificationState.PENDING),

@@ -16,6 +16,7 @@ import attrs
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.journal import (
     BatchResult,
+    CommitFailure,
     DeadLetter,
     DestinationState,
     IncomingDelivery,
@@ -47,12 +48,25 @@ class Clock(Protocol):
 class DeliveryInbox(Protocol):
     """Where the receiver commits deliveries before it answers."""
 
-    async def append(self, delivery: IncomingDelivery) -> None:
-        """Commit the delivery durably; return only once it is on disk."""
+    async def append(self, delivery: IncomingDelivery) -> str | None:
+        """Commit the delivery durably; return only once it is on disk.
+
+        Returns ``None``, or for a replay of a signed delivery already accepted
+        (same signature and timestamp) the first one's delivery id, and then
+        nothing is stored or counted as an event.
+        """
         ...
 
     async def reject(self, reason: str) -> None:
         """Count a refused request by reason (bad signature, too large, ...)."""
+        ...
+
+
+class CommitHealth(Protocol):
+    """Whether the database takes commits: the outcome of the last one tried."""
+
+    def commit_failure(self) -> CommitFailure | None:
+        """Why the last commit failed (disk full, locked, ...); ``None`` once one succeeds."""
         ...
 
 

@@ -7,9 +7,15 @@ decided for that file. The pass then commits the processed marks, the new
 records, the notifications worth sending and the last event in one
 transaction (``DeliveryQueue.commit``).
 
-A delivery that cannot be read or applied is quarantined with its reason. A
-delivery whose enrichment fails waits with backoff, and so do the later
-deliveries for the same file, so a file's events are never applied out of order.
+Nothing one delivery holds can stop the worker: a delivery that cannot be
+read, applied or stored (any exception, whatever its cause) is quarantined
+alone, with its reason. When a pass cannot be committed and the storage
+itself is fine, its deliveries are committed one at a time, so only the one
+whose changes cannot be stored is quarantined. A delivery whose enrichment
+fails (Frame.io down, or any error of the lookup) waits with backoff, and so
+do the later deliveries for the same file, so a file's events are never
+applied out of order; after ``max_enrich_attempts`` it is quarantined too.
+Only a storage outage fails a pass; the next one retries it.
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ from datetime import datetime, timedelta
 import attrs
 
 from postflow_webhooks.domain.announce import AnnouncePolicy
-from postflow_webhooks.domain.errors import DetailsUnavailableError, StorageError
+from postflow_webhooks.domain.errors import (
+    DetailsUnavailableError,
+    StorageError,
+    StorageUnavailableError,
+)
 from postflow_webhooks.domain.events import EventKind, WebhookEvent
 from postflow_webhooks.domain.journal import (
     BatchResult,
@@ -50,6 +60,17 @@ from postflow_webhooks.service.enrichment import enrich
 log = logging.getLogger("postflow_webhooks.worker")
 
 MAX_ENRICH_ATTEMPTS = 50
+MAX_REASON_LENGTH = 1000
+
+
+def storable(text: str) -> str:
+    """``text`` as a reason that can always be stored: bad code points escaped, bounded."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_REASON_LENGTH]
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a storable reason: its type and message."""
+    return storable(f"{type(exc).__name__}: {exc}")
 
 
 @attrs.define
@@ -190,8 +211,45 @@ class DeliveryWorker:
                 if item is not None:
                     ready.append(item)
             await self._apply_all(ready, state)
-            await self._commit(state, now, processed=True)
+            try:
+                await self._commit(state, now, processed=True)
+            except StorageUnavailableError:
+                raise
+            except Exception as exc:  # one delivery's changes, most likely: find it
+                log.warning(
+                    "a pass of %d deliveries could not be committed (%s); "
+                    "committing them one at a time",
+                    len(batch),
+                    describe(exc),
+                )
+                await self._commit_one_by_one(ready, state, now)
             return True
+
+    async def _commit_one_by_one(self, ready: list[_Ready], failed: _Pass, now: datetime) -> None:
+        """Commit a failed pass delivery by delivery; quarantine those that cannot be stored.
+
+        A storage outage still fails the pass (``StorageUnavailableError``).
+        """
+        settled = _Pass(deferred=failed.deferred, quarantined=failed.quarantined)
+        await self._commit(settled, now, processed=True)
+        held: set[str] = set()
+        for item in ready:
+            files = {item.delivery.file_id, item.file_id} - {None}
+            if files & held:
+                continue  # stays pending: applied after the quarantined one, next pass
+            single = _Pass()
+            await self._apply_all([item], single)
+            try:
+                await self._commit(single, now, processed=True)
+            except StorageUnavailableError:
+                raise
+            except Exception as exc:
+                alone = _Pass()
+                self._quarantine(
+                    item.delivery, alone, f"its changes could not be stored: {describe(exc)}"
+                )
+                await self._commit(alone, now, processed=True)
+                held.update(f for f in files if f is not None)
 
     async def apply_external(self, items: Sequence[tuple[WebhookEvent, Enrichment]]) -> int:
         """Apply events that did not come as deliveries (reconciliation), like deliveries.
@@ -220,9 +278,37 @@ class DeliveryWorker:
 
     async def _apply_all(self, ready: list[_Ready], state: _Pass) -> None:
         file_ids = [item.file_id for item in ready if item.file_id is not None]
-        known = await self._records.find_many(file_ids) if file_ids else {}
+        unreadable: dict[str, str] = {}
+        try:
+            known = await self._records.find_many(file_ids) if file_ids else {}
+        except StorageError:
+            raise
+        except Exception:  # a stored record that no longer reads: find which
+            known, unreadable = await self._find_each(file_ids)
         for item in ready:
+            if item.file_id in unreadable:
+                reason = f"the stored record of {item.file_id} cannot be read: "
+                self._quarantine(item.delivery, state, reason + unreadable[item.file_id])
+                continue
             self._apply(item, known, state)
+
+    async def _find_each(
+        self, file_ids: list[str]
+    ) -> tuple[dict[str, UploadRecord], dict[str, str]]:
+        """Records one by one: those found, and why the others cannot be read."""
+        known: dict[str, UploadRecord] = {}
+        unreadable: dict[str, str] = {}
+        for file_id in dict.fromkeys(file_ids):
+            try:
+                record = await self._records.find(file_id)
+            except StorageError:
+                raise
+            except Exception as exc:
+                unreadable[file_id] = describe(exc)
+                continue
+            if record is not None:
+                known[file_id] = record
+        return known, unreadable
 
     async def _commit(self, state: _Pass, now: datetime, *, processed: bool) -> None:
         await self._queue.commit(
@@ -255,17 +341,21 @@ class DeliveryWorker:
         try:
             event = self._read(delivery.body)
         except Exception as exc:  # bytes that no longer read, whatever the reason
-            self._quarantine(delivery, state, f"unreadable delivery: {exc}")
+            self._quarantine(delivery, state, f"unreadable delivery: {describe(exc)}")
             return None
         try:
             enrichment = await self._enrich(event)
         except DetailsUnavailableError as exc:
-            self._defer(delivery, state, now, str(exc))
+            self._defer(delivery, state, now, storable(str(exc)))
             return None
         except Exception as exc:  # any other lookup failure waits and retries too
-            self._defer(delivery, state, now, f"{type(exc).__name__}: {exc}")
+            self._defer(delivery, state, now, describe(exc))
             return None
-        file_id = None if event.kind is EventKind.OTHER else target_file_id(event, enrichment)
+        try:
+            file_id = None if event.kind is EventKind.OTHER else target_file_id(event, enrichment)
+        except Exception as exc:  # a bug in the rules must not block the queue
+            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}")
+            return None
         return _Ready(delivery, event, enrichment, file_id, started)
 
     def _apply(self, item: _Ready, known: dict[str, UploadRecord], state: _Pass) -> None:
@@ -283,7 +373,7 @@ class DeliveryWorker:
                 delivery_id=delivery.delivery_id,
             )
         except Exception as exc:  # a bug in the rules must not block the queue
-            self._quarantine(delivery, state, f"the rules failed: {type(exc).__name__}: {exc}")
+            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}")
             return
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record

@@ -1,6 +1,8 @@
 """``POST /frameio-webhook``: verify, read, commit, answer 202. Nothing slow.
 
 The delivery is on disk before the answer; applying it is the worker's job.
+A signed delivery whose signature and timestamp were already accepted is a
+replay: it is answered 202 with ``"duplicate": true`` and not stored again.
 The endpoint is an ASGI callable (Starlette routes to it like any endpoint):
 it reads the raw bytes it must hash, and answers with two messages. A refusal
 is counted by its reason and raised; the app's exception handlers answer it
@@ -71,8 +73,9 @@ class WebhookReceiver:
         try:
             now = self._clock.now()
             secrets = self._secrets()
+            signed = None
             if secrets:
-                verify(secrets, signature, timestamp, body, now.timestamp())
+                signed = verify(secrets, signature, timestamp, body, now.timestamp())
             event = self._read(body)
         except ANSWERED as exc:
             await self._count_refusal(exc)
@@ -83,14 +86,18 @@ class WebhookReceiver:
             body=body,
             event_type=event.event_type,
             file_id=event.file_id,
-            signed=bool(secrets),
+            signed=signed is not None,
+            signature=signed.digest if signed else None,
+            timestamp=signed.timestamp if signed else None,
         )
-        await self._inbox.append(delivery)
-        answer = json.dumps(
-            {"accepted": True, "delivery_id": delivery.delivery_id, "event_type": event.event_type},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode("utf-8")
+        first = await self._inbox.append(delivery)
+        accepted: dict[str, object] = {"accepted": True}
+        if first is None:
+            accepted["delivery_id"] = delivery.delivery_id
+        else:  # a replay: already accepted, not stored again
+            accepted.update(duplicate=True, delivery_id=first)
+        accepted["event_type"] = event.event_type
+        answer = json.dumps(accepted, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = [*_JSON_HEADERS, (b"content-length", str(len(answer)).encode("ascii"))]
         await send({"type": "http.response.start", "status": 202, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
@@ -107,9 +114,9 @@ class WebhookReceiver:
 
     async def _read_body(self, receive: Receive, declared: bytes | None) -> bytes:
         limit = self._max_body
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
             error = BodyTooLargeError(
-                "too_large", f"the body is {int(declared)} bytes; the limit is {limit}"
+                "too_large", f"the body is {declared.decode()} bytes; the limit is {limit}"
             )
             await self._count_refusal(error)
             raise error

@@ -19,6 +19,7 @@ from postflow_webhooks.domain.mapping import fold_status
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 MAX_PAGE = 500
+MAX_OFFSET = 1_000_000_000
 
 
 class StatusViews(Protocol):
@@ -95,7 +96,7 @@ class StatusEndpoints:
         """Tracked files, paginated, filterable by status."""
         params = request.query_params
         status = parse_status(params.get("status"))
-        offset = _int_param(params.get("offset"), "offset", 0, 0, None)
+        offset = _int_param(params.get("offset"), "offset", 0, 0, MAX_OFFSET)
         limit = _int_param(params.get("limit"), "limit", 50, 1, MAX_PAGE)
         return JSONResponse(await self._views.uploads(status, offset, limit))
 
@@ -127,16 +128,17 @@ def parse_status(text: str | None) -> PostflowStatus | None:
         if status.name == folded:
             return status
     names = ", ".join(s.name for s in PostflowStatus)
-    raise BadQueryError("bad_status", f"unknown status {text!r}; use one of {names}")
+    raise BadQueryError("bad_status", f"unknown status {text[:40]!r}; use one of {names}")
 
 
-def _int_param(text: str | None, name: str, default: int, low: int, high: int | None) -> int:
+def _int_param(text: str | None, name: str, default: int, low: int, high: int) -> int:
     if text is None or text == "":
         return default
-    if not text.isdigit():
-        raise BadQueryError(f"bad_{name}", f"{name} must be a whole number, got {text!r}")
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)):
+        raise BadQueryError(
+            f"bad_{name}", f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}"
+        )
     value = int(text)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadQueryError(f"bad_{name}", f"{name} must be {bound}, got {value}")
+    if not low <= value <= high:
+        raise BadQueryError(f"bad_{name}", f"{name} must be from {low} to {high}, got {value}")
     return value

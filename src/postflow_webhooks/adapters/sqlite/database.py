@@ -9,7 +9,9 @@ accepted deliveries never wait for each other's locks.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,9 @@ from typing import Any, TypeVar
 from postflow_webhooks.adapters.sqlite.connection import SqliteReader
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
 from postflow_webhooks.adapters.sqlite.rows import stamp
-from postflow_webhooks.domain.journal import IncomingDelivery
+from postflow_webhooks.domain.endpoint import MAX_SKEW_SECONDS
+from postflow_webhooks.domain.errors import StorageError
+from postflow_webhooks.domain.journal import CommitFailure, IncomingDelivery
 
 DATABASE_NAME = "postflow.sqlite3"
 
@@ -28,35 +32,56 @@ _BUMP = (
     "INSERT INTO counters (kind, key, value) VALUES (?, ?, ?) "
     "ON CONFLICT (kind, key) DO UPDATE SET value = value + excluded.value"
 )
+_REMEMBER = (
+    "INSERT INTO accepted_signatures (signature, timestamp, delivery_id) VALUES (?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+_FIRST = "SELECT delivery_id FROM accepted_signatures WHERE signature = ? AND timestamp = ?"
+
+# How often accepted signatures older than the window are forgotten.
+PRUNE_SIGNATURES_EVERY = 30.0
 
 
-def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[None]:
-    """One batch of the receiver's writes: accepted deliveries (counted) and refusals."""
+def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[str | None]:
+    """One batch of the receiver's writes: accepted deliveries (counted) and refusals.
+
+    A signed delivery whose (signature, timestamp) was accepted before is a
+    replay: it is not stored, and its result is the first one's delivery id.
+    """
     counts: Counter[tuple[str, str]] = Counter()
     deliveries = []
+    results: list[str | None] = []
     for item in items:
-        if isinstance(item, IncomingDelivery):
-            deliveries.append(
-                (
-                    item.delivery_id,
-                    stamp(item.received_at),
-                    item.event_type,
-                    item.file_id,
-                    item.body,
-                    item.signed,
-                )
-            )
-            counts["total", ""] += 1
-            counts["event_type", item.event_type] += 1
-        else:
+        if not isinstance(item, IncomingDelivery):
             counts["rejection", item] += 1
+            results.append(None)
+            continue
+        if item.signature is not None:
+            key = (item.signature, item.timestamp)
+            if conn.execute(_REMEMBER, (*key, item.delivery_id)).rowcount == 0:
+                counts["duplicate", ""] += 1
+                results.append(conn.execute(_FIRST, key).fetchone()[0])
+                continue
+        deliveries.append(
+            (
+                item.delivery_id,
+                stamp(item.received_at),
+                item.event_type,
+                item.file_id,
+                item.body,
+                item.signed,
+            )
+        )
+        counts["total", ""] += 1
+        counts["event_type", item.event_type] += 1
+        results.append(None)
     conn.executemany(
         "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, signed) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         deliveries,
     )
     conn.executemany(_BUMP, [(kind, key, n) for (kind, key), n in counts.items()])
-    return [None] * len(items)
+    return results
 
 
 class SqliteDatabase:
@@ -65,7 +90,8 @@ class SqliteDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.on_deliveries: Callable[[], None] | None = None
-        self._writer = GroupCommitWriter(path, _commit_ingress, self._delivered)
+        self._writer = GroupCommitWriter(path, self._commit_ingress, self._delivered)
+        self._pruned_at = 0.0
         self._reader = SqliteReader(path)
         self._data_version: int | None = None
 
@@ -73,6 +99,19 @@ class SqliteDatabase:
     def in_directory(cls, data_dir: Path) -> SqliteDatabase:
         """The database of a data directory."""
         return cls(data_dir / DATABASE_NAME)
+
+    def _commit_ingress(self, conn: sqlite3.Connection, items: list[Any]) -> list[str | None]:
+        results = _commit_ingress(conn, items)
+        now = time.monotonic()
+        if now - self._pruned_at >= PRUNE_SIGNATURES_EVERY:
+            self._pruned_at = now
+            latest = max(
+                (i.received_at for i in items if isinstance(i, IncomingDelivery)), default=None
+            )
+            if latest is not None:
+                horizon = int(latest.timestamp()) - MAX_SKEW_SECONDS - 1
+                conn.execute("DELETE FROM accepted_signatures WHERE timestamp < ?", (horizon,))
+        return results
 
     def _delivered(self) -> None:
         if self.on_deliveries is not None:
@@ -87,9 +126,33 @@ class SqliteDatabase:
         await self._writer.stop()
         await self._reader.close()
 
-    async def accept(self, item: IncomingDelivery | str) -> None:
-        """Commit an accepted delivery, or count a refusal by its reason."""
-        await self._writer.write(item)
+    async def accept(self, item: IncomingDelivery | str) -> str | None:
+        """Commit an accepted delivery (or count a refusal by its reason).
+
+        Returns the first delivery's id when ``item`` replays a signed delivery
+        already accepted; ``None`` otherwise.
+        """
+        result: str | None = await self._writer.write(item)
+        return result
+
+    def commit_failure(self) -> CommitFailure | None:
+        """Why the last commit failed (disk full, locked, ...); ``None`` once one succeeds."""
+        return self._writer.commit_failure()
+
+    async def recheck(self) -> None:
+        """After a failed commit, try a tiny one: health follows the cause going away."""
+        if self._writer.commit_failure() is None:
+            return
+
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('commit_probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(time.time()),),
+            )
+
+        with contextlib.suppress(StorageError):
+            await self._writer.run(probe)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the next group-committed transaction; its result once committed."""

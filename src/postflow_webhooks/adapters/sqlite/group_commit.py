@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from postflow_webhooks.adapters.sqlite.connection import BUSY_TIMEOUT_MS, open_database
-from postflow_webhooks.domain.errors import StorageError
+from postflow_webhooks.domain.errors import StorageError, StorageUnavailableError
+from postflow_webhooks.domain.journal import CommitFailure
 
 R = TypeVar("R")
 Call = Callable[[sqlite3.Connection], Any]
@@ -30,6 +32,36 @@ CommitItems = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
 LOCK_RETRY_SECONDS = 0.0005
+
+# SQLite's primary result codes that mean the storage itself fails, not one item.
+_STORAGE_CODES = {
+    sqlite3.SQLITE_FULL: ("disk_full", "the disk is full (or the file hit its size limit)"),
+    sqlite3.SQLITE_READONLY: ("read_only", "the database cannot be written (read-only)"),
+    sqlite3.SQLITE_PERM: ("read_only", "the database cannot be written (permission denied)"),
+    sqlite3.SQLITE_IOERR: (
+        "io_error",
+        "disk I/O error (a failing disk, or a read-only file system?)",
+    ),
+    sqlite3.SQLITE_BUSY: ("locked", "another process holds the database's write lock"),
+    sqlite3.SQLITE_LOCKED: ("locked", "the database is locked"),
+    sqlite3.SQLITE_PROTOCOL: ("locked", "the database's lock protocol failed"),
+    sqlite3.SQLITE_CORRUPT: ("damaged", "the database file is damaged"),
+    sqlite3.SQLITE_NOTADB: ("damaged", "the database file is damaged"),
+    sqlite3.SQLITE_CANTOPEN: ("cannot_open", "the database file cannot be opened"),
+    sqlite3.SQLITE_NOMEM: ("out_of_memory", "SQLite ran out of memory"),
+}
+
+
+def storage_failure(exc: BaseException) -> tuple[str, str] | None:
+    """``(reason, explanation)`` when ``exc`` says the storage fails; ``None`` for a bad item."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        if isinstance(exc, sqlite3.OperationalError):
+            return ("unavailable", "the database cannot be written")
+        return None
+    return _STORAGE_CODES.get(code & 0xFF)
 
 
 class _Run:
@@ -62,6 +94,11 @@ class GroupCommitWriter:
         self._scheduled = False
         self._conn: sqlite3.Connection | None = None
         self._locked_since: float | None = None
+        self._failure: CommitFailure | None = None
+
+    def commit_failure(self) -> CommitFailure | None:
+        """Why the last commit tried failed; ``None`` once one succeeds (``CommitHealth``)."""
+        return self._failure
 
     def start(self) -> None:
         """Open (and migrate) the database; ``StorageError`` if it cannot be used."""
@@ -69,9 +106,9 @@ class GroupCommitWriter:
         # Never sleep on the loop for a lock held elsewhere: _flush retries instead.
         self._conn.execute("PRAGMA busy_timeout=0")
 
-    async def write(self, item: object) -> None:
-        """Queue a data item; return once the transaction holding it committed."""
-        await self._submit(item)
+    async def write(self, item: object) -> Any:
+        """Queue a data item; its result (from ``commit_items``) once its transaction committed."""
+        return await self._submit(item)
 
     async def run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """Queue ``fn(conn)``; return its result once its transaction committed."""
@@ -80,7 +117,7 @@ class GroupCommitWriter:
 
     async def _submit(self, item: object) -> Any:
         if self._conn is None:
-            raise StorageError(f"database {self.path}: not open")
+            raise StorageUnavailableError(f"database {self.path}: not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((item, future))
@@ -108,15 +145,60 @@ class GroupCommitWriter:
         try:
             results, had_items = self._write(conn, batch)
             conn.execute("COMMIT")
-        except Exception as exc:  # a SQLite error, or a bug in a queued write
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = StorageError(f"database {self.path}: {exc}")
-            _settle(batch, [], error if isinstance(exc, sqlite3.Error) else exc)
+        except Exception as exc:  # the storage, one bad item, or a bug in a queued write
+            self._rollback(conn)
+            if storage_failure(exc) is not None or len(batch) == 1:
+                self._fail(batch, exc)
+            else:
+                self._one_by_one(conn, batch)
             return
+        self._committed(batch, results, had_items)
+
+    def _one_by_one(self, conn: sqlite3.Connection, batch: Waiters) -> None:
+        """Write each waiter of a failed batch in its own transaction: only a bad one fails."""
+        for index, waiter in enumerate(batch):
+            if not self._begin(batch[index:]):
+                return
+            try:
+                results, had_items = self._write(conn, [waiter])
+                conn.execute("COMMIT")
+            except Exception as exc:
+                self._rollback(conn)
+                if storage_failure(exc) is not None:
+                    self._fail(batch[index:], exc)
+                    return
+                self._fail([waiter], exc)
+                continue
+            self._committed([waiter], results, had_items)
+
+    def _committed(self, batch: Waiters, results: list[Any], had_items: bool) -> None:
+        self._failure = None
         _settle(batch, results, None)
         if had_items and self._on_items is not None:
             self._on_items()
+
+    def _fail(self, batch: Waiters, exc: BaseException) -> None:
+        """Wake ``batch`` with the error: ``StorageError`` for SQLite's, else ``exc`` itself."""
+        failure = storage_failure(exc)
+        error: BaseException = exc
+        if failure is not None:
+            self._record_failure(failure, str(exc))
+            error = StorageUnavailableError(f"database {self.path}: {exc}")
+        elif isinstance(exc, sqlite3.Error):
+            error = StorageError(f"database {self.path}: {exc}")
+        _settle(batch, [], error)
+
+    def _record_failure(self, failure: tuple[str, str], detail: str) -> None:
+        reason, explanation = failure
+        since = self._failure.since if self._failure is not None else datetime.now(UTC)
+        self._failure = CommitFailure(reason, f"{explanation}: {detail}", since)
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:  # SQLite rolled back itself (disk full, I/O error)
+            pass
 
     def _write(self, conn: sqlite3.Connection, batch: Waiters) -> tuple[list[Any], bool]:
         data = [item for item, _ in batch if not isinstance(item, _Run)]
@@ -138,10 +220,10 @@ class GroupCommitWriter:
         except sqlite3.OperationalError as exc:
             if self._conn is not None and _is_busy(exc):
                 return self._retry_later(batch)
-            _settle(batch, [], StorageError(f"database {self.path}: {exc}"))
+            self._fail(batch, exc)
             return False
         except sqlite3.Error as exc:
-            _settle(batch, [], StorageError(f"database {self.path}: {exc}"))
+            self._fail(batch, exc)
             return False
         self._locked_since = None
         return True
@@ -153,11 +235,10 @@ class GroupCommitWriter:
             self._locked_since = now
         elif now - self._locked_since > BUSY_TIMEOUT_MS / 1000:
             self._locked_since = None
-            held = StorageError(
-                f"database {self.path}: another process has held the write lock "
-                f"for over {BUSY_TIMEOUT_MS // 1000} s"
-            )
-            _settle(batch, [], held)
+            patience = f"for over {BUSY_TIMEOUT_MS // 1000} s"
+            self._record_failure(_STORAGE_CODES[sqlite3.SQLITE_BUSY], patience)
+            held = f"another process has held the write lock {patience}"
+            _settle(batch, [], StorageUnavailableError(f"database {self.path}: {held}"))
             return False
         self._queued = batch + self._queued
         if not self._scheduled:

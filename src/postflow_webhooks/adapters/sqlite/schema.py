@@ -133,8 +133,18 @@ def _is_attached(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA database_list"))
 
 
+def _version_3(conn: sqlite3.Connection, path: Path) -> None:
+    """Replay protection: the signed requests accepted within the signature window."""
+    conn.execute(
+        "CREATE TABLE accepted_signatures ("
+        " signature BLOB NOT NULL, timestamp INTEGER NOT NULL, delivery_id TEXT NOT NULL,"
+        " PRIMARY KEY (signature, timestamp)) WITHOUT ROWID"
+    )
+    conn.execute("CREATE INDEX accepted_signatures_by_time ON accepted_signatures (timestamp)")
+
+
 Migration = Callable[[sqlite3.Connection, Path], None]
-MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2}
+MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2, 3: _version_3}
 LATEST = max(MIGRATIONS)
 
 
