@@ -132,9 +132,11 @@ def build_runtime(
     )
     if tunnel is None:
         tunnel = build_tunnel(settings, secret_set=secrets.required())
+    checks = []
     if tracker is None and settings.store == "json":
         json_tracker = JsonTracker(settings.data_dir / FILE_NAME)
         closers.append(json_tracker.close)
+        checks.append(json_tracker.check)
         tracker = json_tracker
     if notifier is None:
         discord = build_notifier(settings)
@@ -210,6 +212,7 @@ def build_runtime(
         registrar=registrar,
         reconciler=reconciler,
         closers=closers,
+        checks=checks,
     )
 
 

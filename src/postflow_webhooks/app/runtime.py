@@ -18,6 +18,7 @@ from postflow_webhooks.domain.endpoint import webhook_url
 from postflow_webhooks.domain.errors import StorageError, TunnelError
 from postflow_webhooks.domain.ports import (
     Clock,
+    CommitHealth,
     Counters,
     DeadLetters,
     DeliveryDesk,
@@ -43,7 +44,7 @@ Closer = Callable[[], Awaitable[None]]
 LOOK_AGAIN_SECONDS = 1.0
 
 
-class Storage(Protocol):
+class Storage(CommitHealth, Protocol):
     """The durable store as a resource: opened at start, closed at the end."""
 
     def open(self) -> None:
@@ -56,6 +57,10 @@ class Storage(Protocol):
 
     async def changed(self) -> bool:
         """True when something was committed since the last call."""
+        ...
+
+    async def recheck(self) -> None:
+        """After a failed commit, try a small one, so health recovers with the cause."""
         ...
 
 
@@ -82,16 +87,21 @@ class ReceiverRuntime:
     registrar: WebhookRegistrar | None = None
     reconciler: Reconciler | None = None
     closers: list[Closer] = attrs.Factory(list)
+    # Files to read before anything listens (PostFlow's tracker file); each raises
+    # ``StorageError`` naming the file and the fix.
+    checks: list[Callable[[], None]] = attrs.Factory(list)
     started: bool = False
     opened: bool = False
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
 
     def open(self) -> None:
-        """Take the data directory and open the database (before the port is bound)."""
+        """Take the data directory, check the files, open the database (before the port is bound)."""
         if self.opened:
             return
         self.lock.acquire()
         try:
+            for check in self.checks:
+                check()
             self.storage.open()
         except BaseException:
             self.lock.release()
@@ -162,10 +172,16 @@ class ReceiverRuntime:
         self._tasks.append(asyncio.create_task(run(), name=name))
 
     async def _look_again_periodically(self) -> None:
-        """Wake the worker and the dispatcher when another process changed the database."""
+        """Wake the worker and the dispatcher when another process changed the database.
+
+        While commits fail (disk full, say), also try a small one each time, so
+        ``/health`` recovers by itself once the cause is gone.
+        """
         while True:
             await asyncio.sleep(LOOK_AGAIN_SECONDS)
             try:
+                if self.storage.commit_failure() is not None:
+                    await self.storage.recheck()
                 changed = await self.storage.changed()
             except StorageError:
                 changed = True

@@ -65,6 +65,9 @@ class RuntimeStatusViews:
             backlog = (await runtime.counters.stats()).backlog
         except StorageError as exc:
             problems.append(f"storage: {exc}")
+        failure = runtime.storage.commit_failure()
+        if failure is not None:
+            problems.append(f"storage: cannot commit ({failure.reason}): {failure.detail}")
         if worker.last_error:
             problems.append(f"worker: {worker.last_error}")
         if not worker.alive:
@@ -88,6 +91,13 @@ class RuntimeStatusViews:
             "store": {
                 "database": str(runtime.settings.data_dir / DATABASE_NAME),
                 "writable": not problems,
+                "commit_failure": None
+                if failure is None
+                else {
+                    "reason": failure.reason,
+                    "detail": failure.detail,
+                    "since": iso(failure.since),
+                },
                 "tracker": None if tracker is None else tracker.state(),
             },
             "worker": {

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from postflow_webhooks.adapters.serialization import load_record
+from postflow_webhooks.adapters.sqlite.damage import check_pages
 from postflow_webhooks.adapters.sqlite.rows import upsert_records
 from postflow_webhooks.domain.errors import StorageError
 
@@ -178,6 +179,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     if merging:
         conn.execute("ATTACH DATABASE ? AS inbox", (str(inbox),))
     try:
+        if merging:
+            check_pages(conn, inbox, "inbox")
         for number in range(version + 1, LATEST + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
