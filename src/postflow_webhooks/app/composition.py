@@ -36,6 +36,7 @@ from postflow_webhooks.adapters.sqlite import (
 )
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.logs import escape_request_values
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
@@ -228,6 +229,7 @@ def create_app(
 ) -> Starlette:
     """The receiver as a Starlette app; settings default to the environment's."""
     settings = settings or load_settings(os.environ)
+    escape_request_values()
     runtime = build_runtime(
         settings,
         tracker=tracker,

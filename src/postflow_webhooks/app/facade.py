@@ -32,7 +32,12 @@ from postflow_webhooks.adapters.tracker import PostflowTracker, UploadTracker
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.app.datadir import DataDirectoryError
 from postflow_webhooks.app.runtime import ReceiverRuntime
-from postflow_webhooks.app.server import PortInUseError, bind_socket, make_server
+from postflow_webhooks.app.server import (
+    PortInUseError,
+    bind_socket,
+    connection_limits,
+    make_server,
+)
 from postflow_webhooks.app.settings import Settings, SettingsError, load_settings
 from postflow_webhooks.domain.endpoint import webhook_url
 from postflow_webhooks.domain.errors import DomainError
@@ -132,7 +137,7 @@ class FrameIOWebhookManager:
         except PortInUseError as exc:
             asyncio.run(runtime.stop())
             return self._fail(str(exc))
-        server = make_server(app, settings.host, settings.port)
+        server = make_server(app, settings.host, settings.port, connection_limits(settings))
         self._server = server
 
         def run() -> None:

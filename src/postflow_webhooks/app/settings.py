@@ -87,6 +87,11 @@ class Settings:
     frameio_ims_token_url: str | None = None
     frameio_ims_authorize_url: str | None = None
     reconcile_interval: float = 600.0
+    max_header_bytes: int = 16384
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 5.0
+    max_connections: int = 2048
 
     @property
     def signature_required(self) -> bool:
@@ -142,6 +147,13 @@ def _positive_int(value: Any) -> int:
     number = _integer(value)
     if number < 1:
         raise ValueError(f"expected a whole number of at least 1, got {number}")
+    return number
+
+
+def _header_bytes(value: Any) -> int:
+    number = _integer(value)
+    if number < 1024:
+        raise ValueError(f"expected at least 1024 (bytes), got {number}")
     return number
 
 
@@ -263,6 +275,11 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "frameio_ims_token_url": _url,
     "frameio_ims_authorize_url": _url,
     "reconcile_interval": _positive_float,
+    "max_header_bytes": _header_bytes,
+    "header_timeout": _positive_float,
+    "body_timeout": _positive_float,
+    "idle_timeout": _positive_float,
+    "max_connections": _positive_int,
 }
 
 SECRET_KEYS = frozenset(

@@ -75,7 +75,9 @@ class JsonTracker:
             return {"version": FORMAT_VERSION, "uploads": {}}
         except UnicodeDecodeError as exc:
             bad = exc.object[exc.start]
-            raise self._unusable(f"not valid UTF-8 (byte 0x{bad:02x} at offset {exc.start})")
+            raise self._unusable(
+                f"not valid UTF-8 (byte 0x{bad:02x} at offset {exc.start})"
+            ) from None
         except OSError as exc:
             raise self._unusable(exc.strerror or str(exc)) from None
         try:
