@@ -133,6 +133,7 @@ class RuntimeStatusViews:
             "quarantined": stats.quarantined,
             "rejections": stats.rejections,
             "rejected_total": sum(stats.rejections.values()),
+            "duplicates": stats.duplicates,
             "signature_verification": "on" if runtime.secrets.required() else "off",
             "local_webhook_url": webhook_url(runtime.settings.local_url),
             "public_webhook_url": tunnel["webhook_url"],

@@ -14,7 +14,7 @@ from pathlib import Path
 from postflow_webhooks.domain.errors import StorageError
 
 FIX = (
-    "If it is damaged, move the file aside (keep it: sqlite3's .recover may save its "
+    "If it is damaged, move it aside (keep it: sqlite3's .recover may save its "
     "contents) and start again with a new, empty database"
 )
 

@@ -101,16 +101,13 @@ class SqliteDatabase:
         return cls(data_dir / DATABASE_NAME)
 
     def _commit_ingress(self, conn: sqlite3.Connection, items: list[Any]) -> list[str | None]:
+        """The receiver's batch; every 30 s (of receipt times), forget signatures past the window."""
         results = _commit_ingress(conn, items)
-        now = time.monotonic()
-        if now - self._pruned_at >= PRUNE_SIGNATURES_EVERY:
-            self._pruned_at = now
-            latest = max(
-                (i.received_at for i in items if isinstance(i, IncomingDelivery)), default=None
-            )
-            if latest is not None:
-                horizon = int(latest.timestamp()) - MAX_SKEW_SECONDS - 1
-                conn.execute("DELETE FROM accepted_signatures WHERE timestamp < ?", (horizon,))
+        received = [i.received_at.timestamp() for i in items if isinstance(i, IncomingDelivery)]
+        if received and max(received) - self._pruned_at >= PRUNE_SIGNATURES_EVERY:
+            self._pruned_at = max(received)
+            horizon = int(self._pruned_at) - MAX_SKEW_SECONDS - 1
+            conn.execute("DELETE FROM accepted_signatures WHERE timestamp < ?", (horizon,))
         return results
 
     def _delivered(self) -> None:

@@ -15,6 +15,7 @@ meanwhile, and fails the waiting writes only after the busy timeout.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ Call = Callable[[sqlite3.Connection], Any]
 CommitItems = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
+log = logging.getLogger("postflow_webhooks.storage")
+
 LOCK_RETRY_SECONDS = 0.0005
 
 # SQLite's primary result codes that mean the storage itself fails, not one item.
@@ -42,7 +45,7 @@ _STORAGE_CODES = {
         "io_error",
         "disk I/O error (a failing disk, or a read-only file system?)",
     ),
-    sqlite3.SQLITE_BUSY: ("locked", "another process holds the database's write lock"),
+    sqlite3.SQLITE_BUSY: ("locked", "the database is locked by another program"),
     sqlite3.SQLITE_LOCKED: ("locked", "the database is locked"),
     sqlite3.SQLITE_PROTOCOL: ("locked", "the database's lock protocol failed"),
     sqlite3.SQLITE_CORRUPT: ("damaged", "the database file is damaged"),
@@ -172,7 +175,10 @@ class GroupCommitWriter:
             self._committed([waiter], results, had_items)
 
     def _committed(self, batch: Waiters, results: list[Any], had_items: bool) -> None:
-        self._failure = None
+        if self._failure is not None:
+            down = (datetime.now(UTC) - self._failure.since).total_seconds()
+            log.info("the database %s takes commits again (after %.0f s)", self.path, down)
+            self._failure = None
         _settle(batch, results, None)
         if had_items and self._on_items is not None:
             self._on_items()
@@ -182,7 +188,7 @@ class GroupCommitWriter:
         failure = storage_failure(exc)
         error: BaseException = exc
         if failure is not None:
-            self._record_failure(failure, str(exc))
+            self._record_failure(failure, f"SQLite: {exc}")
             error = StorageUnavailableError(f"database {self.path}: {exc}")
         elif isinstance(exc, sqlite3.Error):
             error = StorageError(f"database {self.path}: {exc}")
@@ -190,8 +196,10 @@ class GroupCommitWriter:
 
     def _record_failure(self, failure: tuple[str, str], detail: str) -> None:
         reason, explanation = failure
+        if self._failure is None:
+            log.error("the database %s takes no commit (%s): %s", self.path, reason, detail)
         since = self._failure.since if self._failure is not None else datetime.now(UTC)
-        self._failure = CommitFailure(reason, f"{explanation}: {detail}", since)
+        self._failure = CommitFailure(reason, f"{explanation} ({detail})", since)
 
     def _rollback(self, conn: sqlite3.Connection) -> None:
         try:
@@ -235,9 +243,8 @@ class GroupCommitWriter:
             self._locked_since = now
         elif now - self._locked_since > BUSY_TIMEOUT_MS / 1000:
             self._locked_since = None
-            patience = f"for over {BUSY_TIMEOUT_MS // 1000} s"
-            self._record_failure(_STORAGE_CODES[sqlite3.SQLITE_BUSY], patience)
-            held = f"another process has held the write lock {patience}"
+            held = f"another process has held the write lock for over {BUSY_TIMEOUT_MS / 1000:g} s"
+            self._record_failure(_STORAGE_CODES[sqlite3.SQLITE_BUSY], held)
             _settle(batch, [], StorageUnavailableError(f"database {self.path}: {held}"))
             return False
         self._queued = batch + self._queued
