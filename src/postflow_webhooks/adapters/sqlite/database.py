@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -137,19 +136,27 @@ class SqliteDatabase:
         return self._writer.commit_failure()
 
     async def recheck(self) -> None:
-        """After a failed commit, try a tiny one: health follows the cause going away."""
+        """While commits fail, commit a probe as large as the failed commit, then delete it.
+
+        Health follows the cause going away (``health.py``), traffic or not.
+        """
         if self._writer.commit_failure() is None:
             return
+        size = self._writer.probe_size
 
         def probe(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('commit_probe', ?) "
+                "INSERT INTO meta (key, value) VALUES ('commit_probe', randomblob(?)) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(time.time()),),
+                (size,),
             )
 
+        def forget(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM meta WHERE key = 'commit_probe'")
+
         with contextlib.suppress(StorageError):
-            await self._writer.run(probe)
+            await self._writer.run(probe, size)
+            await self._writer.run(forget)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the next group-committed transaction; its result once committed."""

@@ -15,14 +15,13 @@ meanwhile, and fails the waiting writes only after the busy timeout.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from postflow_webhooks.adapters.sqlite.connection import BUSY_TIMEOUT_MS, open_database
+from postflow_webhooks.adapters.sqlite.health import LOCKED, CommitTracker, storage_failure
 from postflow_webhooks.domain.errors import StorageError, StorageUnavailableError
 from postflow_webhooks.domain.journal import CommitFailure
 
@@ -32,48 +31,20 @@ Call = Callable[[sqlite3.Connection], Any]
 CommitItems = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
-log = logging.getLogger("postflow_webhooks.storage")
-
 LOCK_RETRY_SECONDS = 0.0005
-
-# SQLite's primary result codes that mean the storage itself fails, not one item.
-_STORAGE_CODES = {
-    sqlite3.SQLITE_FULL: ("disk_full", "the disk is full (or the file hit its size limit)"),
-    sqlite3.SQLITE_READONLY: ("read_only", "the database cannot be written (read-only)"),
-    sqlite3.SQLITE_PERM: ("read_only", "the database cannot be written (permission denied)"),
-    sqlite3.SQLITE_IOERR: (
-        "io_error",
-        "disk I/O error (a failing disk, or a read-only file system?)",
-    ),
-    sqlite3.SQLITE_BUSY: ("locked", "the database is locked by another program"),
-    sqlite3.SQLITE_LOCKED: ("locked", "the database is locked"),
-    sqlite3.SQLITE_PROTOCOL: ("locked", "the database's lock protocol failed"),
-    sqlite3.SQLITE_CORRUPT: ("damaged", "the database file is damaged"),
-    sqlite3.SQLITE_NOTADB: ("damaged", "the database file is damaged"),
-    sqlite3.SQLITE_CANTOPEN: ("cannot_open", "the database file cannot be opened"),
-    sqlite3.SQLITE_NOMEM: ("out_of_memory", "SQLite ran out of memory"),
-}
-
-
-def storage_failure(exc: BaseException) -> tuple[str, str] | None:
-    """``(reason, explanation)`` when ``exc`` says the storage fails; ``None`` for a bad item."""
-    if not isinstance(exc, sqlite3.Error):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        if isinstance(exc, sqlite3.OperationalError):
-            return ("unavailable", "the database cannot be written")
-        return None
-    return _STORAGE_CODES.get(code & 0xFF)
 
 
 class _Run:
-    """A function to call with the connection inside the batch's transaction."""
+    """A function to call with the connection inside the batch's transaction.
 
-    __slots__ = ("fn",)
+    ``size`` is how many bytes it writes, when that matters (a health probe).
+    """
 
-    def __init__(self, fn: Call) -> None:
+    __slots__ = ("fn", "size")
+
+    def __init__(self, fn: Call, size: int = 0) -> None:
         self.fn = fn
+        self.size = size
 
 
 class GroupCommitWriter:
@@ -97,11 +68,16 @@ class GroupCommitWriter:
         self._scheduled = False
         self._conn: sqlite3.Connection | None = None
         self._locked_since: float | None = None
-        self._failure: CommitFailure | None = None
+        self._health = CommitTracker(path)
 
     def commit_failure(self) -> CommitFailure | None:
-        """Why the last commit tried failed; ``None`` once one succeeds (``CommitHealth``)."""
-        return self._failure
+        """Why commits fail; ``None`` once one as large as the failed one succeeds."""
+        return self._health.failure
+
+    @property
+    def probe_size(self) -> int:
+        """How many bytes a probe must commit to clear the failure."""
+        return self._health.probe_size
 
     def start(self) -> None:
         """Open (and migrate) the database; ``StorageError`` if it cannot be used."""
@@ -113,9 +89,9 @@ class GroupCommitWriter:
         """Queue a data item; its result (from ``commit_items``) once its transaction committed."""
         return await self._submit(item)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """Queue ``fn(conn)``; return its result once its transaction committed."""
-        result: R = await self._submit(_Run(fn))
+    async def run(self, fn: Callable[[sqlite3.Connection], R], size: int = 0) -> R:
+        """Queue ``fn(conn)`` (writing about ``size`` bytes); its result once committed."""
+        result: R = await self._submit(_Run(fn, size))
         return result
 
     async def _submit(self, item: object) -> Any:
@@ -175,10 +151,7 @@ class GroupCommitWriter:
             self._committed([waiter], results, had_items)
 
     def _committed(self, batch: Waiters, results: list[Any], had_items: bool) -> None:
-        if self._failure is not None:
-            down = (datetime.now(UTC) - self._failure.since).total_seconds()
-            log.info("the database %s takes commits again (after %.0f s)", self.path, down)
-            self._failure = None
+        self._health.committed(_size(batch))
         _settle(batch, results, None)
         if had_items and self._on_items is not None:
             self._on_items()
@@ -188,18 +161,11 @@ class GroupCommitWriter:
         failure = storage_failure(exc)
         error: BaseException = exc
         if failure is not None:
-            self._record_failure(failure, f"SQLite: {exc}")
+            self._health.failed(failure, f"SQLite: {exc}", _size(batch))
             error = StorageUnavailableError(f"database {self.path}: {exc}")
         elif isinstance(exc, sqlite3.Error):
             error = StorageError(f"database {self.path}: {exc}")
         _settle(batch, [], error)
-
-    def _record_failure(self, failure: tuple[str, str], detail: str) -> None:
-        reason, explanation = failure
-        if self._failure is None:
-            log.error("the database %s takes no commit (%s): %s", self.path, reason, detail)
-        since = self._failure.since if self._failure is not None else datetime.now(UTC)
-        self._failure = CommitFailure(reason, f"{explanation} ({detail})", since)
 
     def _rollback(self, conn: sqlite3.Connection) -> None:
         try:
@@ -244,7 +210,7 @@ class GroupCommitWriter:
         elif now - self._locked_since > BUSY_TIMEOUT_MS / 1000:
             self._locked_since = None
             held = f"another process has held the write lock for over {BUSY_TIMEOUT_MS / 1000:g} s"
-            self._record_failure(_STORAGE_CODES[sqlite3.SQLITE_BUSY], held)
+            self._health.failed(LOCKED, held, _size(batch))
             _settle(batch, [], StorageUnavailableError(f"database {self.path}: {held}"))
             return False
         self._queued = batch + self._queued
@@ -259,6 +225,14 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _size(batch: Waiters) -> int:
+    """The bytes a batch writes: its delivery bodies and sized functions."""
+    return sum(
+        item.size if isinstance(item, _Run) else len(getattr(item, "body", b""))
+        for item, _ in batch
+    )
 
 
 def _settle(batch: Waiters, results: list[Any], error: BaseException | None) -> None:

@@ -96,8 +96,8 @@ class JsonTracker:
     def _unusable(self, problem: str) -> StorageError:
         return StorageError(
             f"cannot use the tracker file {self.path}: {problem}. The file was left untouched. "
-            "If it is damaged, stop the receiver, repair it or move it aside (keep it) and "
-            "start again; a new file then holds the changes from then on."
+            "If it is damaged, repair it, or move it aside (keep it) to start a new file "
+            "that holds the changes from then on."
         )
 
     def _replace(self, document: dict[str, Any]) -> None:
