@@ -13,12 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.responses import Response
 
 from postflow_webhooks.app.composition import create_app
+from postflow_webhooks.domain.events import EVENT_KINDS
 from tests.fakes.fake_frameio import FakeFrameio
 from tests.integration.test_frameio_end_to_end import frameio_settings, register_locally
 from tests.support import (
@@ -169,27 +170,39 @@ async def test_a_record_the_database_cannot_store_quarantines_only_its_delivery(
             assert not applied(http, poisoned)
 
 
+ODD = ["\ud83d", "\udfff", "\n", "\r\n", "\x00", "\x1b[31m", "\u2028", "\x7f", "\u200b"]
 odd_text = st.one_of(
-    st.sampled_from(["\ud83d", "\udfff", "a\nb", "\x00", "\x1b[31m", "\u2028", "file.ready"]),
+    st.sampled_from(ODD),
     st.text(st.characters(exclude_categories=()), max_size=12),
+    st.tuples(st.text("abc.", max_size=6), st.sampled_from(ODD), st.text("xyz", max_size=6)).map(
+        "".join
+    ),
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | odd_text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(odd_text, inner, max_size=3),
-    max_leaves=12,
+    max_leaves=8,
 )
-anything = odd_text | st.integers() | st.none() | json_values
+event_names = st.sampled_from(sorted(EVENT_KINDS)) | odd_text
+ids = st.text("abcdef0123456789-", min_size=1, max_size=12) | odd_text | st.integers()
+texts = odd_text | st.sampled_from(["approved", "needs_review", "ready", "clip.mov"]) | json_values
 resources = st.fixed_dictionaries(
-    {},
+    {"id": ids},
     optional={
-        key: anything
-        for key in ("id", "name", "type", "status", "review_status", "text", "comment", "file_id")
-    }
-    | {"author": anything | st.fixed_dictionaries({"name": anything}), "links": json_values},
+        **{key: texts for key in ("name", "status", "review_status", "label", "text", "comment")},
+        "type": st.sampled_from(["file", "comment"]) | odd_text,
+        "file_id": ids,
+        "comment_id": ids,
+        "author": texts | st.fixed_dictionaries({"name": texts}),
+        "links": st.dictionaries(odd_text, texts, max_size=2),
+    },
 )
-payloads = st.fixed_dictionaries(
-    {"resource": resources},
-    optional={"event_type": anything, "type": anything, "account": json_values},
+payloads = st.one_of(
+    st.fixed_dictionaries({"event_type": event_names, "resource": resources}),
+    st.fixed_dictionaries(
+        {"type": event_names, "resource": resources},
+        optional={"account": st.fixed_dictionaries({"id": ids})},
+    ),
 )
 bodies = st.one_of(
     payloads.map(lambda p: json.dumps(p).encode()),
@@ -210,6 +223,7 @@ def test_no_body_halts_the_worker_or_gets_a_server_error(
     http, _ = served
     answer = http.post("/frameio-webhook", content=body, headers=signed_headers(SECRET, body))
     assert answer.status_code in (202, 400, 422), answer.text
+    event(f"answered {answer.status_code}")
     sentinel = f"sentinel-{uuid.uuid4().hex[:12]}"
     assert post(http, {"type": "file.ready", "resource": {"id": sentinel}}).status_code == 202
     wait_for(lambda: applied(http, sentinel))

@@ -14,7 +14,12 @@ from starlette.responses import JSONResponse, Response
 
 from postflow_webhooks.adapters.http.errors import BadQueryError
 from postflow_webhooks.adapters.http.public import came_through_tunnel
-from postflow_webhooks.domain.endpoint import MAX_BODY_BYTES, WEBHOOK_PATH
+from postflow_webhooks.domain.endpoint import (
+    MAX_BODY_BYTES,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    WEBHOOK_PATH,
+)
 from postflow_webhooks.domain.mapping import fold_status
 from postflow_webhooks.domain.statuses import PostflowStatus
 
@@ -56,12 +61,16 @@ ENDPOINT_HELP = {
         "any of them wrapped as {'data': {...}}",
     ],
     "signature": "X-Frameio-Request-Timestamp + X-Frameio-Signature: v0=<hex HMAC-SHA256>",
+    "max_event_type_length": MAX_EVENT_TYPE_LENGTH,
+    "max_id_length": MAX_ID_LENGTH,
     "answers": {
-        "202": "committed; applied shortly by the worker",
+        "202": "committed; applied shortly by the worker ('duplicate': a replay, not stored again)",
         "400": "not JSON",
         "401": "missing, stale or wrong signature",
+        "408": "the request head or body arrived too slowly",
         "413": "body over 1 MiB",
-        "422": "JSON whose structure cannot be read (the problems are listed)",
+        "422": "JSON that cannot be read or stored (the problems are listed with their paths)",
+        "431": "request head over the size limit",
         "503": "storage unavailable; Frame.io will retry",
     },
 }
