@@ -9,6 +9,7 @@ for PostFlow's own sign-in and the webhook.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from postflow_webhooks import FrameIOWebhookManager
-from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, public_port
+from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, public_port, starts
 from tests.fakes.fake_frameio import FakeFrameio
 from tests.fakes.postflow import FrameIOAuth, UploadStatus, UploadTracker, WebhookService
 from tests.support import free_port, wait_for
@@ -171,8 +172,52 @@ def test_postflows_service_runs_on_our_manager_end_to_end(
     assert service.errors == []
     assert port_is_free(port)
     assert our_threads() == set()
+    assert [pid for pid in cloudflared_pids(tmp_path) if process_alive(pid)] == []
     assert manager.webhook_url is None
     manager.stop_webhook_server()  # twice is harmless
+
+
+def test_postflows_sign_in_failing_defers_deliveries_with_its_reason(
+    postflow_env: Path, frameio: FakeFrameio
+) -> None:
+    """frameio_auth is what enrichment uses; when it fails, deliveries wait and say why."""
+    file_id = frameio.add_file("SH020_v002.mov", status="transcoded")
+    auth = auth_for(frameio)
+    manager = FrameIOWebhookManager(
+        UploadTracker(), webhook_port=free_port(), use_cloudflare_tunnel=False, frameio_auth=auth
+    )
+    assert manager.start_webhook_server(), manager.last_error
+    try:
+        manager.process_webhook_sync(json.loads(frameio.payload("file.ready", file_id)))
+        wait_for(lambda: upload(manager, file_id).get("name") == "SH020_v002.mov")
+        assert auth.calls >= 1
+        auth.broken = True
+        manager.process_webhook_sync(json.loads(frameio.payload("file.versioned", file_id)))
+        wait_for(lambda: upload(manager, file_id).get("pending_enrichment"))
+        (waiting,) = upload(manager, file_id)["pending_enrichment"]
+        assert "PostFlow's Frame.io sign-in failed" in waiting["last_error"]
+    finally:
+        manager.stop()
+
+
+def upload(manager: FrameIOWebhookManager, file_id: str) -> dict[str, Any]:
+    """The receiver's view of one file (its /uploads/{id} answer)."""
+    answer = httpx.get(f"{manager.local_url}/uploads/{file_id}")
+    return dict(answer.json()) if answer.status_code == 200 else {}
+
+
+def cloudflared_pids(tmp_path: Path) -> list[int]:
+    """Every fake cloudflared process the tests started."""
+    return [int(record["pid"]) for record in starts(tmp_path)]
+
+
+def process_alive(pid: int) -> bool:
+    """True while a process runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_the_shared_server_path_starts_the_tunnel_through_tunnel_manager(
