@@ -92,6 +92,7 @@ class ReceiverRuntime:
     checks: list[Callable[[], None]] = attrs.Factory(list)
     started: bool = False
     opened: bool = False
+    start_error: str | None = None
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
 
     def open(self) -> None:

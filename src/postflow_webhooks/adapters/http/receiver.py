@@ -15,12 +15,13 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from starlette.types import Message, Receive, Scope, Send
 
 from postflow_webhooks.adapters.http.answers import ANSWERED, refusal_reason
 from postflow_webhooks.adapters.http.errors import BodyTooLargeError
-from postflow_webhooks.adapters.http.signature import verify
+from postflow_webhooks.adapters.http.signature import Signed, verify
 from postflow_webhooks.domain.endpoint import MAX_BODY_BYTES
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.journal import IncomingDelivery
@@ -38,23 +39,65 @@ class _Disconnected(Exception):
     """The client went away before sending the whole body."""
 
 
+class Signatures(Protocol):
+    """Which secrets sign deliveries now, and whether a signature is required."""
+
+    def current(self) -> Sequence[str]:
+        """The secrets in force."""
+        ...
+
+    def required(self) -> bool:
+        """True when unsigned deliveries are refused."""
+        ...
+
+
+AcceptedListener = Callable[[bytes], None]
+
+
 class WebhookReceiver:
-    """The webhook endpoint, with its inbox, reader, clock and signing secrets injected."""
+    """The webhook endpoint, with its inbox, reader, clock and signing secrets injected.
+
+    ``on_accepted``, when set, hears the body of every delivery accepted over
+    HTTP (the PostFlow facade relays them to PostFlow's own tracking).
+    """
 
     def __init__(
         self,
         inbox: DeliveryInbox,
         read_event: EventReader,
         clock: Clock,
-        secrets: Callable[[], Sequence[str]],
+        signatures: Signatures,
         *,
         max_body: int = MAX_BODY_BYTES,
     ) -> None:
         self._inbox = inbox
         self._read = read_event
         self._clock = clock
-        self._secrets = secrets
+        self._signatures = signatures
         self._max_body = max_body
+        self.on_accepted: AcceptedListener | None = None
+
+    async def accept(
+        self, body: bytes, *, signed: bool, proof: Signed | None = None
+    ) -> tuple[IncomingDelivery, str | None]:
+        """Read and commit one delivery's bytes; raises the refusal when it is not one.
+
+        ``proof`` is what its signature was verified with. Returns the delivery,
+        and for a replay of one already accepted (same signature and timestamp)
+        the first one's id: then nothing was stored.
+        """
+        event = self._read(body)
+        delivery = IncomingDelivery(
+            delivery_id=os.urandom(16).hex(),
+            received_at=self._clock.now(),
+            body=body,
+            event_type=event.event_type,
+            file_id=event.file_id,
+            signed=signed,
+            signature=proof.digest if proof else None,
+            timestamp=proof.timestamp if proof else None,
+        )
+        return delivery, await self._inbox.append(delivery)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Accept one delivery: 202 once committed, else a refusal for the handlers."""
@@ -70,33 +113,24 @@ class WebhookReceiver:
             body = await self._read_body(receive, declared)
         except _Disconnected:
             return
+        signed = self._signatures.required()
         try:
-            now = self._clock.now()
-            secrets = self._secrets()
-            signed = None
-            if secrets:
-                signed = verify(secrets, signature, timestamp, body, now.timestamp())
-            event = self._read(body)
+            proof = None
+            if signed:
+                now = self._clock.now().timestamp()
+                proof = verify(self._signatures.current(), signature, timestamp, body, now)
+            delivery, first = await self.accept(body, signed=signed, proof=proof)
         except ANSWERED as exc:
             await self._count_refusal(exc)
             raise
-        delivery = IncomingDelivery(
-            delivery_id=os.urandom(16).hex(),
-            received_at=now,
-            body=body,
-            event_type=event.event_type,
-            file_id=event.file_id,
-            signed=signed is not None,
-            signature=signed.digest if signed else None,
-            timestamp=signed.timestamp if signed else None,
-        )
-        first = await self._inbox.append(delivery)
         accepted: dict[str, object] = {"accepted": True}
         if first is None:
             accepted["delivery_id"] = delivery.delivery_id
+            if self.on_accepted is not None:
+                self.on_accepted(body)
         else:  # a replay: already accepted, not stored again
             accepted.update(duplicate=True, delivery_id=first)
-        accepted["event_type"] = event.event_type
+        accepted["event_type"] = delivery.event_type
         answer = json.dumps(accepted, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = [*_JSON_HEADERS, (b"content-length", str(len(answer)).encode("ascii"))]
         await send({"type": "http.response.start", "status": 202, "headers": headers})

@@ -45,11 +45,17 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def verify(
     secrets: Sequence[str], signature: str | None, timestamp: str | None, body: bytes, now: float
 ) -> Signed:
-    """The signature's digest and timestamp; ``SignatureError`` unless one of ``secrets``
-    signed ``body`` recently.
+    """What a request was signed with; ``SignatureError`` unless one of ``secrets`` signed it.
 
-    ``signature`` and ``timestamp`` are the two header values (``None`` when absent).
+    ``signature`` and ``timestamp`` are the two header values (``None`` when
+    absent); the timestamp must be within ``MAX_SKEW_SECONDS`` of ``now``.
     """
+    if not secrets:
+        raise SignatureError(
+            "no_secret_yet",
+            "no signing secret is in force yet: deliveries are refused until the Frame.io "
+            "webhook is registered and its secret stored",
+        )
     if not signature:
         raise SignatureError("missing_signature", "the X-Frameio-Signature header is missing")
     if not timestamp:
