@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import resource
 import socket
 import subprocess
@@ -103,6 +104,16 @@ def test_a_head_just_under_the_limit_is_served(url: str) -> None:
     """Headers of 16,000 bytes in all are within the limit."""
     answer = httpx.get(f"{url}/health", headers={"X-Pad": "a" * 15800})
     assert answer.status_code == 200
+
+
+def test_pipelined_requests_are_all_answered(url: str) -> None:
+    """Three requests in one write, the last asking to close: three answers, in order."""
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with connect(url) as sock:
+        sock.sendall(request * 2 + last)
+        answer = read_all(sock)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"200", b"200", b"404"]
 
 
 def test_an_idle_keep_alive_connection_is_closed(url: str) -> None:

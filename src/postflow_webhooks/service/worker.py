@@ -32,6 +32,7 @@ import attrs
 from postflow_webhooks.domain.announce import AnnouncePolicy
 from postflow_webhooks.domain.errors import (
     DetailsUnavailableError,
+    DomainError,
     StorageError,
     StorageUnavailableError,
 )
@@ -210,6 +211,7 @@ class DeliveryWorker:
                 item = await self._prepare(delivery, state, now)
                 if item is not None:
                     ready.append(item)
+            prepared = _Pass(deferred=list(state.deferred), quarantined=list(state.quarantined))
             await self._apply_all(ready, state)
             try:
                 await self._commit(state, now, processed=True)
@@ -222,16 +224,18 @@ class DeliveryWorker:
                     len(batch),
                     describe(exc),
                 )
-                await self._commit_one_by_one(ready, state, now)
+                await self._commit_one_by_one(prepared, ready, now)
             return True
 
-    async def _commit_one_by_one(self, ready: list[_Ready], failed: _Pass, now: datetime) -> None:
+    async def _commit_one_by_one(self, prepared: _Pass, ready: list[_Ready], now: datetime) -> None:
         """Commit a failed pass delivery by delivery; quarantine those that cannot be stored.
 
-        A storage outage still fails the pass (``StorageUnavailableError``).
+        ``prepared`` holds what reading and enriching decided (deferrals,
+        quarantines). A storage outage still fails the pass
+        (``StorageUnavailableError``).
         """
-        settled = _Pass(deferred=failed.deferred, quarantined=failed.quarantined)
-        await self._commit(settled, now, processed=True)
+        if prepared.deferred or prepared.quarantined:
+            await self._commit(prepared, now, processed=True)
         held: set[str] = set()
         for item in ready:
             files = {item.delivery.file_id, item.file_id} - {None}
@@ -341,7 +345,8 @@ class DeliveryWorker:
         try:
             event = self._read(delivery.body)
         except Exception as exc:  # bytes that no longer read, whatever the reason
-            self._quarantine(delivery, state, f"unreadable delivery: {describe(exc)}")
+            why = storable(str(exc)) if isinstance(exc, DomainError) else describe(exc)
+            self._quarantine(delivery, state, f"unreadable delivery: {why}")
             return None
         try:
             enrichment = await self._enrich(event)

@@ -151,9 +151,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             if not self._in_head:
                 super().data_received(data)
                 return
-            chunk, data = data[: limit - self._head_bytes], data[limit - self._head_bytes :]
-            self._head_bytes += len(chunk)
-            super().data_received(chunk)
+            room = limit - self._head_bytes
+            if room > 0:
+                chunk, data = data[:room], data[room:]
+                self._head_bytes += len(chunk)
+                super().data_received(chunk)
             if self._in_head and self._head_bytes >= limit and not self.transport.is_closing():
                 self.guard.note("head_too_large")
                 self._refuse(431, "headers_too_large", f"the request head is over {limit} bytes")

@@ -32,13 +32,34 @@ _BUMP = (
     "ON CONFLICT (kind, key) DO UPDATE SET value = value + excluded.value"
 )
 _REMEMBER = (
-    "INSERT INTO accepted_signatures (signature, timestamp, delivery_id) VALUES (?, ?, ?) "
+    "INSERT INTO accepted_signatures (timestamp, signature, delivery_id) VALUES (?, ?, ?) "
     "ON CONFLICT DO NOTHING"
 )
-_FIRST = "SELECT delivery_id FROM accepted_signatures WHERE signature = ? AND timestamp = ?"
+_FIRST = "SELECT delivery_id FROM accepted_signatures WHERE timestamp = ? AND signature = ?"
 
 # How often accepted signatures older than the window are forgotten.
 PRUNE_SIGNATURES_EVERY = 30.0
+
+
+def _replays(conn: sqlite3.Connection, items: list[Any]) -> dict[str, str]:
+    """Remember the signed deliveries of a batch; the replays among them, by id, to the first's."""
+    signed = [
+        (item.timestamp, item.signature, item.delivery_id)
+        for item in items
+        if isinstance(item, IncomingDelivery) and item.signature is not None
+    ]
+    if not signed:
+        return {}
+    before = conn.total_changes
+    conn.executemany(_REMEMBER, signed)
+    if conn.total_changes - before == len(signed):
+        return {}
+    replays = {}
+    for timestamp, signature, delivery_id in signed:
+        (first,) = conn.execute(_FIRST, (timestamp, signature)).fetchone()
+        if first != delivery_id:
+            replays[delivery_id] = first
+    return replays
 
 
 def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[str | None]:
@@ -47,6 +68,7 @@ def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[str | No
     A signed delivery whose (signature, timestamp) was accepted before is a
     replay: it is not stored, and its result is the first one's delivery id.
     """
+    replays = _replays(conn, items)
     counts: Counter[tuple[str, str]] = Counter()
     deliveries = []
     results: list[str | None] = []
@@ -55,12 +77,11 @@ def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[str | No
             counts["rejection", item] += 1
             results.append(None)
             continue
-        if item.signature is not None:
-            key = (item.signature, item.timestamp)
-            if conn.execute(_REMEMBER, (*key, item.delivery_id)).rowcount == 0:
-                counts["duplicate", ""] += 1
-                results.append(conn.execute(_FIRST, key).fetchone()[0])
-                continue
+        first = replays.get(item.delivery_id)
+        results.append(first)
+        if first is not None:
+            counts["duplicate", ""] += 1
+            continue
         deliveries.append(
             (
                 item.delivery_id,
@@ -73,7 +94,6 @@ def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[str | No
         )
         counts["total", ""] += 1
         counts["event_type", item.event_type] += 1
-        results.append(None)
     conn.executemany(
         "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, signed) "
         "VALUES (?, ?, ?, ?, ?, ?)",
