@@ -28,7 +28,12 @@ from postflow_webhooks.adapters.tracker import JsonTracker, PostflowTracker
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.journal import BatchResult
 from postflow_webhooks.domain.ports import Tracker
-from postflow_webhooks.domain.records import HistoryEntry, LastComment, UploadRecord
+from postflow_webhooks.domain.records import (
+    CommentEntry,
+    HistoryEntry,
+    LastComment,
+    UploadRecord,
+)
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, axes_for
 from tests.contract.databases import Database, memory_database, sqlite_database
 from tests.contract.postflow_fake import FakeUploadTracker, UploadStatus
@@ -51,8 +56,16 @@ def rich(file_id: str = "f1") -> UploadRecord:
         version=3,
         version_fresh=True,
         links=(("download_url", "https://f.io/d"), ("view_url", "https://f.io/x")),
-        comment_count=2,
-        recent_comment_keys=("id:c1", "text:Ana:nice"),
+        project_id="p-1",
+        project_name="Feature Film",
+        comment_count=3,
+        open_comments=1,
+        comments=(
+            CommentEntry("id:c1", completed=True, text="too dark", author="Bo", at=T0),
+            CommentEntry("id:c2", thread="id:c1", text="fixed", author="Ana", at=T0),
+            CommentEntry("text:Ana:nice", text="nice", author="Ana", at=T0),
+        ),
+        removed_comments=("id:c0",),
         last_comment=LastComment("nice", "Ana", T0),
         history=(
             HistoryEntry(T0, "file.ready", "d1", None, PostflowStatus.COMPLETED, 3),
