@@ -31,7 +31,9 @@ from starlette.types import Receive, Scope, Send
 WEBHOOK_ID = "112233445566778899"
 LIMITS = {"title": 256, "description": 4096, "footer": 2048, "author": 256}
 FIELD_NAME, FIELD_VALUE, TOTAL, CONTENT, EMBEDS, FIELDS = 256, 1024, 6000, 2000, 10, 25
-MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
+MENTION = re.compile(r"@(?:everyone|here)|<@(?P<kind>[!&]?)(?P<id>\d+)>")
+SNOWFLAKE = re.compile(r"^\d{1,20}$")
+EVERYONE = ("everyone", "users", "roles")
 CLOUDFLARE_HTML = "<!DOCTYPE html><html><head><title>Access denied | Cloudflare</title></head>"
 
 
@@ -223,9 +225,7 @@ class FakeDiscord:
         with self._lock:
             message = {"id": str(10**17 + len(self.messages)), "channel_id": "1", **body}
             self.messages.append(message)
-            parse = body.get("allowed_mentions") or {"parse": ["everyone", "users", "roles"]}
-            if "everyone" in parse.get("parse", []):
-                self.pings.extend(MENTION.findall(body.get("content") or ""))
+            self.pings.extend(pings(body))
         return message
 
     def _headers(self, now: float) -> dict[str, str]:
@@ -287,10 +287,7 @@ def validate(body: object) -> dict[str, Any]:
     ):
         fail("username", "Invalid username")
     mentions = body.get("allowed_mentions")
-    if mentions is not None and (
-        not isinstance(mentions, dict)
-        or not set(mentions.get("parse", [])) <= {"everyone", "users", "roles"}
-    ):
+    if mentions is not None and not _valid_mentions(mentions):
         fail("allowed_mentions", "Invalid allowed mentions")
     if embeds is not None:
         if not isinstance(embeds, list) or len(embeds) > EMBEDS:
@@ -302,6 +299,47 @@ def validate(body: object) -> dict[str, Any]:
             if total > TOTAL:
                 fail("embeds", f"Embed size exceeds maximum size of {TOTAL}")
     return errors
+
+
+def _valid_mentions(mentions: Any) -> bool:
+    """Discord's rules: known parse types, id lists of snowflakes, a type never in both."""
+    if not isinstance(mentions, dict):
+        return False
+    parse = mentions.get("parse", [])
+    if not isinstance(parse, list) or not set(parse) <= set(EVERYONE):
+        return False
+    for kind in ("roles", "users"):
+        ids = mentions.get(kind)
+        if ids is None:
+            continue
+        if kind in parse or not isinstance(ids, list) or len(ids) > 100:
+            return False
+        if not all(isinstance(i, str) and SNOWFLAKE.match(i) for i in ids):
+            return False
+    return True
+
+
+def pings(body: dict[str, Any]) -> list[str]:
+    """Whom a message pings: the mentions in its content that ``allowed_mentions`` lets through.
+
+    Embeds never ping. Without ``allowed_mentions`` Discord parses everything.
+    """
+    allowed = body.get("allowed_mentions")
+    if not isinstance(allowed, dict):
+        allowed = {"parse": list(EVERYONE)}
+    parse = allowed.get("parse", [])
+    found = []
+    for match in MENTION.finditer(body.get("content") or ""):
+        text, kind, ident = match.group(0), match.group("kind"), match.group("id")
+        if ident is None:
+            ok = "everyone" in parse
+        elif kind == "&":
+            ok = "roles" in parse or ident in (allowed.get("roles") or [])
+        else:
+            ok = "users" in parse or ident in (allowed.get("users") or [])
+        if ok:
+            found.append(text)
+    return found
 
 
 def _check_embed(where: str, embed: Any, fail: Callable[[str, str], None]) -> int:

@@ -78,8 +78,8 @@ def comment_facts(event: WebhookEvent, enrichment: Enrichment) -> CommentFacts |
 
 def apply_comment(record: UploadRecord, facts: CommentFacts, at: datetime) -> CommentChange | None:
     """The record's comment fields after ``facts``; ``None`` when nothing changes."""
-    if facts.key in record.removed_comments:
-        return None
+    if facts.key in record.removed_comments or facts.thread in record.removed_comments:
+        return None  # deleted, or a reply in a thread already deleted: gone with it
     entries = list(record.comments)
     removed = record.removed_comments
     known = _index(entries)
@@ -104,8 +104,6 @@ def apply_comment(record: UploadRecord, facts: CommentFacts, at: datetime) -> Co
         announce = _news(entry, updated, action)
         entries[index] = updated
     else:
-        if facts.thread is not None and facts.thread in removed:
-            return None  # a reply to a thread already deleted
         if facts.thread is not None and facts.thread not in known:
             entries.append(CommentEntry(key=facts.thread))
         entries.append(

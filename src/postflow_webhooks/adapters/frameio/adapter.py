@@ -10,13 +10,14 @@ import tenacity
 from postflow_webhooks.adapters.frameio.auth import ImsAuth
 from postflow_webhooks.adapters.frameio.client import FrameioClient, Sleep, retry_policy
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
-from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
+from postflow_webhooks.adapters.frameio.details import STATUS_FIELD, FrameioFileDetails
+from postflow_webhooks.adapters.frameio.directory import FrameioDirectory
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
 from postflow_webhooks.domain.ports import Clock
 
 
 class FrameioAdapter:
-    """Auth, client, file details and webhooks sharing one token and one HTTP pool."""
+    """Auth, client, file details, names and webhooks sharing one token and one HTTP pool."""
 
     def __init__(
         self,
@@ -26,6 +27,7 @@ class FrameioAdapter:
         retrying: tenacity.AsyncRetrying | None = None,
         sleep: Sleep = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
+        review_field: str = STATUS_FIELD,
     ) -> None:
         self.config = config
         self.auth = ImsAuth(config, clock=clock)
@@ -37,7 +39,9 @@ class FrameioAdapter:
             account_id=config.account_id,
             cache_ttl=config.details_cache_ttl,
             clock=clock,
+            review_field=review_field,
         )
+        self.directory = FrameioDirectory(self.client, account_id=config.account_id, clock=clock)
         self.webhooks = FrameioWebhooks(
             self.client,
             account_id=config.account_id,
