@@ -74,7 +74,7 @@ EXPECTED: list[tuple[str, str]] = [
     ("shot_020.mov", f"{S.COMPLETED.value} → {S.REJECTED.value}"),
     ("shot_020.mov", f"{S.REJECTED.value} → {S.PROCESSING.value}"),
     ("shot_020.mov", f"{S.PROCESSING.value} → {S.COMPLETED.value}"),
-    ("💬 shot_010.mov", "Lovely grade"),
+    ("💬 New comment · shot_010.mov", "Lovely grade"),
 ]
 
 EVERYTHING = AnnouncePolicy(enabled=True, comments=True)

@@ -46,6 +46,7 @@ from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
+from postflow_webhooks.service.routing import Dispatchers
 from postflow_webhooks.service.tracker_sync import TrackerSync
 from postflow_webhooks.service.worker import DeliveryWorker
 
@@ -78,7 +79,11 @@ def frameio_config(settings: Settings) -> FrameioConfig | None:
 def build_frameio(settings: Settings, clock: Clock) -> FrameioAdapter | None:
     """The Frame.io API adapter, when API credentials are configured."""
     config = frameio_config(settings)
-    return FrameioAdapter(config, clock=clock, retrying=retry_policy()) if config else None
+    if config is None:
+        return None
+    return FrameioAdapter(
+        config, clock=clock, retrying=retry_policy(), review_field=settings.review_field
+    )
 
 
 def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
@@ -92,16 +97,73 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
     return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
 
 
-def build_notifier(settings: Settings) -> DiscordNotifier | None:
-    """The Discord notifier, when a webhook URL is configured."""
-    if not settings.discord_webhook_url:
+def build_notifier(settings: Settings, url: str | None = None) -> DiscordNotifier | None:
+    """The Discord notifier for ``url`` (default: the default destination's), when there is one."""
+    url = url or settings.discord_webhook_url
+    if not url:
         return None
     return DiscordNotifier(
         DiscordConfig(
-            webhook_url=settings.discord_webhook_url,
+            webhook_url=url,
             username=settings.discord_username,
             avatar_url=settings.discord_avatar_url,
         )
+    )
+
+
+def build_dispatchers(
+    settings: Settings,
+    default: Notifier | None,
+    outbox: SqliteOutbox,
+    clock: Clock,
+    policies: Policies,
+    closers: list[Closer],
+) -> Dispatchers | None:
+    """One dispatcher per destination: the default one, and one per project route.
+
+    Routes sharing a URL (with each other or the default) share its notifier,
+    so Discord's rate limits for that webhook are counted once.
+    """
+    notifiers: dict[str, Notifier] = {}
+    if default is not None and settings.discord_webhook_url:
+        notifiers[settings.discord_webhook_url] = default
+    routes = settings.discord_routes
+    parts: list[NotificationDispatcher] = []
+
+    def dispatcher(notifier: Notifier, route: str | None, exclude: list[str]) -> None:
+        parts.append(
+            NotificationDispatcher(
+                outbox,
+                outbox,
+                notifier,
+                clock,
+                outage_backoff=policies.notification_outage,
+                route=route,
+                exclude=exclude,
+            )
+        )
+
+    if default is not None:
+        dispatcher(default, None, [route.route().destination for route in routes])
+    for route in routes:
+        notifier = notifiers.get(route.webhook_url)
+        if notifier is None:
+            discord = build_notifier(settings, route.webhook_url)
+            assert discord is not None
+            closers.append(discord.aclose)
+            notifier = notifiers[route.webhook_url] = discord
+        dispatcher(notifier, route.route().destination, [])
+    return Dispatchers(parts) if parts else None
+
+
+def announce_policy(settings: Settings, default: Notifier | None) -> AnnouncePolicy:
+    """What is announced, where and to whom, for ``settings``."""
+    return AnnouncePolicy(
+        enabled=default is not None,
+        statuses=frozenset(settings.discord_statuses),
+        comments=settings.discord_comments,
+        routes=tuple(route.route() for route in settings.discord_routes),
+        mentions=settings.discord_mentions,
     )
 
 
@@ -142,11 +204,7 @@ def build_runtime(
             closers.append(discord.aclose)
         notifier = discord
 
-    dispatcher = None
-    if notifier is not None:
-        dispatcher = NotificationDispatcher(
-            outbox, outbox, notifier, clock, outage_backoff=policies.notification_outage
-        )
+    dispatcher = build_dispatchers(settings, notifier, outbox, clock, policies, closers)
     tracker_sync = None
     if tracker is not None:
         tracker_sync = TrackerSync(records, tracker, backoff=policies.tracker_failure)
@@ -164,11 +222,9 @@ def build_runtime(
         failure_backoff=policies.worker_failure,
         enrich_backoff=policies.enrichment,
         details=file_details,
-        announce=AnnouncePolicy(
-            enabled=notifier is not None,
-            statuses=frozenset(settings.discord_statuses),
-            comments=settings.discord_comments,
-        ),
+        announce=announce_policy(settings, notifier),
+        review=settings.review_mapping,
+        directory=frameio.directory if frameio is not None and dispatcher is not None else None,
         batch_size=settings.worker_batch,
         after_commit=after_commit,
     )
