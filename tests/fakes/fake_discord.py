@@ -58,7 +58,9 @@ class FakeDiscord:
         bucket_window: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         epoch: float | None = None,
+        webhook_id: str = WEBHOOK_ID,
     ) -> None:
+        self.webhook_id = webhook_id
         self.bucket_limit = bucket_limit
         self.bucket_window = bucket_window
         self.clock = clock
@@ -84,7 +86,10 @@ class FakeDiscord:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
-        routes = [Route("/api/v10/webhooks/{wid}/{token}", self._execute, methods=["POST"])]
+        routes = [
+            Route("/api/v10/webhooks/{wid}/{token}", self._execute, methods=["POST"]),
+            Route("/api/v10/webhooks/{wid}/{token}", self._show, methods=["GET"]),
+        ]
         self._app = Starlette(routes=routes)
 
     # -- lifecycle -------------------------------------------------------
@@ -125,7 +130,7 @@ class FakeDiscord:
     @property
     def webhook_url(self) -> str:
         """The secret URL a notifier posts to."""
-        return f"http://127.0.0.1:{self.port}/api/v10/webhooks/{WEBHOOK_ID}/{self.token}"
+        return f"http://127.0.0.1:{self.port}/api/v10/webhooks/{self.webhook_id}/{self.token}"
 
     # -- knobs -----------------------------------------------------------
 
@@ -187,9 +192,18 @@ class FakeDiscord:
             self.queries.append(dict(request.query_params))
         return response
 
+    async def _show(self, request: Request) -> Response:
+        """GET on the webhook: what it is (no message posted), or why it is unusable."""
+        wid, token = request.path_params["wid"], request.path_params["token"]
+        if self.deleted or wid != self.webhook_id:
+            return JSONResponse({"message": "Unknown Webhook", "code": 10015}, 404)
+        if self.bad_token or token != self.token:
+            return JSONResponse({"message": "Invalid Webhook Token", "code": 50027}, 401)
+        return JSONResponse({"id": wid, "type": 1, "name": "PostFlow", "channel_id": "1"})
+
     async def _answer(self, request: Request) -> Response:
         wid, token = request.path_params["wid"], request.path_params["token"]
-        if self.deleted or wid != WEBHOOK_ID:
+        if self.deleted or wid != self.webhook_id:
             return JSONResponse({"message": "Unknown Webhook", "code": 10015}, 404)
         if self.bad_token or token != self.token:
             return JSONResponse({"message": "Invalid Webhook Token", "code": 50027}, 401)

@@ -21,6 +21,7 @@ import pytest
 
 from postflow_webhooks.app.datadir import LOCK_NAME
 from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, process_gone
+from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_frameio import FakeFrameio
 from tests.support import POSTFLOW_COMMAND, command_env, free_port, wait_for
 from tests.support import start_serve as serve_on
@@ -459,3 +460,23 @@ def test_doctor_shows_the_mapping_without_the_frameio_api(tmp_path: Path) -> Non
     line = {c["check"]: c for c in json.loads(done.stdout)}["review field"]
     assert line["ok"] and "'Status' mapped as: Needs Review -> WAITING_APPROVAL" in line["detail"]
     assert "not checked" in line["detail"]
+
+
+def test_doctor_checks_every_routes_discord_webhook(tmp_path: Path) -> None:
+    """doctor asks each destination's webhook; a deleted route's is named, its token never shown."""
+    with (
+        FakeDiscord(webhook_id="400000000000000001") as main,
+        FakeDiscord(webhook_id="400000000000000002") as film,
+    ):
+        film.delete_webhook()
+        routes = json.dumps([{"project": "Feature Film", "webhook_url": film.webhook_url}])
+        env = cli_env(
+            tmp_path, POSTFLOW_DISCORD_WEBHOOK_URL=main.webhook_url, POSTFLOW_DISCORD_ROUTES=routes
+        )
+        done = cli(env, "doctor", "--json")
+    line = {c["check"]: c for c in json.loads(done.stdout)}["discord"]
+    assert not line["ok"]
+    assert line["detail"].startswith(
+        "discord webhook …/0001 answers; route 'Feature Film': discord webhook …/0002 answered 404"
+    )
+    assert main.token not in done.stdout and film.token not in done.stdout

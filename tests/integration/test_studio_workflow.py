@@ -234,7 +234,7 @@ async def test_messages_say_who_and_where_and_routes_call_exactly_the_configured
     with (
         FakeFrameio() as fake,
         FakeDiscord(bucket_limit=50) as default,
-        FakeDiscord(bucket_limit=50) as film,
+        FakeDiscord(bucket_limit=50, webhook_id="223344556677889900") as film,
     ):
         fake.projects["p-film"] = "Feature Film"
         fake.users["u-ana"] = "Ana Lopez"
@@ -278,7 +278,10 @@ async def test_messages_say_who_and_where_and_routes_call_exactly_the_configured
     (other,) = default.messages
     assert fields(other)["Project"] == "Project One" and other["embeds"][0]["title"] == "promo.mov"
     assert default.pings == ["<@222222222222222222>"]
-    assert [d["route"] for d in figures["destinations"]] == ["default", "project:feature film"]
+    assert [(d["route"], d["destination_label"]) for d in figures["destinations"]] == [
+        ("default", "discord webhook …/8899"),
+        ("project:feature film", "discord webhook …/9900"),
+    ]
     assert figures["sent"] == 3
     assert film.token not in json.dumps(figures) and default.token not in json.dumps(figures)
 
@@ -288,8 +291,8 @@ async def test_a_broken_or_throttled_channel_never_holds_the_others_back(tmp_pat
     with (
         FakeFrameio() as fake,
         FakeDiscord(bucket_limit=50) as default,
-        FakeDiscord(bucket_limit=50) as gone,
-        FakeDiscord(bucket_limit=50) as slow,
+        FakeDiscord(bucket_limit=50, webhook_id="300000000000000001") as gone,
+        FakeDiscord(bucket_limit=50, webhook_id="300000000000000002") as slow,
     ):
         fake.projects.update({"p-gone": "Old Show", "p-slow": "Slow Show"})
         files = {

@@ -65,9 +65,11 @@ class Dispatchers:
         return settled
 
     def state(self) -> dict[str, Any]:
-        """The default destination's figures at the top, totals, and each destination's own.
+        """The default destination's state at the top, totals, and each destination's own.
 
-        ``destination_broken`` is true when any destination is broken.
+        Counters are totals, ``last_sent_at`` the latest send anywhere,
+        ``destination_broken`` is true when any destination is broken, and
+        ``last_error`` is the default's, else another destination's.
         """
         states = [dispatcher.state() for dispatcher in self.all]
         top = dict(self.default.state())
@@ -75,6 +77,10 @@ class Dispatchers:
             top[counter] = sum(state[counter] for state in states)
         top["destination_broken"] = any(state["destination_broken"] for state in states)
         top["running"] = all(state["running"] for state in states)
+        sent = [state["last_sent_at"] for state in states if state["last_sent_at"]]
+        top["last_sent_at"] = max(sent) if sent else None
+        errors = [state["last_error"] for state in states if state["last_error"]]
+        top["last_error"] = top["last_error"] or (errors[0] if errors else None)
         if len(states) > 1:
             top["destinations"] = states
         return top

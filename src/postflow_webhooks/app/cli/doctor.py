@@ -103,27 +103,34 @@ def check_tunnel(settings: Settings) -> Check:
 
 
 def check_discord(settings: Settings) -> Check:
-    """The Discord webhook answers (a GET shows the webhook without posting anything)."""
-    url = settings.discord_webhook_url
-    if not url:
+    """Each Discord webhook answers (a GET shows the webhook without posting anything)."""
+    targets = [("", settings.discord_webhook_url)] if settings.discord_webhook_url else []
+    targets += [(f"route {r.project!r}: ", r.webhook_url) for r in settings.discord_routes]
+    if not targets:
         return ("discord", True, "not configured: no notifications are sent")
+    answers, ok, refused = [], True, False
+    for name, url in targets:
+        fine, said = _discord_answers(url)
+        answers.append(f"{name}{said}")
+        ok = ok and fine
+        refused = refused or " answered " in said
+    if refused:
+        answers.append(
+            "the webhook was deleted or its token is wrong; create a new one in Discord and set "
+            "POSTFLOW_DISCORD_WEBHOOK_URL (or the route's webhook_url in discord_routes)"
+        )
+    return ("discord", ok, "; ".join(answers))
+
+
+def _discord_answers(url: str) -> tuple[bool, str]:
     label = redact(url)
     try:
         answer = httpx.get(url, timeout=5)
     except httpx.HTTPError as exc:
-        return (
-            "discord",
-            False,
-            f"{label} did not answer ({type(exc).__name__}); check the network",
-        )
+        return False, f"{label} did not answer ({type(exc).__name__}); check the network"
     if answer.status_code == 200:
-        return ("discord", True, f"{label} answers")
-    return (
-        "discord",
-        False,
-        f"{label} answered {answer.status_code}: the webhook was deleted or its token is wrong; "
-        "create a new one in Discord and set POSTFLOW_DISCORD_WEBHOOK_URL",
-    )
+        return True, f"{label} answers"
+    return False, f"{label} answered {answer.status_code}"
 
 
 def check_review_field(settings: Settings) -> Check:
