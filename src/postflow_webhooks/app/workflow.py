@@ -50,13 +50,13 @@ def _json(value: Any, expected: type, what: str) -> Any:
     return value
 
 
-def _status(text: Any, where: str) -> PostflowStatus:
+def _status(text: Any, where: str, hint: str = "") -> PostflowStatus:
     if not isinstance(text, str):
         raise ValueError(f'{where}: expected a status name such as "REJECTED"')
     found = PostflowStatus.from_text(text) or PostflowStatus.__members__.get(text.strip().upper())
     if found is None:
-        names = ", ".join(s.name for s in PostflowStatus)
-        raise ValueError(f"{where}: unknown status {text!r}; use one of {names}")
+        names = hint or "one of " + ", ".join(s.name for s in PostflowStatus)
+        raise ValueError(f"{where}: unknown status {text!r}; use {names}")
     return found
 
 
@@ -70,7 +70,8 @@ def review_options(value: Any) -> tuple[ReviewOption, ...]:
         if meaning is None or (isinstance(meaning, str) and meaning.strip().lower() in NO_DECISION):
             options.append((name.strip(), None))
         else:
-            options.append((name.strip(), _status(meaning, f"option {name!r}")))
+            hint = "WAITING_APPROVAL, APPROVED, REJECTED or null (no decision)"
+            options.append((name.strip(), _status(meaning, f"option {name!r}", hint)))
     try:
         ReviewMapping(options=tuple(options))
     except ReviewMappingError as exc:
