@@ -11,6 +11,7 @@ from postflow_webhooks.domain.errors import DetailsUnavailableError
 from postflow_webhooks.domain.mapping import ReviewMapping
 from postflow_webhooks.domain.records import CommentInfo, FileInfo
 from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.service.enrichment import BestEffortNames
 from tests.unit.test_worker import FlakyDetails, append, build, drain, postflow, v4
 
 pytestmark = pytest.mark.anyio
@@ -135,3 +136,27 @@ async def test_a_deleted_comment_is_found_on_its_file_through_the_records() -> N
     assert (db.records["f"].comment_count, db.records["f"].open_comments) == (0, 0)
     said = [(n.comment_action, n.comment_text) for n in await db.due(10)]
     assert said == [("created", "Too warm"), ("deleted", "Too warm")]
+
+
+async def test_without_routes_a_project_name_never_holds_a_delivery() -> None:
+    """With no route to choose, a project lookup Frame.io cannot answer just leaves the name out."""
+    names = Names()
+    names.failing = True
+    db, _, worker = build(FlakyDetails(), directory=BestEffortNames(names))
+    await append(db, in_project(postflow("file.ready", "f")))
+    await drain(worker)
+    (note,) = await db.due(10)
+    assert (note.project_id, note.project_name, note.actor_name) == ("p-film", None, "Ana Lopez")
+    assert await db.deferred() == []
+
+
+async def test_a_deletion_needs_no_names() -> None:
+    """A file.deleted is applied even while project lookups fail: nothing will be announced."""
+    names = Names()
+    db, _, worker = build(FlakyDetails(), directory=names)
+    await append(db, in_project(postflow("file.ready", "f")))
+    await drain(worker)
+    names.failing = True
+    await append(db, in_project({"type": "file.deleted", "resource": {"id": "f", "type": "file"}}))
+    await drain(worker)
+    assert db.records["f"].deleted and await db.deferred() == []

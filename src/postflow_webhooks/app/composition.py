@@ -42,8 +42,16 @@ from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
 from postflow_webhooks.domain.announce import AnnouncePolicy
-from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
+from postflow_webhooks.domain.ports import (
+    Clock,
+    FileDetails,
+    NameDirectory,
+    Notifier,
+    Tracker,
+    Tunnel,
+)
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
+from postflow_webhooks.service.enrichment import BestEffortNames
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
 from postflow_webhooks.service.routing import Dispatchers
@@ -156,6 +164,13 @@ def build_dispatchers(
     return Dispatchers(parts) if parts else None
 
 
+def name_directory(settings: Settings, frameio: FrameioAdapter | None) -> NameDirectory | None:
+    """Project and user names for messages; strict (a lookup may defer) only when routing."""
+    if frameio is None:
+        return None
+    return frameio.directory if settings.discord_routes else BestEffortNames(frameio.directory)
+
+
 def announce_policy(settings: Settings, default: Notifier | None) -> AnnouncePolicy:
     """What is announced, where and to whom, for ``settings``."""
     return AnnouncePolicy(
@@ -224,7 +239,7 @@ def build_runtime(
         details=file_details,
         announce=announce_policy(settings, notifier),
         review=settings.review_mapping,
-        directory=frameio.directory if frameio is not None and dispatcher is not None else None,
+        directory=name_directory(settings, frameio) if dispatcher is not None else None,
         batch_size=settings.worker_batch,
         after_commit=after_commit,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 
 from postflow_webhooks.domain.comments import comment_key
+from postflow_webhooks.domain.errors import DetailsUnavailableError
 from postflow_webhooks.domain.events import EventKind, WebhookEvent
 from postflow_webhooks.domain.ports import FileDetails, NameDirectory, RecordStore
 from postflow_webhooks.domain.records import CommentInfo, Enrichment
@@ -57,8 +58,8 @@ class Enricher:
         if event.untracked_resource:
             return found
         found = await self._comment_file(event, found)
-        if self._directory is None or event.kind is EventKind.OTHER:
-            return found
+        if self._directory is None or event.kind in (EventKind.OTHER, EventKind.DELETED):
+            return found  # nothing will be announced: no names needed
         project_id = event.project_id or (found.file.project_id if found.file else None)
         project_name = None
         if project_id is not None:
@@ -78,3 +79,25 @@ class Enricher:
             return found
         comment = found.comment or CommentInfo(said.comment_id)
         return attrs.evolve(found, comment=attrs.evolve(comment, file_id=record.file_id))
+
+
+class BestEffortNames:
+    """A name directory whose project lookups never hold a delivery (no route needs a name).
+
+    Without routes a project's name only makes a message nicer, so a
+    ``DetailsUnavailableError`` gives no name instead of a deferral.
+    """
+
+    def __init__(self, directory: NameDirectory) -> None:
+        self._directory = directory
+
+    async def project_name(self, project_id: str, account_id: str | None = None) -> str | None:
+        """The project's name, or ``None`` when Frame.io cannot say now."""
+        try:
+            return await self._directory.project_name(project_id, account_id)
+        except DetailsUnavailableError:
+            return None
+
+    async def user_name(self, user_id: str, account_id: str | None = None) -> str | None:
+        """The user's name (best effort already)."""
+        return await self._directory.user_name(user_id, account_id)

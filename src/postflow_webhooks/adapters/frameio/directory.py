@@ -3,8 +3,9 @@
 Names make messages readable ("Feature Film", "Ana Lopez"); they are looked
 up once and kept for ``ttl`` seconds (a missing one too), so a busy project
 costs one call per ``ttl``. A project that cannot be read because Frame.io is
-down raises ``DetailsUnavailableError`` (the delivery waits: routing by
-project name needs it); a user name is best effort and never raises.
+down raises ``DetailsUnavailableError`` (when routes need the name the
+delivery waits; ``service.enrichment.BestEffortNames`` swallows it otherwise);
+a user name is best effort and never raises.
 """
 
 from __future__ import annotations
