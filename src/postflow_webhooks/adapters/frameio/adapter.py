@@ -8,7 +8,12 @@ import httpx
 import tenacity
 
 from postflow_webhooks.adapters.frameio.auth import ImsAuth
-from postflow_webhooks.adapters.frameio.client import FrameioClient, Sleep, retry_policy
+from postflow_webhooks.adapters.frameio.client import (
+    FrameioClient,
+    Sleep,
+    TokenSource,
+    retry_policy,
+)
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
 from postflow_webhooks.adapters.frameio.details import STATUS_FIELD, FrameioFileDetails
 from postflow_webhooks.adapters.frameio.directory import FrameioDirectory
@@ -17,7 +22,7 @@ from postflow_webhooks.domain.ports import Clock
 
 
 class FrameioAdapter:
-    """Auth, client, file details, names and webhooks sharing one token and one HTTP pool."""
+    """Tokens, client, file details, names and webhooks sharing one token source and HTTP pool."""
 
     def __init__(
         self,
@@ -27,12 +32,17 @@ class FrameioAdapter:
         retrying: tenacity.AsyncRetrying | None = None,
         sleep: Sleep = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
+        tokens: TokenSource | None = None,
         review_field: str = STATUS_FIELD,
     ) -> None:
         self.config = config
-        self.auth = ImsAuth(config, clock=clock)
+        # Our own sign-in, unless the host lends its tokens (``borrowed.py``).
+        self.auth: ImsAuth | None = None
+        if tokens is None:
+            self.auth = ImsAuth(config, clock=clock)
+            tokens = self.auth
         self.client = FrameioClient(
-            config, self.auth, http=http, retrying=retrying or retry_policy(sleep=sleep)
+            config, tokens, http=http, retrying=retrying or retry_policy(sleep=sleep)
         )
         self.details = FrameioFileDetails(
             self.client,
@@ -58,4 +68,5 @@ class FrameioAdapter:
     async def aclose(self) -> None:
         """Close the HTTP clients."""
         await self.client.aclose()
-        await self.auth.aclose()
+        if self.auth is not None:
+            await self.auth.aclose()
