@@ -25,7 +25,6 @@ from postflow_webhooks.adapters.cloudflared import (
     require_public_exposure_allowed,
     restart_retrying,
 )
-from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.frameio.borrowed import BorrowedTokens
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
@@ -38,25 +37,20 @@ from postflow_webhooks.adapters.sqlite import (
 )
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.notifying import (
+    announce_policy,
+    build_dispatchers,
+    build_notifier,
+    name_directory,
+)
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
-from postflow_webhooks.domain.announce import AnnouncePolicy
-from postflow_webhooks.domain.ports import (
-    Clock,
-    FileDetails,
-    NameDirectory,
-    Notifier,
-    Tracker,
-    Tunnel,
-)
-from postflow_webhooks.service.dispatcher import NotificationDispatcher
-from postflow_webhooks.service.enrichment import BestEffortNames
+from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
-from postflow_webhooks.service.routing import Dispatchers
 from postflow_webhooks.service.tracker_sync import TrackerSync
 from postflow_webhooks.service.worker import DeliveryWorker
 
@@ -131,83 +125,6 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
         return None
     require_public_exposure_allowed(secret_set, settings.allow_insecure_public)
     return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
-
-
-def build_notifier(settings: Settings, url: str | None = None) -> DiscordNotifier | None:
-    """The Discord notifier for ``url`` (default: the default destination's), when there is one."""
-    url = url or settings.discord_webhook_url
-    if not url:
-        return None
-    return DiscordNotifier(
-        DiscordConfig(
-            webhook_url=url,
-            username=settings.discord_username,
-            avatar_url=settings.discord_avatar_url,
-        )
-    )
-
-
-def build_dispatchers(
-    settings: Settings,
-    default: Notifier | None,
-    outbox: SqliteOutbox,
-    clock: Clock,
-    policies: Policies,
-    closers: list[Closer],
-) -> Dispatchers | None:
-    """One dispatcher per destination: the default one, and one per project route.
-
-    Routes sharing a URL (with each other or the default) share its notifier,
-    so Discord's rate limits for that webhook are counted once.
-    """
-    notifiers: dict[str, Notifier] = {}
-    if default is not None and settings.discord_webhook_url:
-        notifiers[settings.discord_webhook_url] = default
-    routes = settings.discord_routes
-    parts: list[NotificationDispatcher] = []
-
-    def dispatcher(notifier: Notifier, route: str | None, exclude: list[str]) -> None:
-        parts.append(
-            NotificationDispatcher(
-                outbox,
-                outbox,
-                notifier,
-                clock,
-                outage_backoff=policies.notification_outage,
-                route=route,
-                exclude=exclude,
-            )
-        )
-
-    if default is not None:
-        dispatcher(default, None, [route.route().destination for route in routes])
-    for route in routes:
-        notifier = notifiers.get(route.webhook_url)
-        if notifier is None:
-            discord = build_notifier(settings, route.webhook_url)
-            assert discord is not None
-            closers.append(discord.aclose)
-            notifier = notifiers[route.webhook_url] = discord
-        dispatcher(notifier, route.route().destination, [])
-    return Dispatchers(parts) if parts else None
-
-
-def name_directory(settings: Settings, frameio: FrameioAdapter | None) -> NameDirectory | None:
-    """Project and user names for messages; strict (a lookup may defer) only when routing."""
-    if frameio is None:
-        return None
-    return frameio.directory if settings.discord_routes else BestEffortNames(frameio.directory)
-
-
-def announce_policy(settings: Settings, default: Notifier | None) -> AnnouncePolicy:
-    """What is announced, where and to whom, for ``settings``."""
-    return AnnouncePolicy(
-        enabled=default is not None,
-        statuses=frozenset(settings.discord_statuses),
-        comments=settings.discord_comments,
-        routes=tuple(route.route() for route in settings.discord_routes),
-        mentions=settings.discord_mentions,
-    )
 
 
 def build_runtime(

@@ -133,6 +133,7 @@ def _is_attached(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA database_list"))
 
 
+# reserved for issue 12: a do-nothing placeholder the lead replaces when merging.
 def _version_3(conn: sqlite3.Connection, path: Path) -> None:
     """Reserved for issue 12 (replaced by its migration when the branches merge)."""
 
