@@ -25,7 +25,6 @@ from postflow_webhooks.adapters.cloudflared import (
     require_public_exposure_allowed,
     restart_retrying,
 )
-from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.frameio.borrowed import BorrowedTokens
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
@@ -39,14 +38,18 @@ from postflow_webhooks.adapters.sqlite import (
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
 from postflow_webhooks.app.logs import escape_request_values
+from postflow_webhooks.app.notifying import (
+    announce_policy,
+    build_dispatchers,
+    build_notifier,
+    name_directory,
+)
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
-from postflow_webhooks.domain.announce import AnnouncePolicy
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
-from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
 from postflow_webhooks.service.tracker_sync import TrackerSync
@@ -100,7 +103,9 @@ def build_frameio(
     """The Frame.io API adapter: our own credentials, else the host's tokens, else none."""
     config = frameio_config(settings)
     if config is not None:
-        return FrameioAdapter(config, clock=clock, retrying=retry_policy())
+        return FrameioAdapter(
+            config, clock=clock, retrying=retry_policy(), review_field=settings.review_field
+        )
     if borrowed_auth is None:
         return None
     return FrameioAdapter(
@@ -108,6 +113,7 @@ def build_frameio(
         clock=clock,
         retrying=retry_policy(),
         tokens=BorrowedTokens(borrowed_auth),
+        review_field=settings.review_field,
     )
 
 
@@ -120,19 +126,6 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
         return None
     require_public_exposure_allowed(secret_set, settings.allow_insecure_public)
     return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
-
-
-def build_notifier(settings: Settings) -> DiscordNotifier | None:
-    """The Discord notifier, when a webhook URL is configured."""
-    if not settings.discord_webhook_url:
-        return None
-    return DiscordNotifier(
-        DiscordConfig(
-            webhook_url=settings.discord_webhook_url,
-            username=settings.discord_username,
-            avatar_url=settings.discord_avatar_url,
-        )
-    )
 
 
 def build_runtime(
@@ -186,11 +179,7 @@ def build_runtime(
             closers.append(discord.aclose)
         notifier = discord
 
-    dispatcher = None
-    if notifier is not None:
-        dispatcher = NotificationDispatcher(
-            outbox, outbox, notifier, clock, outage_backoff=policies.notification_outage
-        )
+    dispatcher = build_dispatchers(settings, notifier, outbox, clock, policies, closers)
     tracker_sync = None
     if tracker is not None:
         tracker_sync = TrackerSync(records, tracker, backoff=policies.tracker_failure)
@@ -208,11 +197,9 @@ def build_runtime(
         failure_backoff=policies.worker_failure,
         enrich_backoff=policies.enrichment,
         details=file_details,
-        announce=AnnouncePolicy(
-            enabled=notifier is not None,
-            statuses=frozenset(settings.discord_statuses),
-            comments=settings.discord_comments,
-        ),
+        announce=announce_policy(settings, notifier),
+        review=settings.review_mapping,
+        directory=name_directory(settings, frameio) if dispatcher is not None else None,
         batch_size=settings.worker_batch,
         after_commit=after_commit,
     )

@@ -24,6 +24,10 @@ from typing import Any
 
 import attrs
 
+from postflow_webhooks.app import workflow
+from postflow_webhooks.app.workflow import RouteSetting
+from postflow_webhooks.domain.announce import Mentions
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_FIELD, ReviewMapping, ReviewOption
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 log = logging.getLogger("postflow_webhooks.settings")
@@ -92,6 +96,16 @@ class Settings:
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
     max_connections: int = 2048
+    # The studio's workflow (app/workflow.py).
+    review_field: str = DEFAULT_REVIEW_FIELD
+    review_options: tuple[ReviewOption, ...] = ()
+    discord_routes: tuple[RouteSetting, ...] = ()
+    discord_mentions: Mentions = ()
+
+    @property
+    def review_mapping(self) -> ReviewMapping:
+        """Frame.io's default review options with the studio's added (theirs win)."""
+        return ReviewMapping.with_defaults(self.review_field, self.review_options)
 
     @property
     def signature_required(self) -> bool:
@@ -280,6 +294,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "body_timeout": _positive_float,
     "idle_timeout": _positive_float,
     "max_connections": _positive_int,
+    "review_field": workflow.review_field,
+    "review_options": workflow.review_options,
+    "discord_routes": workflow.routes,
+    "discord_mentions": workflow.mentions,
 }
 
 SECRET_KEYS = frozenset(

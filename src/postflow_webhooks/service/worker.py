@@ -16,6 +16,11 @@ fails (Frame.io down, or any error of the lookup) waits with backoff, and so
 do the later deliveries for the same file, so a file's events are never
 applied out of order; after ``max_enrich_attempts`` it is quarantined too.
 Only a storage outage fails a pass; the next one retries it.
+
+The studio's review mapping is passed to the rules with every event; a
+review-field value it does not know decides nothing, is logged once and kept
+in ``unmapped_options`` for the status page. The announce policy addresses
+each due notification (its route and mentions) before it is queued.
 """
 
 from __future__ import annotations
@@ -44,19 +49,21 @@ from postflow_webhooks.domain.journal import (
     PendingDelivery,
     Quarantine,
 )
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_MAPPING, ReviewMapping
 from postflow_webhooks.domain.ports import (
     Backoff,
     Clock,
     DeliveryQueue,
     EventReader,
     FileDetails,
+    NameDirectory,
     RecordStore,
     Sleep,
 )
 from postflow_webhooks.domain.records import Enrichment, Notification, UploadRecord
 from postflow_webhooks.domain.rules import apply_event, target_file_id
 from postflow_webhooks.service.control import LoopControl
-from postflow_webhooks.service.enrichment import enrich
+from postflow_webhooks.service.enrichment import Enricher
 
 log = logging.getLogger("postflow_webhooks.worker")
 
@@ -114,6 +121,8 @@ class DeliveryWorker:
         enrich_backoff: Backoff,
         details: FileDetails | None = None,
         announce: AnnouncePolicy | None = None,
+        review: ReviewMapping = DEFAULT_REVIEW_MAPPING,
+        directory: NameDirectory | None = None,
         sleep: Sleep = asyncio.sleep,
         batch_size: int = 256,
         max_enrich_attempts: int = MAX_ENRICH_ATTEMPTS,
@@ -125,8 +134,9 @@ class DeliveryWorker:
         self._clock = clock
         self._failure_backoff = failure_backoff
         self._enrich_backoff = enrich_backoff
-        self._details = details
+        self._enrich = Enricher(details, records, directory)
         self._announce = announce or AnnouncePolicy()
+        self._review = review
         self._batch_size = batch_size
         self._max_attempts = max_enrich_attempts
         self._after_commit = after_commit
@@ -137,6 +147,7 @@ class DeliveryWorker:
         self.last_error: str | None = None
         self.processed_total = 0
         self.unannounced_total = 0
+        self.unmapped_options: dict[str, int] = {}
 
     @property
     def alive(self) -> bool:
@@ -376,15 +387,19 @@ class DeliveryWorker:
                 item.enrichment,
                 at=delivery.received_at,
                 delivery_id=delivery.delivery_id,
+                mapping=self._review,
             )
         except Exception as exc:  # a bug in the rules must not block the queue
             self._quarantine(delivery, state, f"the rules failed: {describe(exc)}")
             return
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record
+        if decision.unmapped_option is not None:
+            self._unmapped(decision.unmapped_option, decision.file_id)
         for notification in decision.notifications:
-            if self._announce.wants(notification):
-                state.notifications.append(notification)
+            addressed = self._announce.address(notification)
+            if addressed is not None:
+                state.notifications.append(addressed)
             else:
                 state.unannounced += 1
         if delivery.seq:
@@ -406,10 +421,17 @@ class DeliveryWorker:
             )
         )
 
-    async def _enrich(self, event: WebhookEvent) -> Enrichment:
-        if self._details is None:
-            return Enrichment()
-        return await enrich(self._details, event)
+    def _unmapped(self, option: str, file_id: str | None) -> None:
+        """A review option the mapping does not know: warned about once, then counted."""
+        if option not in self.unmapped_options:
+            log.warning(
+                "review field %r: option %r maps to no PostFlow status (file %s); it decides "
+                "nothing. Add it to review_options (POSTFLOW_REVIEW_OPTIONS) to map it",
+                self._review.field,
+                option,
+                file_id or "-",
+            )
+        self.unmapped_options[option] = self.unmapped_options.get(option, 0) + 1
 
     def _defer(self, delivery: PendingDelivery, state: _Pass, now: datetime, reason: str) -> None:
         if delivery.file_id is not None:

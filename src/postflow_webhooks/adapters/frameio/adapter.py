@@ -15,13 +15,14 @@ from postflow_webhooks.adapters.frameio.client import (
     retry_policy,
 )
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
-from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
+from postflow_webhooks.adapters.frameio.details import STATUS_FIELD, FrameioFileDetails
+from postflow_webhooks.adapters.frameio.directory import FrameioDirectory
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
 from postflow_webhooks.domain.ports import Clock
 
 
 class FrameioAdapter:
-    """Tokens, client, file details and webhooks sharing one token source and one HTTP pool."""
+    """Tokens, client, file details, names and webhooks sharing one token source and HTTP pool."""
 
     def __init__(
         self,
@@ -32,6 +33,7 @@ class FrameioAdapter:
         sleep: Sleep = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
         tokens: TokenSource | None = None,
+        review_field: str = STATUS_FIELD,
     ) -> None:
         self.config = config
         # Our own sign-in, unless the host lends its tokens (``borrowed.py``).
@@ -47,7 +49,9 @@ class FrameioAdapter:
             account_id=config.account_id,
             cache_ttl=config.details_cache_ttl,
             clock=clock,
+            review_field=review_field,
         )
+        self.directory = FrameioDirectory(self.client, account_id=config.account_id, clock=clock)
         self.webhooks = FrameioWebhooks(
             self.client,
             account_id=config.account_id,

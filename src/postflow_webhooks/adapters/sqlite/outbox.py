@@ -24,14 +24,22 @@ class SqliteOutbox:
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order."""
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in commit order (of one destination, or none of ``exclude``)."""
+        where = ["state = 'pending'"]
+        args: list[object] = []
+        if destination is not None:
+            where.append("destination = ?")
+            args.append(destination)
+        if exclude:
+            where.append(f"destination NOT IN ({','.join('?' * len(exclude))})")
+            args.extend(exclude)
+        sql = f"SELECT id, body FROM notifications WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
 
         def query(conn: sqlite3.Connection) -> list[Notification]:
-            rows = conn.execute(
-                "SELECT id, body FROM notifications WHERE state = 'pending' ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
+            rows = conn.execute(sql, (*args, limit)).fetchall()
             return [load_notification(body, nid) for nid, body in rows]
 
         return await self._db.read(query)

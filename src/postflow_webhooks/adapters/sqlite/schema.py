@@ -145,8 +145,24 @@ def _version_3(conn: sqlite3.Connection, path: Path) -> None:
     )
 
 
+def _version_4(conn: sqlite3.Connection, path: Path) -> None:
+    """Notification destinations: each notification's route, readable and indexed.
+
+    The route is part of the notification's body (``"destination"``); the column is
+    computed from it, so the worker's commit writes nothing new, and rows queued
+    before this version read as ``default``.
+    """
+    conn.execute(
+        "ALTER TABLE notifications ADD COLUMN destination TEXT GENERATED ALWAYS AS "
+        "(coalesce(json_extract(body, '$.destination'), 'default')) VIRTUAL"
+    )
+    conn.execute(
+        "CREATE INDEX notifications_by_destination ON notifications (state, destination, id)"
+    )
+
+
 Migration = Callable[[sqlite3.Connection, Path], None]
-MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2, 3: _version_3}
+MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2, 3: _version_3, 4: _version_4}
 LATEST = max(MIGRATIONS)
 
 
