@@ -125,6 +125,30 @@ def test_a_replayed_versioning_keeps_the_approval(client: httpx.Client) -> None:
     assert client.get("/uploads/replay-2").json()["status"] == "APPROVED"
 
 
+def v4_body(file_id: str, event: str) -> bytes:
+    """A Frame.io V4 (IDs-only) body."""
+    return json.dumps({"type": event, "resource": {"id": file_id, "type": "file"}}).encode()
+
+
+def test_identical_frameio_bodies_in_one_second_are_two_events(client: httpx.Client) -> None:
+    """IDs-only deliveries only make the receiver read Frame.io again: never taken for replays."""
+    body = v4_body("same-second-1", "metadata.value.updated")
+    headers = signed_headers(SECRET, body)
+    answers = [client.post("/frameio-webhook", content=body, headers=headers) for _ in range(2)]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert all("duplicate" not in a.json() for a in answers)
+    assert answers[0].json()["delivery_id"] != answers[1].json()["delivery_id"]
+
+
+def test_a_replayed_frameio_versioning_is_a_duplicate(client: httpx.Client) -> None:
+    """A V4 file.versioned starts a version by itself, so its replay is recognised."""
+    body = v4_body("versioned-v4", "file.versioned")
+    headers = signed_headers(SECRET, body)
+    first = client.post("/frameio-webhook", content=body, headers=headers)
+    again = client.post("/frameio-webhook", content=body, headers=headers)
+    assert "duplicate" not in first.json() and again.json()["duplicate"] is True
+
+
 def test_event_types_and_ids_have_documented_limits(client: httpx.Client) -> None:
     """Event types over 128 and ids over 256 characters get 422; at the limit they pass."""
     cases = [

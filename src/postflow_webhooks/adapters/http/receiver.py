@@ -2,7 +2,8 @@
 
 The delivery is on disk before the answer; applying it is the worker's job.
 A signed delivery whose signature and timestamp were already accepted is a
-replay: it is answered 202 with ``"duplicate": true`` and not stored again.
+replay: it is answered 202 with ``"duplicate": true`` and not stored again
+(for the deliveries whose own bytes decide something, ``replay_matters``).
 The endpoint is an ASGI callable (Starlette routes to it like any endpoint):
 it reads the raw bytes it must hash, and answers with two messages. A refusal
 is counted by its reason and raised; the app's exception handlers answer it
@@ -24,6 +25,7 @@ from postflow_webhooks.adapters.http.errors import BodyTooLargeError
 from postflow_webhooks.adapters.http.signature import Signed, verify
 from postflow_webhooks.domain.endpoint import MAX_BODY_BYTES
 from postflow_webhooks.domain.errors import StorageError
+from postflow_webhooks.domain.events import EventKind, WebhookEvent
 from postflow_webhooks.domain.journal import IncomingDelivery
 from postflow_webhooks.domain.ports import Clock, DeliveryInbox, EventReader
 
@@ -52,6 +54,18 @@ class Signatures(Protocol):
 
 
 AcceptedListener = Callable[[bytes], None]
+
+
+def replay_matters(event: WebhookEvent) -> bool:
+    """True when applying ``event`` again could change a file (payload state, or a new version).
+
+    The PostFlow dialect carries the state in its payload, and a versioning
+    event starts a new version from nothing but itself. Frame.io's own deliveries carry IDs only, and two genuine events can have
+    identical bytes and timestamp (two ``metadata.value.updated`` within a
+    second): applying one again only reads the file afresh from Frame.io, so
+    they are never taken for replays.
+    """
+    return not event.ids_only or event.kind is EventKind.VERSIONED
 
 
 class WebhookReceiver:
@@ -84,9 +98,12 @@ class WebhookReceiver:
 
         ``proof`` is what its signature was verified with. Returns the delivery,
         and for a replay of one already accepted (same signature and timestamp)
-        the first one's id: then nothing was stored.
+        the first one's id: then nothing was stored. Only deliveries whose own
+        bytes decide something are checked (``replay_matters``).
         """
         event = self._read(body)
+        if proof is not None and not replay_matters(event):
+            proof = None
         delivery = IncomingDelivery(
             delivery_id=os.urandom(16).hex(),
             received_at=self._clock.now(),
