@@ -27,22 +27,31 @@ from postflow_webhooks.adapters.cloudflared import (
 from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
+from postflow_webhooks.adapters.http.metering import RequestCounts
 from postflow_webhooks.adapters.payload import remembering_reader
+from postflow_webhooks.adapters.prometheus import PrometheusMetrics
 from postflow_webhooks.adapters.sqlite import (
     SqliteDatabase,
     SqliteJournal,
     SqliteOutbox,
     SqliteRecords,
 )
+from postflow_webhooks.adapters.sqlite.incidents import SqliteIncidents
+from postflow_webhooks.adapters.sqlite.watch import SqliteWatch
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.health import Thresholds
+from postflow_webhooks.app.metrics import pass_reporter
+from postflow_webhooks.app.page import RuntimePageViews
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
+from postflow_webhooks.app.watching import Watcher
 from postflow_webhooks.domain.announce import AnnouncePolicy
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
+from postflow_webhooks.domain.records import NotificationKind
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
@@ -92,13 +101,14 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
     return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
 
 
-def build_notifier(settings: Settings) -> DiscordNotifier | None:
-    """The Discord notifier, when a webhook URL is configured."""
-    if not settings.discord_webhook_url:
+def build_notifier(settings: Settings, url: str | None = None) -> DiscordNotifier | None:
+    """The Discord notifier, when a webhook URL is configured (``url``: another channel)."""
+    url = url or settings.discord_webhook_url
+    if not url:
         return None
     return DiscordNotifier(
         DiscordConfig(
-            webhook_url=settings.discord_webhook_url,
+            webhook_url=url,
             username=settings.discord_username,
             avatar_url=settings.discord_avatar_url,
         )
@@ -120,6 +130,7 @@ def build_runtime(
     policies = policies or Policies()
     closers: list[Closer] = []
     read_event = remembering_reader()
+    metrics = PrometheusMetrics()
     db = SqliteDatabase.in_directory(settings.data_dir)
     journal, records, outbox = SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db)
 
@@ -142,10 +153,33 @@ def build_runtime(
             closers.append(discord.aclose)
         notifier = discord
 
-    dispatcher = None
+    alerts_url = settings.discord_alerts_url if settings.alerts else None
+    alerts_notifier = None
+    if alerts_url and alerts_url != settings.discord_webhook_url:
+        alerts_notifier = build_notifier(settings, alerts_url)
+        if alerts_notifier is not None:
+            closers.append(alerts_notifier.aclose)
+    dispatcher = alerts = None
     if notifier is not None:
+        kinds = (
+            None if alerts_notifier is None else (NotificationKind.STATUS, NotificationKind.COMMENT)
+        )
+        status_outbox = SqliteOutbox(db, kinds=kinds)
         dispatcher = NotificationDispatcher(
-            outbox, outbox, notifier, clock, outage_backoff=policies.notification_outage
+            status_outbox,
+            status_outbox,
+            notifier,
+            clock,
+            outage_backoff=policies.notification_outage,
+        )
+    if alerts_notifier is not None:
+        alerts_outbox = SqliteOutbox(db, kinds=(NotificationKind.ALERT,))
+        alerts = NotificationDispatcher(
+            alerts_outbox,
+            alerts_outbox,
+            alerts_notifier,
+            clock,
+            outage_backoff=policies.notification_outage,
         )
     tracker_sync = None
     if tracker is not None:
@@ -171,6 +205,7 @@ def build_runtime(
         ),
         batch_size=settings.worker_batch,
         after_commit=after_commit,
+        report=pass_reporter(metrics),
     )
     db.on_deliveries = worker.wake
 
@@ -190,7 +225,7 @@ def build_runtime(
             worker.apply_external,
             account_id=frameio.config.account_id,
         )
-    return ReceiverRuntime(
+    runtime = ReceiverRuntime(
         settings=settings,
         clock=clock,
         lock=DataDirectoryLock(settings.data_dir),
@@ -211,6 +246,20 @@ def build_runtime(
         reconciler=reconciler,
         closers=closers,
     )
+    runtime.watcher = Watcher(
+        runtime,
+        store=SqliteWatch(db),
+        incidents=SqliteIncidents(db),
+        counts=RequestCounts(),
+        metrics=metrics,
+        thresholds=Thresholds(settings.tunnel_down_threshold, settings.backlog_age_threshold),
+        observer=frameio.observer if frameio is not None else None,
+        check_signin=frameio.check_signin if frameio is not None else None,
+        alerts=alerts,
+        announce_alerts=settings.alerts and (dispatcher is not None or alerts is not None),
+        alerts_separate=alerts is not None,
+    )
+    return runtime
 
 
 def create_app(
@@ -246,12 +295,19 @@ def create_app(
     receiver = WebhookReceiver(
         runtime.inbox, runtime.read_event, runtime.clock, runtime.secrets.current
     )
+    watcher = runtime.watcher
+    assert watcher is not None
+    views = RuntimeStatusViews(runtime, watcher)
     app = build_http_app(
         receiver,
-        RuntimeStatusViews(runtime),
+        views,
         signature_required=runtime.secrets.required,
         lifespan=lifespan,
         public_status=settings.public_status,
+        watch=views,
+        page=RuntimePageViews(views, watcher),
+        counts=watcher.counts,
+        status_token=settings.status_token,
     )
     app.state.runtime = runtime
     return app

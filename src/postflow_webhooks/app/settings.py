@@ -87,6 +87,11 @@ class Settings:
     frameio_ims_token_url: str | None = None
     frameio_ims_authorize_url: str | None = None
     reconcile_interval: float = 600.0
+    status_token: str | None = _secret()
+    discord_alerts_url: str | None = _secret()
+    alerts: bool = True
+    tunnel_down_threshold: float = 60.0
+    backlog_age_threshold: float = 120.0
 
     @property
     def signature_required(self) -> bool:
@@ -263,10 +268,22 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "frameio_ims_token_url": _url,
     "frameio_ims_authorize_url": _url,
     "reconcile_interval": _positive_float,
+    "status_token": _optional_text,
+    "discord_alerts_url": _url,
+    "alerts": _boolean,
+    "tunnel_down_threshold": _positive_float,
+    "backlog_age_threshold": _positive_float,
 }
 
 SECRET_KEYS = frozenset(
-    {"webhook_secret", "tunnel_token", "discord_webhook_url", "frameio_client_secret"}
+    {
+        "webhook_secret",
+        "tunnel_token",
+        "discord_webhook_url",
+        "frameio_client_secret",
+        "status_token",
+        "discord_alerts_url",
+    }
 )
 
 # Keys of the seed's frameio_config.json and the settings they fill.

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import attrs
 
+from postflow_webhooks.domain.alerts import Alert
 from postflow_webhooks.domain.events import Links
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, displayed_status
 
@@ -117,11 +118,16 @@ class NotificationKind(enum.Enum):
 
     STATUS = "status"
     COMMENT = "comment"
+    ALERT = "alert"
 
 
 @attrs.frozen
 class Notification:
-    """A due announcement: a displayed status change, or a new comment."""
+    """A due announcement: a displayed status change, a new comment, or an alert.
+
+    An alert is about the receiver itself: its ``file_id`` is empty and
+    ``alert`` says what started or ended.
+    """
 
     kind: NotificationKind
     file_id: str
@@ -135,4 +141,5 @@ class Notification:
     link: str | None = None
     comment_text: str | None = None
     comment_author: str | None = None
+    alert: Alert | None = None
     id: int | None = None

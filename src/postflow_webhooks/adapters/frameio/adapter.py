@@ -11,6 +11,8 @@ from postflow_webhooks.adapters.frameio.auth import ImsAuth
 from postflow_webhooks.adapters.frameio.client import FrameioClient, Sleep, retry_policy
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
 from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
+from postflow_webhooks.adapters.frameio.errors import FrameioError
+from postflow_webhooks.adapters.frameio.observed import FrameioObserver
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
 from postflow_webhooks.domain.ports import Clock
 
@@ -28,9 +30,14 @@ class FrameioAdapter:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.config = config
-        self.auth = ImsAuth(config, clock=clock)
+        self.observer = FrameioObserver(clock)
+        self.auth = ImsAuth(config, clock=clock, observer=self.observer)
         self.client = FrameioClient(
-            config, self.auth, http=http, retrying=retrying or retry_policy(sleep=sleep)
+            config,
+            self.auth,
+            http=http,
+            retrying=retrying or retry_policy(sleep=sleep),
+            observer=self.observer,
         )
         self.details = FrameioFileDetails(
             self.client,
@@ -46,6 +53,13 @@ class FrameioAdapter:
             name=config.webhook_name,
             pacer=Pacer(sleep=sleep),
         )
+
+    async def check_signin(self) -> None:
+        """Make sure a token can be had (a cached valid one costs no call); errors are observed."""
+        try:
+            await self.auth.access_token()
+        except FrameioError:
+            pass
 
     def stored_secret(self) -> str | None:
         """The webhook signing secret saved by the last ``register``, if any."""

@@ -2,35 +2,53 @@
 
 Notifications are committed by the worker's pass (``SqliteJournal.commit``),
 in the same transaction as the change that made them due; the dispatcher
-reads them here in commit order and settles each one.
+reads them here in commit order and settles each one. Settling one also counts
+it (``counters``, kind ``notification``), so the totals survive restarts.
+
+An outbox built with ``kinds`` hands out only those kinds of notification:
+when alerts go to a Discord channel of their own, one dispatcher reads the
+alerts and another everything else, from the same table.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from postflow_webhooks.adapters.serialization import load_notification
 from postflow_webhooks.adapters.sqlite.database import SqliteDatabase
 from postflow_webhooks.adapters.sqlite.rows import moment, optional_moment, stamp
 from postflow_webhooks.domain.journal import DeadLetter, DestinationState, NotificationState
-from postflow_webhooks.domain.records import Notification
+from postflow_webhooks.domain.records import Notification, NotificationKind
+
+_BUMP = (
+    "INSERT INTO counters (kind, key, value) VALUES ('notification', ?, 1) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = value + 1"
+)
 
 
 class SqliteOutbox:
     """``NotificationOutbox``, ``DeadLetters`` and ``DestinationStates`` over one database."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(
+        self, db: SqliteDatabase, *, kinds: Collection[NotificationKind] | None = None
+    ) -> None:
         self._db = db
+        self._kinds = None if kinds is None else sorted(k.value for k in kinds)
 
     async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order."""
+        """Pending notifications in commit order (of this outbox's kinds)."""
+        kinds = self._kinds
+        only = ""
+        if kinds is not None:
+            only = f"AND json_extract(body, '$.kind') IN ({','.join('?' * len(kinds))}) "
 
         def query(conn: sqlite3.Connection) -> list[Notification]:
             rows = conn.execute(
-                "SELECT id, body FROM notifications WHERE state = 'pending' ORDER BY id LIMIT ?",
-                (limit,),
+                f"SELECT id, body FROM notifications WHERE state = 'pending' {only}"
+                "ORDER BY id LIMIT ?",
+                (*(kinds or ()), limit),
             ).fetchall()
             return [load_notification(body, nid) for nid, body in rows]
 
@@ -48,10 +66,12 @@ class SqliteOutbox:
         self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
     ) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            changed = conn.execute(
                 "UPDATE notifications SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
                 (state.value, reason, stamp(at), notification_id),
-            )
+            ).rowcount
+            if changed:
+                conn.execute(_BUMP, (state.value,))
 
         await self._db.write(write)
 
