@@ -258,6 +258,8 @@ def build_runtime(
         alerts=alerts,
         announce_alerts=settings.alerts and (dispatcher is not None or alerts is not None),
         alerts_separate=alerts is not None,
+        check_interval=settings.alert_check_interval,
+        resolve_after=settings.alert_resolve_after,
     )
     return runtime
 

@@ -114,6 +114,10 @@ class Observations:
     tracker_error: str | None = None
 
 
+def _many(count: int, one: str, more: str) -> str:
+    return f"{count} {one if count == 1 else more}"
+
+
 def _finding(reason: str, message: str, since: datetime | None = None) -> Finding:
     return Finding(reason, REASONS[reason][0], message, since)
 
@@ -145,7 +149,9 @@ def _store_and_worker(seen: Observations, limits: Thresholds) -> list[Finding]:
     age = _seconds(oldest, seen.now)
     if oldest is not None and age > limits.backlog_age:
         why = (
-            f"; {seen.deferred} wait for Frame.io ({seen.deferred_reason})" if seen.deferred else ""
+            f"; {_many(seen.deferred, 'waits', 'wait')} for Frame.io ({seen.deferred_reason})"
+            if seen.deferred
+            else ""
         )
         found.append(
             _finding(
@@ -159,7 +165,8 @@ def _store_and_worker(seen: Observations, limits: Thresholds) -> list[Finding]:
         found.append(
             _finding(
                 "deliveries_deferred",
-                f"deferred: {seen.deferred} deliveries wait for Frame.io and are retried "
+                f"deferred: {_many(seen.deferred, 'delivery', 'deliveries')} waiting for "
+                "Frame.io, retried with backoff "
                 f"({seen.deferred_reason or 'no reason recorded'})",
                 seen.deferred_since,
             )
@@ -266,7 +273,7 @@ def _held(seen: Observations) -> list[Finding]:
         found.append(
             _finding(
                 "deliveries_quarantined",
-                f"quarantine: {seen.quarantined} deliveries set aside; see "
+                f"quarantine: {_many(seen.quarantined, 'delivery', 'deliveries')} set aside; see "
                 "`postflow-webhooks replay`",
             )
         )
@@ -274,7 +281,8 @@ def _held(seen: Observations) -> list[Finding]:
         found.append(
             _finding(
                 "notifications_dead_lettered",
-                f"notifications: {seen.dead_letters} dead-lettered; see `postflow-webhooks replay`",
+                f"notifications: {_many(seen.dead_letters, 'message', 'messages')} "
+                "dead-lettered; see `postflow-webhooks replay`",
             )
         )
     if seen.tracker_error:

@@ -92,6 +92,8 @@ class Settings:
     alerts: bool = True
     tunnel_down_threshold: float = 60.0
     backlog_age_threshold: float = 120.0
+    alert_check_interval: float = 5.0
+    alert_resolve_after: float = 30.0
 
     @property
     def signature_required(self) -> bool:
@@ -157,6 +159,16 @@ def _positive_float(value: Any) -> float:
         raise ValueError(f"expected a number, got {value!r}") from None
     if isinstance(value, bool) or not number > 0:
         raise ValueError(f"expected a number above 0, got {value!r}")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not number >= 0:
+        raise ValueError(f"expected a number of at least 0, got {value!r}")
     return number
 
 
@@ -273,6 +285,8 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "alerts": _boolean,
     "tunnel_down_threshold": _positive_float,
     "backlog_age_threshold": _positive_float,
+    "alert_check_interval": _positive_float,
+    "alert_resolve_after": _non_negative_float,
 }
 
 SECRET_KEYS = frozenset(

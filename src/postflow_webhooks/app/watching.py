@@ -48,9 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("postflow_webhooks.watch")
 
-ALERT_INTERVAL = 5.0
 SIGNIN_INTERVAL = 60.0
-WRITE_PROBE_INTERVAL = 10.0
+WRITE_PROBE_INTERVAL = 2.0  # at most one probe write this often, and only when asked
+WRITE_PROBE_STUCK = 2.0  # a probe write waiting longer than this means the store is stuck
 
 
 class StoreWatch(Protocol):
@@ -110,6 +110,8 @@ class Watcher:
         alerts: NotificationDispatcher | None = None,
         announce_alerts: bool = False,
         alerts_separate: bool = False,
+        check_interval: float = 5.0,
+        resolve_after: float = 30.0,
     ) -> None:
         self.runtime = runtime
         self.store = store
@@ -126,13 +128,16 @@ class Watcher:
         self._tunnel_down_since: datetime | None = None
         self._probed_at: datetime | None = None
         self._probe_error: str | None = None
+        self._probing: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._check_interval = check_interval
         self.monitor = AlertMonitor(
             self.findings,
             incidents,
             runtime.clock,
             titles=ALERT_TITLES,
             announce=self._announces,
+            clear_after=resolve_after,
         )
 
     def _announces(self, reason: str) -> bool:
@@ -142,8 +147,8 @@ class Watcher:
         return reason != "discord_broken" or self.alerts_separate
 
     # -- reading ------------------------------------------------------------------
-    async def snapshot(self) -> Snapshot:
-        """Read everything once and assess it."""
+    async def snapshot(self, *, probe: bool = True) -> Snapshot:
+        """Read everything once and assess it (``probe``: also check the store takes writes)."""
         runtime = self.runtime
         now = runtime.clock.now()
         stats, reading, error = JournalStats(), StoreReading(), None
@@ -153,28 +158,40 @@ class Watcher:
         except StorageError as exc:
             error = str(exc)
         readable = error is None
-        error = error or await self._probe(now)
+        if probe:
+            error = error or self._probe(now)
         seen = self._observations(now, stats, reading, error)
         findings = tuple(assess(seen, self.thresholds))
         return Snapshot(now, stats, reading, findings, error, readable)
 
     async def findings(self) -> list[Finding]:
         """What is wrong now (the alert monitor's check)."""
-        return list((await self.snapshot()).findings)
+        return list((await self.snapshot(probe=False)).findings)
 
-    async def _probe(self, now: datetime) -> str | None:
-        """Whether the database can be written, checked at most every few seconds."""
-        due = self._probed_at is None or (now - self._probed_at).total_seconds() >= (
-            WRITE_PROBE_INTERVAL
-        )
-        if due:
+    def _probe(self, now: datetime) -> str | None:
+        """The last write probe's verdict; starts a new probe in the background when due.
+
+        The probe never holds the answer up: a write still waiting after
+        ``WRITE_PROBE_STUCK`` seconds (another program holding the write lock, a
+        stalled disk) is itself the verdict.
+        """
+        running = self._probing is not None and not self._probing.done()
+        started = self._probed_at
+        if running and started is not None:
+            waited = (now - started).total_seconds()
+            if waited > WRITE_PROBE_STUCK:
+                return f"the database has not accepted a write for {waited:.0f} s"
+        elif started is None or (now - started).total_seconds() >= WRITE_PROBE_INTERVAL:
             self._probed_at = now
-            try:
-                await self.store.check_writable(now)
-                self._probe_error = None
-            except StorageError as exc:
-                self._probe_error = str(exc)
+            self._probing = asyncio.create_task(self._write_probe(now), name="write-probe")
         return self._probe_error
+
+    async def _write_probe(self, now: datetime) -> None:
+        try:
+            await self.store.check_writable(now)
+            self._probe_error = None
+        except StorageError as exc:
+            self._probe_error = str(exc)
 
     def _observations(
         self, now: datetime, stats: JournalStats, reading: StoreReading, error: str | None
@@ -246,6 +263,10 @@ class Watcher:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._probing is not None:
+            self._probing.cancel()
+            with contextlib.suppress(BaseException):
+                await self._probing
         if self.alerts is not None:
             await self.alerts.stop()
 
@@ -267,7 +288,7 @@ class Watcher:
                     self.runtime.dispatcher.wake()
             if self.alerts is not None:
                 self.alerts.wake()
-            await asyncio.sleep(ALERT_INTERVAL)
+            await asyncio.sleep(self._check_interval)
 
     async def _url_changed(self, public_url: str) -> None:
         self.url_changes += 1

@@ -13,6 +13,7 @@ import httpx
 from postflow_webhooks.adapters.cloudflared import check_cloudflared
 from postflow_webhooks.adapters.discord import redact
 from postflow_webhooks.app.cli.common import emit_json
+from postflow_webhooks.app.cli.doctor_frameio import check_frameio
 from postflow_webhooks.app.settings import Settings, SettingsError
 
 Check = tuple[str, bool, str]
@@ -95,25 +96,38 @@ def check_tunnel(settings: Settings) -> Check:
 
 def check_discord(settings: Settings) -> Check:
     """The Discord webhook answers (a GET shows the webhook without posting anything)."""
-    url = settings.discord_webhook_url
+    return _discord("discord", settings.discord_webhook_url, "POSTFLOW_DISCORD_WEBHOOK_URL")
+
+
+def check_discord_alerts(settings: Settings) -> Check:
+    """The Discord webhook for alerts answers, when alerts have a channel of their own."""
+    url = settings.discord_alerts_url
+    if not url or url == settings.discord_webhook_url:
+        if not settings.discord_webhook_url:
+            return ("discord alerts", True, "not configured: no alert is sent")
+        return ("discord alerts", True, "no channel of their own: alerts go to the status channel")
+    return _discord("discord alerts", url, "POSTFLOW_DISCORD_ALERTS_URL")
+
+
+def _discord(name: str, url: str | None, variable: str) -> Check:
     if not url:
-        return ("discord", True, "not configured: no notifications are sent")
+        return (name, True, "not configured: no notifications are sent")
     label = redact(url)
     try:
         answer = httpx.get(url, timeout=5)
     except httpx.HTTPError as exc:
         return (
-            "discord",
+            name,
             False,
             f"{label} did not answer ({type(exc).__name__}); check the network",
         )
     if answer.status_code == 200:
-        return ("discord", True, f"{label} answers")
+        return (name, True, f"{label} answers")
     return (
-        "discord",
+        name,
         False,
         f"{label} answered {answer.status_code}: the webhook was deleted or its token is wrong; "
-        "create a new one in Discord and set POSTFLOW_DISCORD_WEBHOOK_URL",
+        f"create a new one in Discord and set {variable}",
     )
 
 
@@ -123,11 +137,19 @@ def register(group: click.Group, settings_for: Callable[[dict[str, Any]], Settin
     @group.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     def doctor(as_json: bool) -> None:
-        """Check configuration, secret, data directory, port, cloudflared and Discord."""
+        """Check configuration, secret, data directory, port, cloudflared, Discord, Frame.io."""
         first, settings = check_settings(settings_for)
         checks = [first]
         if settings is not None:
-            for check in (check_secret, check_data_dir, check_port, check_tunnel, check_discord):
+            for check in (
+                check_secret,
+                check_data_dir,
+                check_port,
+                check_tunnel,
+                check_discord,
+                check_discord_alerts,
+                check_frameio,
+            ):
                 checks.append(check(settings))
         if as_json:
             emit_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])

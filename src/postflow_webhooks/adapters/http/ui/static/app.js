@@ -16,7 +16,7 @@ function el(tag, props, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -24,7 +24,7 @@ function el(tag, props, ...children) {
 }
 
 function replace(node, ...children) {
-  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 function when(iso) {
@@ -236,13 +236,16 @@ async function loadTimeline() {
   const waiting = (file.pending_enrichment || []).map((p) => el("li", {},
     `${p.event_type} received ${when(p.received_at)}, ${p.attempts} attempt(s), next ${when(p.next_attempt_at)}: ${p.last_error || "waiting"}`));
   const comment = file.last_comment;
-  replace(body,
-    file.tracked === false ? el("p", { text: "Not tracked yet: its first delivery waits for Frame.io." }) : el("dl", {},
+  const summary = file.tracked === false
+    ? el("p", { text: "Not tracked yet: its first delivery waits for Frame.io." })
+    : el("dl", {},
       el("dt", { text: "status" }), el("dd", {}, badge(file.status, file.status_label)),
       el("dt", { text: "version" }), el("dd", { text: String(file.version) }),
       el("dt", { text: "file id" }), el("dd", { class: "code", text: file.file_id }),
       el("dt", { text: "last change" }), el("dd", { text: when(file.updated_at) }),
-      el("dt", { text: "view" }), el("dd", {}, link(file.view_url, "open in Frame.io")))),
+      el("dt", { text: "view" }), el("dd", {}, link(file.view_url, "open in Frame.io")));
+  replace(body,
+    summary,
     el("h3", { text: "Status changes" }),
     history.length ? el("ol", { class: "history" }, history) : el("p", { class: "empty", text: "No status change recorded." }),
     el("h3", { text: "Comments" }),
