@@ -247,7 +247,7 @@ async function loadTimeline() {
   replace(body,
     summary,
     el("h3", { text: "Status changes" }),
-    history.length ? el("ol", { class: "history" }, history) : el("p", { class: "empty", text: "No status change recorded." }),
+    history.length ? el("ol", { class: "history", reversed: true }, history) : el("p", { class: "empty", text: "No status change recorded." }),
     el("h3", { text: "Comments" }),
     el("p", {}, `${file.comment_count || 0} comment(s).`, comment ? ` Latest, by ${comment.author || "someone"} (${when(comment.at)}): “${comment.text || ""}”` : ""),
     el("h3", { text: "Links" }),
