@@ -87,7 +87,7 @@ class RuntimePageViews:
         self, status: PostflowStatus | None, search: str | None, offset: int, limit: int
     ) -> dict[str, Any]:
         """A page of tracked files, newest change first, filtered by status and name."""
-        records, total = await self._watcher.store.browse(
+        records, total, revision = await self._watcher.store.browse(
             status=status, search=search, offset=offset, limit=limit
         )
         return {
@@ -96,6 +96,7 @@ class RuntimePageViews:
             "limit": limit,
             "status": status.name if status else None,
             "q": search,
+            "revision": revision,
             "files": [_row(r) for r in records],
         }
 

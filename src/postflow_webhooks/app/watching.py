@@ -67,8 +67,8 @@ class StoreWatch(Protocol):
         search: str | None = None,
         offset: int = 0,
         limit: int = 50,
-    ) -> tuple[list[UploadRecord], int]:
-        """A page of tracked files and how many match."""
+    ) -> tuple[list[UploadRecord], int, int]:
+        """A page of tracked files, how many match, and the revision they reflect."""
         ...
 
     async def check_writable(self, now: datetime) -> None:

@@ -4,7 +4,8 @@ Every query here is cheap on a large database: the oldest pending delivery
 and the deferred ones come from the partial indexes on pending deliveries,
 the counts by status from ``uploads_by_status``, the latest revision from
 ``uploads_by_revision``. ``browse`` pages the tracked files for the page,
-filtered by status and by a piece of the name or id. ``check_writable``
+filtered by status and by a piece of the name or id, in one read (so the
+revision it reports is the one the page shows). ``check_writable``
 commits a one-row write, so a full disk or a read-only file shows before a
 delivery is refused.
 """
@@ -77,8 +78,8 @@ class SqliteWatch:
         search: str | None = None,
         offset: int = 0,
         limit: int = 50,
-    ) -> tuple[list[UploadRecord], int]:
-        """A page of tracked files, newest change first, and how many match in all."""
+    ) -> tuple[list[UploadRecord], int, int]:
+        """A page of tracked files, newest change first, how many match, and the revision read."""
         clauses: list[str] = []
         args: list[object] = []
         if status is not None:
@@ -90,14 +91,15 @@ class SqliteWatch:
             args += [pattern, pattern]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
-        def query(conn: sqlite3.Connection) -> tuple[list[UploadRecord], int]:
+        def query(conn: sqlite3.Connection) -> tuple[list[UploadRecord], int, int]:
+            revision = conn.execute("SELECT coalesce(max(revision), 0) FROM uploads").fetchone()
             rows = conn.execute(
                 f"SELECT record FROM uploads {where} "
                 "ORDER BY updated_at DESC, file_id DESC LIMIT ? OFFSET ?",
                 (*args, limit, offset),
             ).fetchall()
             total = conn.execute(f"SELECT count(*) FROM uploads {where}", args).fetchone()[0]
-            return [load_record(r[0]) for r in rows], int(total)
+            return [load_record(r[0]) for r in rows], int(total), int(revision[0])
 
         return await self._db.read(query)
 

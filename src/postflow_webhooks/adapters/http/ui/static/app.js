@@ -182,6 +182,7 @@ function renderOverview(data) {
 
 function renderFiles(page) {
   state.total = page.total;
+  state.revision = page.revision;
   const rows = page.files.map((f) => el("tr", { "data-file-id": f.file_id },
     el("td", {}, el("button", { type: "button", class: "open", onclick: (e) => openTimeline(f.file_id, e.currentTarget) }, f.name || f.file_id)),
     el("td", {}, badge(f.status, f.status_label)),
@@ -269,10 +270,12 @@ let painted = false;
 async function refresh() {
   timer = null;
   try {
+    // The first look asks for both at once; later ones fetch files only when they changed.
+    const first = state.revision === null ? getJson(filesUrl()) : null;
     const overview = await getJson("/ui/api/overview");
     renderOverview(overview);
+    if (first) renderFiles(await first);
     if (overview.files.revision !== state.revision) {
-      state.revision = overview.files.revision;
       await loadFiles();
       if (state.openFile && $("timeline").open) await loadTimeline();
     }
