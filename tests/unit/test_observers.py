@@ -125,8 +125,8 @@ def test_the_last_hour_has_sixty_minutes_of_webhook_answers() -> None:
     assert len(hour) == 60 and hour[-1]["minute"] == int(now[0] // 60) * 60
     assert hour[-1] == {"minute": hour[-1]["minute"], "accepted": 1, "refused": 0, "failed": 1}
     assert hour[-3]["accepted"] == 1 and hour[-3]["refused"] == 1
-    assert counts.requests["/frameio-webhook", "POST", "none"] == 1
-    assert counts.requests["/health", "GET", "200"] == 1
+    assert counts.requests["/frameio-webhook", "POST", None] == 1
+    assert counts.requests["/health", "GET", 200] == 1
 
 
 def test_minutes_older_than_an_hour_are_forgotten() -> None:

@@ -34,11 +34,11 @@ def pass_reporter(metrics: PrometheusMetrics) -> PassReport:
     """The worker's report hook: count each settled delivery, time each applied one."""
 
     def report(settled: Sequence[Settled], committed_at: datetime) -> None:
-        for item in settled:
-            latency = None
-            if item.outcome in APPLIED:
-                latency = (committed_at - item.received_at).total_seconds()
-            metrics.applied(event_label(item.event_type), item.outcome, latency)
+        committed = committed_at.timestamp()
+        applied = metrics.applied
+        for event_type, outcome, received_at in settled:
+            latency = committed - received_at.timestamp() if outcome in APPLIED else None
+            applied(event_type if event_type in EVENT_KINDS else "other", outcome, latency)
 
     return report
 
@@ -123,7 +123,10 @@ def families(watcher: Watcher, snap: Snapshot) -> list[Family]:
             "postflow_http_requests",
             "HTTP requests answered, by path, method and status (since start).",
             "counter",
-            {key: float(n) for key, n in watcher.counts.requests.items()},
+            {
+                (path, method, str(status) if status is not None else "none"): float(n)
+                for (path, method, status), n in watcher.counts.requests.items()
+            },
             "path",
             "method",
             "status",

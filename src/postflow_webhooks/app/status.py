@@ -103,7 +103,7 @@ class RuntimeStatusViews:
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Every finding in words and by reason; 503 with any problem (``health.py``)."""
-        snap = await self._watcher.snapshot()
+        snap = await self._watcher.snapshot(files=False)
         return snap.verdict is not Verdict.UNHEALTHY, self.health_body(snap)
 
     def health_body(self, snap: Snapshot) -> dict[str, Any]:
@@ -148,7 +148,7 @@ class RuntimeStatusViews:
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready when the database can be written and the worker applies deliveries."""
-        snap = await self._watcher.snapshot()
+        snap = await self._watcher.snapshot(files=False)
         blocking = [f for f in snap.findings if f.reason in NOT_READY]
         ready = self._runtime.started and not blocking
         reasons = [present_finding(f) for f in blocking]

@@ -56,8 +56,8 @@ WRITE_PROBE_STUCK = 2.0  # a probe write waiting longer than this means the stor
 class StoreWatch(Protocol):
     """The database reads behind the page, health and metrics (``SqliteWatch`` fits)."""
 
-    async def reading(self) -> StoreReading:
-        """Backlog age, deferred deliveries, files by status, totals."""
+    async def reading(self, *, files: bool = True) -> StoreReading:
+        """Backlog age, deferred deliveries, totals; files by status when ``files``."""
         ...
 
     async def browse(
@@ -147,14 +147,18 @@ class Watcher:
         return reason != "discord_broken" or self.alerts_separate
 
     # -- reading ------------------------------------------------------------------
-    async def snapshot(self, *, probe: bool = True) -> Snapshot:
-        """Read everything once and assess it (``probe``: also check the store takes writes)."""
+    async def snapshot(self, *, probe: bool = True, files: bool = True) -> Snapshot:
+        """Read everything once and assess it.
+
+        ``probe``: also check that the store takes writes; ``files``: also count
+        the tracked files by status (what the page and ``/metrics`` show).
+        """
         runtime = self.runtime
         now = runtime.clock.now()
         stats, reading, error = JournalStats(), StoreReading(), None
         try:
             stats = await runtime.counters.stats()
-            reading = await self.store.reading()
+            reading = await self.store.reading(files=files)
         except StorageError as exc:
             error = str(exc)
         readable = error is None
@@ -166,7 +170,7 @@ class Watcher:
 
     async def findings(self) -> list[Finding]:
         """What is wrong now (the alert monitor's check)."""
-        return list((await self.snapshot(probe=False)).findings)
+        return list((await self.snapshot(probe=False, files=False)).findings)
 
     def _probe(self, now: datetime) -> str | None:
         """The last write probe's verdict; starts a new probe in the background when due.

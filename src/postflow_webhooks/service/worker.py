@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import attrs
 
@@ -52,9 +53,11 @@ log = logging.getLogger("postflow_webhooks.worker")
 MAX_ENRICH_ATTEMPTS = 50
 
 
-@attrs.frozen
-class Settled:
-    """One delivery a pass settled: its event type, outcome and when it was received."""
+class Settled(NamedTuple):
+    """One delivery a pass settled: its event type, outcome and when it was received.
+
+    A named tuple: one is made per delivery, on the hot path.
+    """
 
     event_type: str
     outcome: str

@@ -55,13 +55,13 @@ class RequestCounts:
 
     def __init__(self, clock: Clock = time.time) -> None:
         self._clock = clock
-        self.requests: Counter[tuple[str, str, str]] = Counter()
+        self.requests: Counter[tuple[str, str, int | None]] = Counter()
         self._minutes: deque[list[int]] = deque(maxlen=HOUR_MINUTES)
 
     def count(self, path: str, method: str, status: int | None) -> None:
         """One request answered (``status`` ``None``: the client left before an answer)."""
-        label = path_label(path)
-        self.requests[label, method, str(status) if status is not None else "none"] += 1
+        label = path if path == WEBHOOK_PATH else path_label(path)
+        self.requests[label, method, status] += 1
         if label == WEBHOOK_PATH and method == "POST" and status is not None:
             self._bucket()[1 if status < 300 else 2 if status < 500 else 3] += 1
 

@@ -97,7 +97,11 @@ class PublicAccessGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass local requests and allowed tunnelled ones through; refuse the rest."""
-        if scope["type"] != "http" or not came_through_tunnel(scope):
+        if (
+            scope["type"] != "http"
+            or scope["path"] == WEBHOOK_PATH
+            or not came_through_tunnel(scope)
+        ):
             await self.app(scope, receive, send)
             return
         refused = self._refusal(scope)
