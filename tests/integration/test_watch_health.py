@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from postflow_webhooks import FrameIOWebhookManager
 from postflow_webhooks.adapters.cloudflared import CloudflaredTunnel, restart_retrying
 from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.composition import create_app
@@ -210,3 +211,19 @@ def test_quarantine_and_dead_letters_are_warnings(tmp_path: Path) -> None:
     assert code == 200 and body["status"] == "degraded"
     assert reasons(body)["deliveries_quarantined"]["message"].startswith("quarantine: 1 delivery")
     assert "1 message dead-lettered" in reasons(body)["notifications_dead_lettered"]["message"]
+
+
+def test_the_facade_starts_a_receiver_that_is_ready_though_unhealthy(tmp_path: Path) -> None:
+    """PostFlow's facade waits for /readyz: a refused Frame.io sign-in does not stop the start."""
+    with FakeFrameio() as fake:
+        settings = frameio_settings(fake, tmp_path, frameio_client_secret="not-the-secret")
+        manager = FrameIOWebhookManager(
+            use_cloudflare_tunnel=False, settings=settings, start_timeout=15
+        )
+        try:
+            started = manager.start_webhook_server()
+            body = until_reason(settings.local_url, "frameio_signin_refused")
+        finally:
+            manager.stop()
+    assert started is True, manager.last_error
+    assert body["status"] == "unhealthy"

@@ -99,7 +99,7 @@ class FrameIOWebhookManager:
         return f"http://{host}:{self.webhook_port or 8080}"
 
     def start_webhook_server(self) -> bool:
-        """Start in the background; True once ``/health`` answers, else False with the reason logged."""
+        """Start in the background; True once ``/readyz`` answers 200, else False with the reason logged."""
         if self._thread is not None and self._thread.is_alive():
             return True
         try:
@@ -147,21 +147,23 @@ class FrameIOWebhookManager:
         while time.monotonic() < deadline:
             if not self._thread.is_alive():
                 return self._fail("the receiver stopped during start-up (see the log above)")
-            if server.started and self._healthy():
+            if server.started and self._ready():
                 log.info("webhook receiver ready on %s", self.local_url)
                 return True
             time.sleep(0.05)
         self.stop()
-        return self._fail(f"the receiver did not answer /health within {self._start_timeout} s")
+        return self._fail(f"the receiver was not ready (/readyz) within {self._start_timeout} s")
 
     def _fail(self, reason: str) -> bool:
         self.last_error = reason
         log.error("webhook receiver not started: %s", reason)
         return False
 
-    def _healthy(self) -> bool:
+    def _ready(self) -> bool:
+        # Ready, not healthy: a refused Frame.io sign-in or a tunnel still starting makes
+        # /health 503 or degraded, yet deliveries are already accepted and applied.
         try:
-            return httpx.get(f"{self.local_url}/health", timeout=2).status_code == 200
+            return httpx.get(f"{self.local_url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -48,7 +48,7 @@ def build_http_app(
     ``watch`` adds ``/livez``, ``/readyz`` and ``/metrics``; ``page`` the status
     page; ``counts`` counts every request (``metering.py``).
     """
-    endpoints = StatusEndpoints(views, signature_required, public_status=public_status)
+    endpoints = StatusEndpoints(views, signature_required)
     routes = [
         Route(WEBHOOK_PATH, receiver, methods=["POST"]),
         Route(WEBHOOK_PATH, endpoints.describe_webhook, methods=["GET"]),

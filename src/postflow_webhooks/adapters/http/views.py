@@ -73,15 +73,12 @@ class StatusEndpoints:
         self,
         views: StatusViews,
         signature_required: Callable[[], bool],
-        *,
-        public_status: bool = False,
     ) -> None:
         self._views = views
         self._signature_required = signature_required
-        self._public_status = public_status
 
     async def health(self, request: Request) -> Response:
-        """200 when healthy, else 503, with the reasons (only the verdict through the tunnel)."""
+        """200 unless unhealthy, with the reasons (only the verdict through the tunnel, tokenless)."""
         healthy, body = await self._views.health()
         if not may_see_status(request.scope):
             body = {"status": body["status"]}
