@@ -31,7 +31,8 @@ from postflow_webhooks.domain.ports import Tracker
 from postflow_webhooks.domain.records import HistoryEntry, LastComment, UploadRecord
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, axes_for
 from tests.contract.databases import Database, memory_database, sqlite_database
-from tests.contract.postflow_fake import FakeUploadTracker, UploadStatus
+from tests.fakes.postflow import UploadStatus
+from tests.fakes.postflow import UploadTracker as FakeUploadTracker
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -330,7 +331,7 @@ class TrackerContract:
 
     @pytest.fixture
     async def tracker(self, tmp_path: Path) -> AsyncIterator[Tracker]:
-        """A fresh, empty tracker."""
+        """A fresh tracker with no entries linked to Frame.io files."""
         made = type(self).make_tracker(tmp_path)
         yield made
         await close_tracker(made)
@@ -343,7 +344,7 @@ class TrackerContract:
     @pytest.mark.anyio
     async def test_written_records_come_back_from_entries(self, tracker: Tracker) -> None:
         """A write then entries() round-trips every field of every record."""
-        written = [rich("f1"), record("f2", 1), attrs.evolve(record("f3", 2), name=None)]
+        written = [rich("f1"), record("f2", 1), record("f3", 2)]
         await tracker.write(written)
         assert by_file(await tracker.entries()) == by_file(written)
 
@@ -384,10 +385,32 @@ class TestJsonTracker(TrackerContract):
     make_tracker = staticmethod(lambda tmp_path: JsonTracker(tmp_path / TRACKER_FILE))
 
 
-class TestPostflowTracker(TrackerContract):
-    """PostFlow's live UploadTracker, through its adapter, keeps the tracker contract."""
+def postflow_uploads_named(*names: str) -> dict[str, Any]:
+    """Uploads PostFlow added before Frame.io knew the files: named, not yet linked."""
+    return {f"up-{name}": {"filename": name, "status": "📋 QUEUED"} for name in names}
 
-    make_tracker = staticmethod(lambda tmp_path: PostflowTracker(FakeUploadTracker()))
+
+class TestPostflowTracker(TrackerContract):
+    """PostFlow's live UploadTracker keeps the contract for the uploads it added itself."""
+
+    make_tracker = staticmethod(
+        lambda tmp_path: PostflowTracker(
+            FakeUploadTracker(postflow_uploads_named("f1.mov", "f2.mov", "f3.mov"))
+        )
+    )
+
+
+@pytest.mark.anyio
+async def test_a_file_postflow_does_not_know_is_left_out_of_its_tracker() -> None:
+    """A client's file or a test event is in our database only: PostFlow's list stays its own."""
+    fake = FakeUploadTracker(postflow_uploads_named("f1.mov"))
+    tracker = PostflowTracker(fake)
+    try:
+        await tracker.write([record("f1"), record("stranger")])
+        assert [r.file_id for r in await tracker.entries()] == ["f1"]
+        assert set(fake.tracking_data["uploads"]) == {"up-f1.mov"}
+    finally:
+        await tracker.close()
 
 
 # --- PostFlow's entries: the JSON file and the live tracker ------------------------------
@@ -451,7 +474,7 @@ async def test_the_stored_status_is_postflows_own_value(
     postflow_entries: Callable[..., PostflowEntries], status: PostflowStatus
 ) -> None:
     """ "status" holds PostFlow's value, emoji first ("✅ APPROVED", "⚙️ PROCESSING", ...)."""
-    made = postflow_entries()
+    made = postflow_entries(postflow_uploads_named("f1.mov"))
     await made.tracker.write([shown_as(status)])
     (entry,) = made.uploads().values()
     assert entry["status"] == POSTFLOW_VALUES[status.name]
@@ -461,7 +484,7 @@ async def test_the_stored_status_is_postflows_own_value(
 @pytest.mark.anyio
 async def test_statuses_reach_postflow_through_its_own_methods() -> None:
     """PROCESSING via mark_processing, COMPLETED via mark_completed, the rest via update_status."""
-    fake = FakeUploadTracker()
+    fake = FakeUploadTracker(postflow_uploads_named("f1.mov"))
     tracker = PostflowTracker(fake)
     try:
         steps = [
@@ -482,8 +505,8 @@ async def test_statuses_reach_postflow_through_its_own_methods() -> None:
         ]
         assert calls[1][2]["file_id"] == "f1"
         assert [call[2] for call in calls[2:]] == ["⏳ WAITING_APPROVAL", "✅ APPROVED"]
-        assert fake.tracking_data["uploads"]["f1"]["status"] == "✅ APPROVED"
-        assert "completed_at" in fake.tracking_data["uploads"]["f1"]
+        assert fake.tracking_data["uploads"]["up-f1.mov"]["status"] == "✅ APPROVED"
+        assert "completed_at" in fake.tracking_data["uploads"]["up-f1.mov"]
     finally:
         await tracker.close()
 
@@ -538,19 +561,23 @@ async def test_the_newest_unlinked_upload_of_a_name_is_the_one_linked(
 async def test_a_name_never_takes_an_entry_linked_to_another_file(
     postflow_entries: Callable[..., PostflowEntries],
 ) -> None:
-    """Two Frame.io files sharing a name keep two entries."""
+    """Two Frame.io files sharing a name never share an entry."""
     linked = {**SHOT_10, "frameio_data": {"file_id": "file-1"}}
     made = postflow_entries({"up-1": linked})
     await made.tracker.write([attrs.evolve(record("file-2"), name="shot_010.mov")])
     uploads = made.uploads()
-    assert set(uploads) == {"up-1", "file-2"}
     assert uploads["up-1"] == linked
-    assert uploads["file-2"]["frameio_data"]["file_id"] == "file-2"
-    assert (uploads["file-2"]["upload_id"], uploads["file-2"]["filename"]) == (
-        "file-2",
-        "shot_010.mov",
-    )
-    assert {r.file_id for r in await made.tracker.entries()} == {"file-1", "file-2"}
+    if made.kind == "json":  # the receiver's own file gets an entry of its own
+        assert set(uploads) == {"up-1", "file-2"}
+        assert uploads["file-2"]["frameio_data"]["file_id"] == "file-2"
+        assert (uploads["file-2"]["upload_id"], uploads["file-2"]["filename"]) == (
+            "file-2",
+            "shot_010.mov",
+        )
+        assert {r.file_id for r in await made.tracker.entries()} == {"file-1", "file-2"}
+    else:  # not one of PostFlow's uploads: left out of its tracker
+        assert set(uploads) == {"up-1"}
+        assert {r.file_id for r in await made.tracker.entries()} == {"file-1"}
 
 
 @pytest.mark.anyio
@@ -634,7 +661,7 @@ async def test_a_link_postflow_made_with_a_dotted_key_is_followed() -> None:
 @pytest.mark.anyio
 async def test_a_failing_postflow_tracker_is_a_storage_error_and_a_retry_completes() -> None:
     """PostFlow's own error becomes a StorageError; the same write again brings the entry up."""
-    fake = FakeUploadTracker()
+    fake = FakeUploadTracker(postflow_uploads_named("f1.mov"))
     tracker = PostflowTracker(fake)
     try:
         fake.fail_next = 1
@@ -643,7 +670,7 @@ async def test_a_failing_postflow_tracker_is_a_storage_error_and_a_retry_complet
             await tracker.write([ready])
         await tracker.write([ready])
         assert await tracker.entries() == [ready]
-        assert fake.tracking_data["uploads"]["f1"]["status"] == "🎉 COMPLETED"
+        assert fake.tracking_data["uploads"]["up-f1.mov"]["status"] == "🎉 COMPLETED"
     finally:
         await tracker.close()
 

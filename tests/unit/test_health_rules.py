@@ -168,6 +168,7 @@ def test_broken_destinations_quarantine_dead_letters_and_tracker_are_warnings() 
             quarantined=2,
             dead_letters=1,
             tracker_error="OSError: read-only",
+            signatures_locked=True,
         ),
         LIMITS,
     )
@@ -177,6 +178,7 @@ def test_broken_destinations_quarantine_dead_letters_and_tracker_are_warnings() 
         "deliveries_quarantined",
         "notifications_dead_lettered",
         "tracker_behind",
+        "signatures_locked",
     ]
     assert all(f.severity is Severity.WARNING for f in found)
     assert "the Discord destination is broken" in found[0].message and found[0].since == ago(9)

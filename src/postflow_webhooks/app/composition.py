@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import attrs
 from starlette.applications import Starlette
 
 from postflow_webhooks.adapters.clock import SystemClock
@@ -26,6 +27,7 @@ from postflow_webhooks.adapters.cloudflared import (
 )
 from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
+from postflow_webhooks.adapters.frameio.borrowed import BorrowedTokens
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
 from postflow_webhooks.adapters.http.metering import RequestCounts
 from postflow_webhooks.adapters.payload import remembering_reader
@@ -84,14 +86,41 @@ def frameio_config(settings: Settings) -> FrameioConfig | None:
     )
 
 
-def build_frameio(settings: Settings, clock: Clock) -> FrameioAdapter | None:
-    """The Frame.io API adapter, when API credentials are configured."""
+def borrowed_frameio_config(settings: Settings) -> FrameioConfig:
+    """The Frame.io API settings when the host lends its tokens (no credentials of ours)."""
+    config = FrameioConfig(
+        client_id="",
+        client_secret="",
+        account_id=settings.frameio_account_id or "",
+        workspace_id=settings.frameio_workspace_id or "",
+        token_cache_path=settings.data_dir / "frameio_token.json",
+        webhook_secret_path=settings.data_dir / "frameio_webhook_secret",
+        reconcile_interval=settings.reconcile_interval,
+    )
+    if settings.frameio_api_base:
+        config = attrs.evolve(config, api_base=settings.frameio_api_base)
+    return config
+
+
+def build_frameio(
+    settings: Settings, clock: Clock, *, borrowed_auth: object | None = None
+) -> FrameioAdapter | None:
+    """The Frame.io API adapter: our own credentials, else the host's tokens, else none."""
     config = frameio_config(settings)
-    return FrameioAdapter(config, clock=clock, retrying=retry_policy()) if config else None
+    if config is not None:
+        return FrameioAdapter(config, clock=clock, retrying=retry_policy())
+    if borrowed_auth is None:
+        return None
+    return FrameioAdapter(
+        borrowed_frameio_config(settings),
+        clock=clock,
+        retrying=retry_policy(),
+        tokens=BorrowedTokens(borrowed_auth),
+    )
 
 
 def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
-    """The configured tunnel; refuses a public URL without a signing secret."""
+    """The configured tunnel; refuses a public URL when no secret is, or will be, in force."""
     config = CloudflaredConfig.from_settings(
         settings, log_file=settings.log_dir / "webhook_tunnel.log"
     )
@@ -124,8 +153,13 @@ def build_runtime(
     file_details: FileDetails | None = None,
     clock: Clock | None = None,
     policies: Policies | None = None,
+    frameio_auth: object | None = None,
 ) -> ReceiverRuntime:
-    """Wire every part for ``settings``; nothing is opened yet."""
+    """Wire every part for ``settings``; nothing is opened yet.
+
+    ``frameio_auth`` is the host's Frame.io sign-in (PostFlow's ``FrameIOAuth``),
+    used for API calls when no credentials of ours are configured.
+    """
     clock = clock or SystemClock()
     policies = policies or Policies()
     closers: list[Closer] = []
@@ -134,15 +168,22 @@ def build_runtime(
     db = SqliteDatabase.in_directory(settings.data_dir)
     journal, records, outbox = SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db)
 
-    frameio = build_frameio(settings, clock) if file_details is None else None
+    frameio = None
+    if file_details is None:
+        frameio = build_frameio(settings, clock, borrowed_auth=frameio_auth)
     if frameio is not None:
         file_details = frameio.details
         closers.append(frameio.aclose)
-    secrets = SigningSecrets(
-        settings.webhook_secret, frameio.webhooks.secret_file if frameio else None
-    )
+    stored = frameio.webhooks.secret_file if frameio else None
+    has_secret = bool(SigningSecrets(settings.webhook_secret, stored).current())
+    # Public before it has a secret, but able to register its webhook and get one:
+    # every delivery is refused until then, rather than accepted unsigned.
+    public = tunnel is not None or settings.tunnel != "off"
+    locked = public and not has_secret and frameio is not None
+    locked = locked and not settings.allow_insecure_public
+    secrets = SigningSecrets(settings.webhook_secret, stored, locked=locked)
     if tunnel is None:
-        tunnel = build_tunnel(settings, secret_set=secrets.required())
+        tunnel = build_tunnel(settings, secret_set=has_secret or locked)
     if tracker is None and settings.store == "json":
         json_tracker = JsonTracker(settings.data_dir / FILE_NAME)
         closers.append(json_tracker.close)
@@ -215,16 +256,17 @@ def build_runtime(
         async def on_secret(secret: str) -> None:
             secrets.add(secret)
 
-        if tunnel is not None:
+        if tunnel is not None and frameio.auth is not None:
             registrar = WebhookRegistrar(
                 frameio.webhooks, clock, backoff=policies.registration, on_secret=on_secret
             )
-        reconciler = Reconciler(
-            frameio.details,
-            records,
-            worker.apply_external,
-            account_id=frameio.config.account_id,
-        )
+        if frameio.config.account_id:
+            reconciler = Reconciler(
+                frameio.details,
+                records,
+                worker.apply_external,
+                account_id=frameio.config.account_id,
+            )
     runtime = ReceiverRuntime(
         settings=settings,
         clock=clock,
@@ -273,6 +315,7 @@ def create_app(
     file_details: FileDetails | None = None,
     clock: Clock | None = None,
     policies: Policies | None = None,
+    frameio_auth: object | None = None,
 ) -> Starlette:
     """The receiver as a Starlette app; settings default to the environment's."""
     settings = settings or load_settings(os.environ)
@@ -284,19 +327,23 @@ def create_app(
         file_details=file_details,
         clock=clock,
         policies=policies,
+        frameio_auth=frameio_auth,
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.start()
+        try:
+            await runtime.start()
+        except Exception as exc:
+            runtime.start_error = f"{type(exc).__name__}: {exc}"
+            await runtime.stop()
+            raise
         try:
             yield
         finally:
             await runtime.stop()
 
-    receiver = WebhookReceiver(
-        runtime.inbox, runtime.read_event, runtime.clock, runtime.secrets.current
-    )
+    receiver = WebhookReceiver(runtime.inbox, runtime.read_event, runtime.clock, runtime.secrets)
     watcher = runtime.watcher
     assert watcher is not None
     views = RuntimeStatusViews(runtime, watcher)
@@ -312,4 +359,5 @@ def create_app(
         status_token=settings.status_token,
     )
     app.state.runtime = runtime
+    app.state.receiver = receiver
     return app

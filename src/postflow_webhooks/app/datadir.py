@@ -18,15 +18,29 @@ LOCK_NAME = "postflow.lock"
 
 
 class DataDirectoryError(Exception):
-    """The data directory cannot be used; the message says why and what to do."""
+    """The data directory cannot be used; the message says why and what to do.
+
+    ``problem`` is the why; the message adds the fix for the command line, and
+    the PostFlow facade words its own fix (``data_dir=``).
+    """
+
+    def __init__(self, problem: str, data_dir: Path, *, in_use: bool = False) -> None:
+        self.problem = problem
+        self.data_dir = data_dir
+        self.in_use = in_use
+        fix = (
+            "Stop it, or give this one its own --data-dir (POSTFLOW_DATA_DIR)."
+            if in_use
+            else "Fix it, or choose another with --data-dir or POSTFLOW_DATA_DIR."
+        )
+        super().__init__(f"{problem}. {fix}")
 
 
 def prepare(data_dir: Path) -> None:
     """Create the data directory if needed and prove it writable, or say how to fix it."""
     if data_dir.exists() and not data_dir.is_dir():
         raise DataDirectoryError(
-            f"the data directory {data_dir} is a file, not a directory. Choose another with "
-            "--data-dir or POSTFLOW_DATA_DIR."
+            f"the data directory {data_dir} is a file, not a directory", data_dir
         )
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -35,8 +49,7 @@ def prepare(data_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise DataDirectoryError(
-            f"the data directory {data_dir} is not usable ({exc.strerror}). Fix its "
-            "permissions, or choose another with --data-dir or POSTFLOW_DATA_DIR."
+            f"the data directory {data_dir} is not usable ({exc.strerror})", data_dir
         ) from None
 
 
@@ -64,8 +77,9 @@ class DataDirectoryLock:
             holder = handle.read().strip() or "unknown"
             handle.close()
             raise DataDirectoryError(
-                f"another receiver (pid {holder}) is using the data directory {self.data_dir}. "
-                "Stop it, or give this one its own --data-dir (POSTFLOW_DATA_DIR)."
+                f"another receiver (pid {holder}) is using the data directory {self.data_dir}",
+                self.data_dir,
+                in_use=True,
             )
         handle.seek(0)
         handle.truncate()

@@ -37,6 +37,7 @@ REASONS: dict[str, tuple[Severity, str]] = {
     "discord_broken": (W, "the Discord destination for status messages is broken"),
     "alerts_destination_broken": (W, "the Discord destination for alerts is broken"),
     "tracker_behind": (W, "PostFlow's tracker could not be written"),
+    "signatures_locked": (W, "no signing secret yet: deliveries are refused until it comes"),
 }
 
 # Reasons that open an incident, and the title of its alert.
@@ -112,6 +113,7 @@ class Observations:
     discord: DestinationView | None = None
     alerts_destination: DestinationView | None = None
     tracker_error: str | None = None
+    signatures_locked: bool = False
 
 
 def _many(count: int, one: str, more: str) -> str:
@@ -283,6 +285,14 @@ def _held(seen: Observations) -> list[Finding]:
                 "notifications_dead_lettered",
                 f"notifications: {_many(seen.dead_letters, 'message', 'messages')} "
                 "dead-lettered; see `postflow-webhooks replay`",
+            )
+        )
+    if seen.signatures_locked:
+        found.append(
+            _finding(
+                "signatures_locked",
+                "signatures: no signing secret yet; every delivery is refused until the "
+                "Frame.io webhook is registered",
             )
         )
     if seen.tracker_error:

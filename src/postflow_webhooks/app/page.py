@@ -75,7 +75,11 @@ class RuntimePageViews:
                 "alerts": alerts["destination"],
             },
             "incidents": alerts["open_incidents"],
-            "signature_verification": "on" if runtime.secrets.required() else "off",
+            "signature_verification": (
+                "locked"
+                if runtime.secrets.locked
+                else ("on" if runtime.secrets.required() else "off")
+            ),
             "statuses": [
                 {"name": s.name, "label": s.label, "count": by_status.get(s.name, 0)}
                 for s in PostflowStatus

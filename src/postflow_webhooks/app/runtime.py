@@ -88,6 +88,7 @@ class ReceiverRuntime:
     closers: list[Closer] = attrs.Factory(list)
     started: bool = False
     opened: bool = False
+    start_error: str | None = None
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
 
     def open(self) -> None:

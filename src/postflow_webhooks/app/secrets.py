@@ -28,9 +28,16 @@ class StoredSecret(Protocol):
 class SigningSecrets:
     """Which secrets may sign a delivery now; a newly stored one is picked up within a second."""
 
-    def __init__(self, configured: str | None, stored: StoredSecret | None = None) -> None:
+    def __init__(
+        self,
+        configured: str | None,
+        stored: StoredSecret | None = None,
+        *,
+        locked: bool = False,
+    ) -> None:
         self._secrets = [configured] if configured else []
         self._stored = stored
+        self._locked = locked
         self._stamp: int | None = None
         self._checked_at = float("-inf")
         if stored is not None:
@@ -46,8 +53,17 @@ class SigningSecrets:
         return self._secrets
 
     def required(self) -> bool:
-        """True when deliveries must be signed."""
-        return bool(self.current())
+        """True when deliveries must be signed.
+
+        A receiver made public before it has a secret (it will register its
+        webhook and get one) is ``locked``: it refuses every delivery until then.
+        """
+        return self._locked or bool(self.current())
+
+    @property
+    def locked(self) -> bool:
+        """True while deliveries are refused for want of any secret."""
+        return self._locked and not self.current()
 
     def add(self, secret: str) -> None:
         """Accept deliveries signed with a new secret (a webhook was just created)."""

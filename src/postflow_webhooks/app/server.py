@@ -15,7 +15,27 @@ from starlette.applications import Starlette
 
 
 class PortInUseError(Exception):
-    """The receiver's port is taken; the message says how to choose another."""
+    """The receiver's port cannot be bound; the message says how to choose another.
+
+    The PostFlow facade words its own fix (``webhook_port=``) from ``host``,
+    ``port`` and ``reason``.
+    """
+
+    def __init__(self, host: str, port: int, reason: str, *, taken: bool) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        self.taken = taken
+        if taken:
+            message = (
+                f"port {port} on {host} is not available ({reason}). Another program "
+                f"(perhaps another receiver) is using it. Choose another port with --port "
+                f"{port + 1} or POSTFLOW_PORT={port + 1}, or find the other program with: "
+                f"lsof -i :{port} (or netstat -an | grep {port})"
+            )
+        else:
+            message = f"cannot listen on {host}:{port}: {reason}"
+        super().__init__(message)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -27,14 +47,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise PortInUseError(
-                f"port {port} on {host} is not available ({exc.strerror}). "
-                f"Another program (perhaps another receiver) is using it. Choose another "
-                f"port with --port {port + 1} or POSTFLOW_PORT={port + 1}, or find the other "
-                f"program with: lsof -i :{port} (or netstat -an | grep {port})"
-            ) from None
-        raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        taken = exc.errno in (errno.EADDRINUSE, errno.EACCES)
+        raise PortInUseError(host, port, exc.strerror or str(exc), taken=taken) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -31,7 +31,10 @@ NOT_READY = frozenset({"store_not_writable", "worker_stopped", "worker_failing"}
 class RuntimeStatusViews:
     """Health, readiness, metrics, stats and tracked files of one ``ReceiverRuntime``."""
 
-    def __init__(self, runtime: ReceiverRuntime, watcher: Watcher) -> None:
+    def __init__(self, runtime: ReceiverRuntime, watcher: Watcher | None = None) -> None:
+        watcher = watcher or runtime.watcher
+        if watcher is None:
+            raise ValueError("the runtime has no watcher: build it with build_runtime()")
         self._runtime = runtime
         self._watcher = watcher
 
@@ -138,7 +141,7 @@ class RuntimeStatusViews:
                 "reason": snap.reading.deferred_reason,
             },
             "quarantined": snap.stats.quarantined,
-            "signature_verification": "on" if runtime.secrets.required() else "off",
+            "signature_verification": _verification(runtime),
             "tunnel_info": self.tunnel_info(),
             "frameio": self.frameio(),
             "frameio_webhook": self.registration(),
@@ -188,7 +191,7 @@ class RuntimeStatusViews:
             "quarantined": stats.quarantined,
             "rejections": stats.rejections,
             "rejected_total": sum(stats.rejections.values()),
-            "signature_verification": "on" if runtime.secrets.required() else "off",
+            "signature_verification": _verification(runtime),
             "local_webhook_url": webhook_url(runtime.settings.local_url),
             "public_webhook_url": tunnel["webhook_url"],
             "frameio_webhook": self.registration(),
@@ -234,3 +237,10 @@ class RuntimeStatusViews:
             "tracked": True,
             "pending_enrichment": waiting,
         }
+
+
+def _verification(runtime: ReceiverRuntime) -> str:
+    """``on``, ``off``, or ``locked`` (required, but no secret in force yet)."""
+    if runtime.secrets.locked:
+        return "locked"
+    return "on" if runtime.secrets.required() else "off"

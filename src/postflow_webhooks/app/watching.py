@@ -247,6 +247,7 @@ class Watcher:
             discord=_destination(runtime.dispatcher),
             alerts_destination=_destination(self.alerts),
             tracker_error=tracker.last_error if tracker is not None else None,
+            signatures_locked=runtime.secrets.locked,
         )
 
     # -- running ------------------------------------------------------------------

@@ -8,17 +8,22 @@ import httpx
 import tenacity
 
 from postflow_webhooks.adapters.frameio.auth import ImsAuth
-from postflow_webhooks.adapters.frameio.client import FrameioClient, Sleep, retry_policy
+from postflow_webhooks.adapters.frameio.client import (
+    FrameioClient,
+    Sleep,
+    TokenSource,
+    retry_policy,
+)
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
 from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
 from postflow_webhooks.adapters.frameio.errors import FrameioError
-from postflow_webhooks.adapters.frameio.observed import FrameioObserver
+from postflow_webhooks.adapters.frameio.observed import FrameioObserver, ObservedTokens
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
 from postflow_webhooks.domain.ports import Clock
 
 
 class FrameioAdapter:
-    """Auth, client, file details and webhooks sharing one token and one HTTP pool."""
+    """Tokens, client, file details and webhooks sharing one token source and one HTTP pool."""
 
     def __init__(
         self,
@@ -28,13 +33,21 @@ class FrameioAdapter:
         retrying: tenacity.AsyncRetrying | None = None,
         sleep: Sleep = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
         self.config = config
         self.observer = FrameioObserver(clock)
-        self.auth = ImsAuth(config, clock=clock, observer=self.observer)
+        # Our own sign-in, unless the host lends its tokens (``borrowed.py``).
+        self.auth: ImsAuth | None = None
+        if tokens is None:
+            self.auth = ImsAuth(config, clock=clock, observer=self.observer)
+            tokens = self.auth
+        else:
+            tokens = ObservedTokens(tokens, self.observer)
+        self._tokens = tokens
         self.client = FrameioClient(
             config,
-            self.auth,
+            tokens,
             http=http,
             retrying=retrying or retry_policy(sleep=sleep),
             observer=self.observer,
@@ -57,7 +70,7 @@ class FrameioAdapter:
     async def check_signin(self) -> None:
         """Make sure a token can be had (a cached valid one costs no call); errors are observed."""
         try:
-            await self.auth.access_token()
+            await self._tokens.access_token()
         except FrameioError:
             pass
 
@@ -68,4 +81,5 @@ class FrameioAdapter:
     async def aclose(self) -> None:
         """Close the HTTP clients."""
         await self.client.aclose()
-        await self.auth.aclose()
+        if self.auth is not None:
+            await self.auth.aclose()

@@ -12,9 +12,14 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from postflow_webhooks.adapters.clock import SystemClock
+from postflow_webhooks.adapters.frameio.errors import FrameioAuthError
 from postflow_webhooks.domain.ports import Clock
+
+if TYPE_CHECKING:  # client.py imports this module
+    from postflow_webhooks.adapters.frameio.client import TokenSource
 
 
 class SigninState(enum.Enum):
@@ -93,6 +98,11 @@ class FrameioObserver:
         self.token_requests["granted"] += 1
         self._signin(SigninState.OK, None)
 
+    def token_lent(self) -> None:
+        """The host application lent us a token (its sign-in works)."""
+        if self.signin is not SigninState.OK:
+            self._signin(SigninState.OK, None)
+
     def token_refused(self, detail: str, *, expired: bool) -> None:
         """IMS refused the credentials, or the user sign-in needs renewing."""
         self.token_requests["refused"] += 1
@@ -117,3 +127,29 @@ class FrameioObserver:
             self.last_ok_at = self._clock.now()
             if self.signin is not SigninState.OK:
                 self._signin(SigninState.OK, None)
+
+
+class ObservedTokens:
+    """A ``TokenSource`` that tells the observer how each token request went.
+
+    Wraps the tokens the host application lends (``borrowed.py``), whose own
+    sign-in we cannot see otherwise.
+    """
+
+    def __init__(self, tokens: TokenSource, observer: FrameioObserver) -> None:
+        self._tokens = tokens
+        self._observer = observer
+
+    async def access_token(self) -> str:
+        """The lent token; a refusal is observed, then raised."""
+        try:
+            token = await self._tokens.access_token()
+        except FrameioAuthError as exc:
+            self._observer.token_refused(str(exc), expired=exc.needs_sign_in)
+            raise
+        self._observer.token_lent()
+        return token
+
+    async def invalidate(self, rejected: str) -> None:
+        """Pass the rejection on."""
+        await self._tokens.invalidate(rejected)

@@ -243,6 +243,10 @@ class FrameioWebhooks:
         log.info("updated Frame.io webhook %s -> %s", self._known_id, info.url)
         return info
 
+    async def delete(self, webhook_id: str) -> None:
+        """Delete one webhook by id (gone already is fine)."""
+        await self._delete(webhook_id)
+
     async def _delete(self, webhook_id: str) -> None:
         path = f"/v4/accounts/{self._account}/webhooks/{webhook_id}"
         await self._client.request("DELETE", path, allow=(404,))

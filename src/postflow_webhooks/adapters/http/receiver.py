@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -36,23 +37,57 @@ class _Disconnected(Exception):
     """The client went away before sending the whole body."""
 
 
+class Signatures(Protocol):
+    """Which secrets sign deliveries now, and whether a signature is required."""
+
+    def current(self) -> Sequence[str]:
+        """The secrets in force."""
+        ...
+
+    def required(self) -> bool:
+        """True when unsigned deliveries are refused."""
+        ...
+
+
+AcceptedListener = Callable[[bytes], None]
+
+
 class WebhookReceiver:
-    """The webhook endpoint, with its inbox, reader, clock and signing secrets injected."""
+    """The webhook endpoint, with its inbox, reader, clock and signing secrets injected.
+
+    ``on_accepted``, when set, hears the body of every delivery accepted over
+    HTTP (the PostFlow facade relays them to PostFlow's own tracking).
+    """
 
     def __init__(
         self,
         inbox: DeliveryInbox,
         read_event: EventReader,
         clock: Clock,
-        secrets: Callable[[], Sequence[str]],
+        signatures: Signatures,
         *,
         max_body: int = MAX_BODY_BYTES,
     ) -> None:
         self._inbox = inbox
         self._read = read_event
         self._clock = clock
-        self._secrets = secrets
+        self._signatures = signatures
         self._max_body = max_body
+        self.on_accepted: AcceptedListener | None = None
+
+    async def accept(self, body: bytes, *, signed: bool) -> IncomingDelivery:
+        """Read and commit one delivery's bytes; raises the refusal when it is not one."""
+        event = self._read(body)
+        delivery = IncomingDelivery(
+            delivery_id=os.urandom(16).hex(),
+            received_at=self._clock.now(),
+            body=body,
+            event_type=event.event_type,
+            file_id=event.file_id,
+            signed=signed,
+        )
+        await self._inbox.append(delivery)
+        return delivery
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Accept one delivery: 202 once committed, else a refusal for the handlers."""
@@ -68,26 +103,23 @@ class WebhookReceiver:
             body = await self._read_body(receive, declared)
         except _Disconnected:
             return
+        signed = self._signatures.required()
         try:
-            now = self._clock.now()
-            secrets = self._secrets()
-            if secrets:
-                verify(secrets, signature, timestamp, body, now.timestamp())
-            event = self._read(body)
+            if signed:
+                now = self._clock.now().timestamp()
+                verify(self._signatures.current(), signature, timestamp, body, now)
+            delivery = await self.accept(body, signed=signed)
         except ANSWERED as exc:
             await self._count_refusal(exc)
             raise
-        delivery = IncomingDelivery(
-            delivery_id=os.urandom(16).hex(),
-            received_at=now,
-            body=body,
-            event_type=event.event_type,
-            file_id=event.file_id,
-            signed=bool(secrets),
-        )
-        await self._inbox.append(delivery)
+        if self.on_accepted is not None:
+            self.on_accepted(body)
         answer = json.dumps(
-            {"accepted": True, "delivery_id": delivery.delivery_id, "event_type": event.event_type},
+            {
+                "accepted": True,
+                "delivery_id": delivery.delivery_id,
+                "event_type": delivery.event_type,
+            },
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode("utf-8")

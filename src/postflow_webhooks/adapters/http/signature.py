@@ -36,6 +36,12 @@ def verify(
 
     ``signature`` and ``timestamp`` are the two header values (``None`` when absent).
     """
+    if not secrets:
+        raise SignatureError(
+            "no_secret_yet",
+            "no signing secret is in force yet: deliveries are refused until the Frame.io "
+            "webhook is registered and its secret stored",
+        )
     if not signature:
         raise SignatureError("missing_signature", "the X-Frameio-Signature header is missing")
     if not timestamp:

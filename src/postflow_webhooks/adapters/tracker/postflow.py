@@ -1,5 +1,8 @@
 """``PostflowTracker``: PostFlow's own ``UploadTracker`` object, kept in step when embedded.
 
+Only PostFlow's own uploads are written: an entry linked to the Frame.io file,
+else an unlinked entry of the same file name (PostFlow adds an entry before it
+uploads). Files PostFlow does not know stay in the receiver's database only.
 Status changes are written the way PostFlow writes them: ``mark_processing``
 for PROCESSING, ``mark_completed`` for COMPLETED (with the Frame.io data),
 ``update_status`` with PostFlow's own status value otherwise, and
@@ -11,6 +14,7 @@ thread, one at a time.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -18,15 +22,17 @@ from typing import Any, Protocol, TypeVar
 from postflow_webhooks.adapters.tracker.entries import (
     Entries,
     Entry,
+    entry_key,
     linked_records,
     merge_entry,
-    place,
 )
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.records import UploadRecord
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 T = TypeVar("T")
+
+log = logging.getLogger("postflow_webhooks.tracker")
 
 
 class UploadTracker(Protocol):
@@ -68,7 +74,7 @@ class PostflowTracker:
         return found
 
     async def write(self, records: Sequence[UploadRecord]) -> None:
-        """Bring these files' entries up to date."""
+        """Bring the entries of these files up to date (PostFlow's uploads only)."""
         await self._run(lambda: self._write_records(list(records)))
 
     async def close(self) -> None:
@@ -96,11 +102,14 @@ class PostflowTracker:
     def _write_records(self, records: list[UploadRecord]) -> None:
         for record in records:
             uploads = self._uploads()
-            key = place(uploads, record)
+            key = entry_key(uploads, record.file_id, record.name)
+            if key is None:
+                # Not an upload of PostFlow's (a client's file, a test event): its
+                # record is in the receiver's database; PostFlow's list stays its own.
+                log.debug("file %s is not one of PostFlow's uploads; left out", record.file_id)
+                continue
             existing = self.tracker.get_upload(key) or uploads.get(key) or {}
             merged = merge_entry(existing, record, key)
-            if key not in uploads:
-                uploads[key] = dict(merged)
             self.tracker.update_upload(key, {k: v for k, v in merged.items() if k != "status"})
             if record.status is not None and merged.get("status") != existing.get("status"):
                 self._set_status(key, record.status, merged)

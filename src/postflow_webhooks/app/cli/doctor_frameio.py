@@ -35,14 +35,16 @@ def _placeholders(config: FrameioConfig) -> list[str]:
 
 async def _reach(config: FrameioConfig) -> Check:
     adapter = FrameioAdapter(config, retrying=retry_policy(attempts=1))
+    auth = adapter.auth
+    assert auth is not None  # doctor checks our own credentials, never borrowed tokens
     try:
         try:
-            await adapter.auth.access_token()
+            await auth.access_token()
         except FrameioAuthError as exc:
             return NAME, False, f"sign-in refused: {exc}; check client_id and client_secret"
         except FrameioApiError as exc:
             return NAME, False, f"Adobe IMS cannot be reached ({exc}); check the network"
-        summary = adapter.auth.summary()
+        summary = auth.summary()
         flow = summary.flow.value if summary else "?"
         path = f"/v4/accounts/{config.account_id}/workspaces/{config.workspace_id}/webhooks"
         try:

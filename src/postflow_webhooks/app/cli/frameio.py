@@ -9,7 +9,12 @@ from typing import Any, TypeVar
 
 import click
 
-from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfigError, retry_policy
+from postflow_webhooks.adapters.frameio import (
+    FrameioAdapter,
+    FrameioConfigError,
+    TokenSummary,
+    retry_policy,
+)
 from postflow_webhooks.adapters.frameio.errors import FrameioError
 from postflow_webhooks.app.cli.common import emit_json, pairs
 from postflow_webhooks.app.composition import frameio_config
@@ -65,7 +70,11 @@ def register_commands(
             if not no_browser:
                 webbrowser.open(url)
 
-        summary = _run(settings, lambda a: a.auth.authorize_user(open_url, timeout=timeout))
+        async def sign_in(adapter: FrameioAdapter) -> TokenSummary:
+            assert adapter.auth is not None  # the CLI always signs in with our own credentials
+            return await adapter.auth.authorize_user(open_url, timeout=timeout)
+
+        summary = _run(settings, sign_in)
         click.echo(
             pairs(
                 [
