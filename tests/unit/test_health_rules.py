@@ -177,8 +177,8 @@ def test_broken_destinations_quarantine_dead_letters_and_tracker_are_warnings() 
         "alerts_destination_broken",
         "deliveries_quarantined",
         "notifications_dead_lettered",
-        "tracker_behind",
         "signatures_locked",
+        "tracker_behind",
     ]
     assert all(f.severity is Severity.WARNING for f in found)
     assert "the Discord destination is broken" in found[0].message and found[0].since == ago(9)
