@@ -12,7 +12,7 @@ import pytest
 from postflow_webhooks.adapters.memory import MemoryDatabase
 from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteOutbox
 from postflow_webhooks.adapters.sqlite.incidents import SqliteIncidents
-from postflow_webhooks.domain.alerts import Alert, AlertState, Incident
+from postflow_webhooks.domain.alerts import ALERTS_DESTINATION, Alert, AlertState, Incident
 from postflow_webhooks.domain.records import Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus
 from postflow_webhooks.service.alerts import alert_notification
@@ -120,24 +120,21 @@ async def test_alerts_queue_behind_status_notifications_in_commit_order(store: S
     ]
 
 
-async def test_a_sqlite_outbox_of_one_kind_hands_out_only_that_kind(tmp_path: Path) -> None:
-    """``SqliteOutbox(kinds=...)``: the alerts channel sees alerts, the status channel the rest."""
-    db = SqliteDatabase(tmp_path / "postflow.sqlite3")
-    db.open()
-    try:
-        status = Notification(
-            kind=NotificationKind.STATUS,
-            file_id="f1",
-            at=T0,
-            event_type="file.ready",
-            delivery_id="d1",
-            version=1,
-        )
-        await SqliteIncidents(db).record([incident()], [], [status, started(incident())])
-        alerts_only = SqliteOutbox(db, kinds=[NotificationKind.ALERT])
-        others = SqliteOutbox(db, kinds=[NotificationKind.STATUS, NotificationKind.COMMENT])
-        assert [n.kind for n in await alerts_only.due(10)] == [NotificationKind.ALERT]
-        assert [n.kind for n in await others.due(10)] == [NotificationKind.STATUS]
-        assert len(await SqliteOutbox(db).due(10)) == 2
-    finally:
-        await db.close()
+async def test_alerts_with_a_channel_of_their_own_are_due_only_there(store: Store) -> None:
+    """Alerts for the ``alerts`` destination: that dispatcher sees them, the default one not."""
+    status = Notification(
+        kind=NotificationKind.STATUS,
+        file_id="f1",
+        at=T0,
+        event_type="file.ready",
+        delivery_id="d1",
+        version=1,
+    )
+    alert = Alert("tunnel_down", AlertState.STARTED, "Tunnel down", "d", T0)
+    routed = alert_notification(alert, T0, ALERTS_DESTINATION)
+    await store.incidents.record([incident()], [], [status, routed])
+    assert [n.kind for n in await store.outbox.due(10, ALERTS_DESTINATION)] == [
+        NotificationKind.ALERT
+    ]
+    others = await store.outbox.due(10, exclude=[ALERTS_DESTINATION])
+    assert [n.kind for n in others] == [NotificationKind.STATUS]

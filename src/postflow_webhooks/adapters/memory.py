@@ -27,7 +27,7 @@ from postflow_webhooks.domain.journal import (
     PendingDelivery,
     QuarantinedDelivery,
 )
-from postflow_webhooks.domain.records import Notification, UploadRecord
+from postflow_webhooks.domain.records import Notification, UploadRecord, holds_comment
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 
@@ -239,6 +239,12 @@ class MemoryDatabase:
         """How many records, optionally of one status."""
         return sum(1 for r in self.records.values() if status is None or r.status is status)
 
+    async def find_by_comment(self, comment_key: str) -> UploadRecord | None:
+        """The record holding a comment, live or deleted (most recently changed first)."""
+        found = [r for r in self.records.values() if holds_comment(r, comment_key)]
+        found.sort(key=lambda r: r.last_change, reverse=True)
+        return found[0] if found else None
+
     async def adopt(self, records: Sequence[UploadRecord]) -> int:
         """Add records not held yet."""
         fresh = [r for r in records if r.file_id not in self.records]
@@ -264,9 +270,17 @@ class MemoryDatabase:
 
     # -- NotificationOutbox, DeadLetters, DestinationStates --------------------
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order."""
-        pending = [n.notification for n in self._notes if n.state is NotificationState.PENDING]
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in commit order (of one destination, or none of ``exclude``)."""
+        pending = [
+            n.notification
+            for n in self._notes
+            if n.state is NotificationState.PENDING
+            and (destination is None or n.notification.destination == destination)
+            and n.notification.destination not in exclude
+        ]
         return pending[:limit]
 
     async def mark_sent(self, notification_id: int, at: datetime) -> None:

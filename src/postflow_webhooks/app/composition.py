@@ -25,7 +25,6 @@ from postflow_webhooks.adapters.cloudflared import (
     require_public_exposure_allowed,
     restart_retrying,
 )
-from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.frameio.borrowed import BorrowedTokens
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
@@ -44,6 +43,12 @@ from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
 from postflow_webhooks.app.health import Thresholds
 from postflow_webhooks.app.metrics import pass_reporter
+from postflow_webhooks.app.notifying import (
+    announce_policy,
+    build_dispatchers,
+    build_notifier,
+    name_directory,
+)
 from postflow_webhooks.app.page import RuntimePageViews
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
@@ -51,9 +56,9 @@ from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
 from postflow_webhooks.app.watching import Watcher
-from postflow_webhooks.domain.announce import AnnouncePolicy
+from postflow_webhooks.domain.alerts import ALERTS_DESTINATION
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
-from postflow_webhooks.domain.records import NotificationKind
+from postflow_webhooks.domain.records import DEFAULT_DESTINATION
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
@@ -108,7 +113,9 @@ def build_frameio(
     """The Frame.io API adapter: our own credentials, else the host's tokens, else none."""
     config = frameio_config(settings)
     if config is not None:
-        return FrameioAdapter(config, clock=clock, retrying=retry_policy())
+        return FrameioAdapter(
+            config, clock=clock, retrying=retry_policy(), review_field=settings.review_field
+        )
     if borrowed_auth is None:
         return None
     return FrameioAdapter(
@@ -116,6 +123,7 @@ def build_frameio(
         clock=clock,
         retrying=retry_policy(),
         tokens=BorrowedTokens(borrowed_auth),
+        review_field=settings.review_field,
     )
 
 
@@ -128,20 +136,6 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
         return None
     require_public_exposure_allowed(secret_set, settings.allow_insecure_public)
     return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
-
-
-def build_notifier(settings: Settings, url: str | None = None) -> DiscordNotifier | None:
-    """The Discord notifier, when a webhook URL is configured (``url``: another channel)."""
-    url = url or settings.discord_webhook_url
-    if not url:
-        return None
-    return DiscordNotifier(
-        DiscordConfig(
-            webhook_url=url,
-            username=settings.discord_username,
-            avatar_url=settings.discord_avatar_url,
-        )
-    )
 
 
 def build_runtime(
@@ -200,27 +194,19 @@ def build_runtime(
         alerts_notifier = build_notifier(settings, alerts_url)
         if alerts_notifier is not None:
             closers.append(alerts_notifier.aclose)
-    dispatcher = alerts = None
-    if notifier is not None:
-        kinds = (
-            None if alerts_notifier is None else (NotificationKind.STATUS, NotificationKind.COMMENT)
-        )
-        status_outbox = SqliteOutbox(db, kinds=kinds)
-        dispatcher = NotificationDispatcher(
-            status_outbox,
-            status_outbox,
-            notifier,
-            clock,
-            outage_backoff=policies.notification_outage,
-        )
+    reserved = [ALERTS_DESTINATION] if alerts_notifier is not None else []
+    dispatcher = build_dispatchers(
+        settings, notifier, outbox, clock, policies, closers, reserved=reserved
+    )
+    alerts = None
     if alerts_notifier is not None:
-        alerts_outbox = SqliteOutbox(db, kinds=(NotificationKind.ALERT,))
         alerts = NotificationDispatcher(
-            alerts_outbox,
-            alerts_outbox,
+            outbox,
+            outbox,
             alerts_notifier,
             clock,
             outage_backoff=policies.notification_outage,
+            route=ALERTS_DESTINATION,
         )
     tracker_sync = None
     if tracker is not None:
@@ -239,11 +225,9 @@ def build_runtime(
         failure_backoff=policies.worker_failure,
         enrich_backoff=policies.enrichment,
         details=file_details,
-        announce=AnnouncePolicy(
-            enabled=notifier is not None,
-            statuses=frozenset(settings.discord_statuses),
-            comments=settings.discord_comments,
-        ),
+        announce=announce_policy(settings, notifier),
+        review=settings.review_mapping,
+        directory=name_directory(settings, frameio) if dispatcher is not None else None,
         batch_size=settings.worker_batch,
         after_commit=after_commit,
         report=pass_reporter(metrics),
@@ -300,6 +284,7 @@ def build_runtime(
         alerts=alerts,
         announce_alerts=settings.alerts and (dispatcher is not None or alerts is not None),
         alerts_separate=alerts is not None,
+        alerts_destination=ALERTS_DESTINATION if alerts is not None else DEFAULT_DESTINATION,
         check_interval=settings.alert_check_interval,
         resolve_after=settings.alert_resolve_after,
     )

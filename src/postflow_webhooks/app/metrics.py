@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from postflow_webhooks.adapters.frameio.observed import SigninState
 from postflow_webhooks.adapters.prometheus import Family, PrometheusMetrics
@@ -144,12 +145,12 @@ def families(watcher: Watcher, snap: Snapshot) -> list[Family]:
 
 def _notifications(watcher: Watcher, snap: Snapshot) -> list[Family]:
     stats, reading = snap.stats, snap.reading
-    channels: dict[str, NotificationDispatcher] = {}
+    channels: dict[str, tuple[NotificationDispatcher, ...]] = {}
     if watcher.runtime.dispatcher is not None:
-        channels["status"] = watcher.runtime.dispatcher
+        channels["status"] = watcher.runtime.dispatcher.all
     if watcher.alerts is not None:
-        channels["alerts"] = watcher.alerts
-    states = {name: d.state() for name, d in channels.items()}
+        channels["alerts"] = (watcher.alerts,)
+    states = {name: _summed([d.state() for d in parts]) for name, parts in channels.items()}
     return [
         _family(
             "postflow_notifications",
@@ -193,6 +194,15 @@ def _notifications(watcher: Watcher, snap: Snapshot) -> list[Family]:
             stats.notifications_dead,
         ),
     ]
+
+
+def _summed(states: list[dict[str, Any]]) -> dict[str, float]:
+    """One channel's figures over its destinations (status messages may have several)."""
+    return {
+        "failed": sum(float(s["failed"]) for s in states),
+        "rate_limited": sum(float(s["rate_limited"]) for s in states),
+        "destination_broken": float(any(s["destination_broken"] for s in states)),
+    }
 
 
 def _tunnel(watcher: Watcher) -> list[Family]:

@@ -30,7 +30,10 @@ def present_record(record: UploadRecord, *, history: bool = False) -> dict[str, 
         "version": record.version,
         "links": dict(record.links),
         "view_url": record.view_url,
+        "project_id": record.project_id,
+        "project_name": record.project_name,
         "comment_count": record.comment_count,
+        "open_comments": record.open_comments,
         "last_comment": (
             {
                 "text": record.last_comment.text,

@@ -27,10 +27,10 @@ from postflow_webhooks.domain.ports import (
     Retention,
     Tunnel,
 )
-from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
 from postflow_webhooks.service.retention import prune_periodically
+from postflow_webhooks.service.routing import Dispatchers
 from postflow_webhooks.service.tracker_sync import TrackerSync
 from postflow_webhooks.service.worker import DeliveryWorker
 
@@ -79,7 +79,7 @@ class ReceiverRuntime:
     retention: Retention
     worker: DeliveryWorker
     secrets: SigningSecrets
-    dispatcher: NotificationDispatcher | None = None
+    dispatcher: Dispatchers | None = None
     tracker_sync: TrackerSync | None = None
     tunnel: Tunnel | None = None
     registrar: WebhookRegistrar | None = None

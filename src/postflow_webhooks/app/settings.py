@@ -24,6 +24,10 @@ from typing import Any
 
 import attrs
 
+from postflow_webhooks.app import workflow
+from postflow_webhooks.app.workflow import RouteSetting
+from postflow_webhooks.domain.announce import Mentions
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_FIELD, ReviewMapping, ReviewOption
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 log = logging.getLogger("postflow_webhooks.settings")
@@ -87,6 +91,13 @@ class Settings:
     frameio_ims_token_url: str | None = None
     frameio_ims_authorize_url: str | None = None
     reconcile_interval: float = 600.0
+    # The studio's workflow (app/workflow.py).
+    review_field: str = DEFAULT_REVIEW_FIELD
+    review_options: tuple[ReviewOption, ...] = ()
+    discord_routes: tuple[RouteSetting, ...] = ()
+    discord_mentions: Mentions = ()
+
+    # Watching it (docs/operations.md).
     status_token: str | None = _secret()
     discord_alerts_url: str | None = _secret()
     alerts: bool = True
@@ -94,6 +105,11 @@ class Settings:
     backlog_age_threshold: float = 120.0
     alert_check_interval: float = 5.0
     alert_resolve_after: float = 30.0
+
+    @property
+    def review_mapping(self) -> ReviewMapping:
+        """Frame.io's default review options with the studio's added (theirs win)."""
+        return ReviewMapping.with_defaults(self.review_field, self.review_options)
 
     @property
     def signature_required(self) -> bool:
@@ -280,6 +296,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "frameio_ims_token_url": _url,
     "frameio_ims_authorize_url": _url,
     "reconcile_interval": _positive_float,
+    "review_field": workflow.review_field,
+    "review_options": workflow.review_options,
+    "discord_routes": workflow.routes,
+    "discord_mentions": workflow.mentions,
     "status_token": _optional_text,
     "discord_alerts_url": _url,
     "alerts": _boolean,

@@ -195,6 +195,11 @@ class RuntimeStatusViews:
             "local_webhook_url": webhook_url(runtime.settings.local_url),
             "public_webhook_url": tunnel["webhook_url"],
             "frameio_webhook": self.registration(),
+            "review_field": {
+                "field": runtime.settings.review_field,
+                "options": runtime.settings.review_mapping.shown(),
+            },
+            "unmapped_review_options_seen": list(runtime.worker.unmapped_options),
             "notifications": {
                 **self.notifier(),
                 "pending": stats.notifications_pending,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,7 +38,7 @@ from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.health import Finding, Verdict, verdict
 from postflow_webhooks.domain.journal import JournalStats, StoreReading
 from postflow_webhooks.domain.ports import IncidentLog
-from postflow_webhooks.domain.records import UploadRecord
+from postflow_webhooks.domain.records import DEFAULT_DESTINATION, UploadRecord
 from postflow_webhooks.domain.statuses import PostflowStatus
 from postflow_webhooks.service.alerts import AlertMonitor
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
@@ -112,6 +112,7 @@ class Watcher:
         alerts_separate: bool = False,
         check_interval: float = 5.0,
         resolve_after: float = 30.0,
+        alerts_destination: str = DEFAULT_DESTINATION,
     ) -> None:
         self.runtime = runtime
         self.store = store
@@ -138,6 +139,7 @@ class Watcher:
             titles=ALERT_TITLES,
             announce=self._announces,
             clear_after=resolve_after,
+            destination=alerts_destination,
         )
 
     def _announces(self, reason: str) -> bool:
@@ -244,8 +246,8 @@ class Watcher:
             tunnel_down_since=self._tunnel_down_since,
             registration=registration,
             frameio=frameio,
-            discord=_destination(runtime.dispatcher),
-            alerts_destination=_destination(self.alerts),
+            discord=_broken(runtime.dispatcher.all if runtime.dispatcher is not None else None),
+            alerts_destination=_broken((self.alerts,) if self.alerts is not None else None),
             tracker_error=tracker.last_error if tracker is not None else None,
             signatures_locked=runtime.secrets.locked,
         )
@@ -307,12 +309,17 @@ class Watcher:
             await asyncio.sleep(SIGNIN_INTERVAL)
 
 
-def _destination(dispatcher: NotificationDispatcher | None) -> DestinationView | None:
-    if dispatcher is None:
+def _broken(dispatchers: Sequence[NotificationDispatcher] | None) -> DestinationView | None:
+    """The first broken destination among ``dispatchers`` (a working one when none is)."""
+    if dispatchers is None:
         return None
-    state = dispatcher.state()
-    return DestinationView(
-        broken=bool(state["destination_broken"]),
-        reason=state["destination_reason"],
-        since=datetime.fromisoformat(state["broken_since"]) if state["broken_since"] else None,
-    )
+    for dispatcher in dispatchers:
+        state = dispatcher.state()
+        if state["destination_broken"]:
+            since = state["broken_since"]
+            return DestinationView(
+                broken=True,
+                reason=state["destination_reason"],
+                since=datetime.fromisoformat(since) if since else None,
+            )
+    return DestinationView()

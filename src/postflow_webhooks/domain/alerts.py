@@ -13,6 +13,9 @@ from datetime import datetime
 
 import attrs
 
+# The destination alerts carry when they have a Discord channel of their own.
+ALERTS_DESTINATION = "alerts"
+
 
 class AlertState(enum.Enum):
     """Whether an alert opens or closes its incident."""

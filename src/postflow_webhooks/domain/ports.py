@@ -126,6 +126,10 @@ class RecordStore(Protocol):
         """How many tracked files, optionally of one status."""
         ...
 
+    async def find_by_comment(self, comment_key: str) -> UploadRecord | None:
+        """The record holding a comment (``id:<comment id>``), live or deleted."""
+        ...
+
 
 class TrackerFeed(Protocol):
     """Records changed since a mark, for keeping PostFlow's tracker in step."""
@@ -162,8 +166,14 @@ class Tracker(Protocol):
 class NotificationOutbox(Protocol):
     """Due notifications, committed with the change that caused them."""
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in the order they were committed."""
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in the order they were committed.
+
+        Only those for ``destination`` when one is given; never those for a
+        destination in ``exclude``.
+        """
         ...
 
     async def mark_sent(self, notification_id: int, at: datetime) -> None:
@@ -252,6 +262,18 @@ class FileDetails(Protocol):
 
     async def comment(self, comment_id: str, account_id: str | None = None) -> CommentInfo | None:
         """A comment's text, author and file; ``None`` if it is gone."""
+        ...
+
+
+class NameDirectory(Protocol):
+    """Frame.io's names for the ids a delivery carries (projects, users); best effort."""
+
+    async def project_name(self, project_id: str, account_id: str | None = None) -> str | None:
+        """The project's name; ``None`` if it is gone or hidden from us."""
+        ...
+
+    async def user_name(self, user_id: str, account_id: str | None = None) -> str | None:
+        """The user's name; ``None`` when Frame.io will not say (never raises)."""
         ...
 
 

@@ -8,7 +8,8 @@ a start nor forgets an end. A finding whose reason has a title in
 gone for ``clear_after`` seconds, so a condition that flickers makes one
 incident, not one per flicker. Opening or closing an incident and queueing its
 alert is one transaction; the alert then goes through the notification outbox
-like any status message (durable, paced by the destination's rate limits).
+like any status message (durable, paced by the destination's rate limits),
+to ``destination`` (the alerts channel's, or the default one).
 Whether a reason is announced at all is ``announce(reason)``: an incident is
 still tracked, and shown, when it is not.
 """
@@ -24,7 +25,7 @@ import attrs
 from postflow_webhooks.domain.alerts import Alert, AlertState, Incident
 from postflow_webhooks.domain.health import Finding
 from postflow_webhooks.domain.ports import Clock, IncidentLog
-from postflow_webhooks.domain.records import Notification, NotificationKind
+from postflow_webhooks.domain.records import DEFAULT_DESTINATION, Notification, NotificationKind
 
 log = logging.getLogger("postflow_webhooks.alerts")
 
@@ -39,7 +40,9 @@ class AlertPass:
     closed: tuple[Incident, ...] = ()
 
 
-def alert_notification(alert: Alert, at: datetime) -> Notification:
+def alert_notification(
+    alert: Alert, at: datetime, destination: str = DEFAULT_DESTINATION
+) -> Notification:
     """The outbox entry announcing ``alert`` (about the receiver, so no file)."""
     return Notification(
         kind=NotificationKind.ALERT,
@@ -50,6 +53,7 @@ def alert_notification(alert: Alert, at: datetime) -> Notification:
         version=0,
         name=alert.title,
         alert=alert,
+        destination=destination,
     )
 
 
@@ -65,6 +69,7 @@ class AlertMonitor:
         titles: Mapping[str, str],
         announce: Callable[[str], bool],
         clear_after: float = 30.0,
+        destination: str = DEFAULT_DESTINATION,
     ) -> None:
         self._check = check
         self._incidents = incidents
@@ -72,6 +77,7 @@ class AlertMonitor:
         self._titles = dict(titles)
         self._announce = announce
         self._clear_after = timedelta(seconds=clear_after)
+        self._destination = destination
         self._gone_since: dict[str, datetime] = {}
         self.open: tuple[Incident, ...] = ()
 
@@ -98,10 +104,15 @@ class AlertMonitor:
             gone = self._gone_since.setdefault(reason, now)
             if now - gone >= self._clear_after:
                 closed.append(incident)
+        to = self._destination
         notifications = [
-            alert_notification(self._started(i), now) for i in opened if self._announce(i.reason)
+            alert_notification(self._started(i), now, to)
+            for i in opened
+            if self._announce(i.reason)
         ] + [
-            alert_notification(self._ended(i, now), now) for i in closed if self._announce(i.reason)
+            alert_notification(self._ended(i, now), now, to)
+            for i in closed
+            if self._announce(i.reason)
         ]
         if opened or closed:
             await self._incidents.record(opened, [i.reason for i in closed], notifications)

@@ -10,6 +10,11 @@ transaction (``DeliveryQueue.commit``).
 A delivery that cannot be read or applied is quarantined with its reason. A
 delivery whose enrichment fails waits with backoff, and so do the later
 deliveries for the same file, so a file's events are never applied out of order.
+
+The studio's review mapping is passed to the rules with every event; a
+review-field value it does not know decides nothing, is logged once and kept
+in ``unmapped_options`` for the status page. The announce policy addresses
+each due notification (its route and mentions) before it is queued.
 """
 
 from __future__ import annotations
@@ -34,19 +39,21 @@ from postflow_webhooks.domain.journal import (
     PendingDelivery,
     Quarantine,
 )
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_MAPPING, ReviewMapping
 from postflow_webhooks.domain.ports import (
     Backoff,
     Clock,
     DeliveryQueue,
     EventReader,
     FileDetails,
+    NameDirectory,
     RecordStore,
     Sleep,
 )
 from postflow_webhooks.domain.records import Enrichment, Notification, UploadRecord
 from postflow_webhooks.domain.rules import apply_event, target_file_id
 from postflow_webhooks.service.control import LoopControl
-from postflow_webhooks.service.enrichment import enrich
+from postflow_webhooks.service.enrichment import Enricher
 
 log = logging.getLogger("postflow_webhooks.worker")
 
@@ -109,6 +116,8 @@ class DeliveryWorker:
         enrich_backoff: Backoff,
         details: FileDetails | None = None,
         announce: AnnouncePolicy | None = None,
+        review: ReviewMapping = DEFAULT_REVIEW_MAPPING,
+        directory: NameDirectory | None = None,
         sleep: Sleep = asyncio.sleep,
         batch_size: int = 256,
         max_enrich_attempts: int = MAX_ENRICH_ATTEMPTS,
@@ -121,8 +130,9 @@ class DeliveryWorker:
         self._clock = clock
         self._failure_backoff = failure_backoff
         self._enrich_backoff = enrich_backoff
-        self._details = details
+        self._enrich = Enricher(details, records, directory)
         self._announce = announce or AnnouncePolicy()
+        self._review = review
         self._batch_size = batch_size
         self._max_attempts = max_enrich_attempts
         self._after_commit = after_commit
@@ -134,6 +144,7 @@ class DeliveryWorker:
         self.last_error: str | None = None
         self.processed_total = 0
         self.unannounced_total = 0
+        self.unmapped_options: dict[str, int] = {}
 
     @property
     def alive(self) -> bool:
@@ -302,15 +313,19 @@ class DeliveryWorker:
                 item.enrichment,
                 at=delivery.received_at,
                 delivery_id=delivery.delivery_id,
+                mapping=self._review,
             )
         except Exception as exc:  # a bug in the rules must not block the queue
             self._quarantine(delivery, state, f"the rules failed: {type(exc).__name__}: {exc}")
             return
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record
+        if decision.unmapped_option is not None:
+            self._unmapped(decision.unmapped_option, decision.file_id)
         for notification in decision.notifications:
-            if self._announce.wants(notification):
-                state.notifications.append(notification)
+            addressed = self._announce.address(notification)
+            if addressed is not None:
+                state.notifications.append(addressed)
             else:
                 state.unannounced += 1
         if delivery.seq:
@@ -335,10 +350,17 @@ class DeliveryWorker:
             )
         )
 
-    async def _enrich(self, event: WebhookEvent) -> Enrichment:
-        if self._details is None:
-            return Enrichment()
-        return await enrich(self._details, event)
+    def _unmapped(self, option: str, file_id: str | None) -> None:
+        """A review option the mapping does not know: warned about once, then counted."""
+        if option not in self.unmapped_options:
+            log.warning(
+                "review field %r: option %r maps to no PostFlow status (file %s); it decides "
+                "nothing. Add it to review_options (POSTFLOW_REVIEW_OPTIONS) to map it",
+                self._review.field,
+                option,
+                file_id or "-",
+            )
+        self.unmapped_options[option] = self.unmapped_options.get(option, 0) + 1
 
     def _defer(self, delivery: PendingDelivery, state: _Pass, now: datetime, reason: str) -> None:
         if delivery.file_id is not None:

@@ -15,7 +15,8 @@ from postflow_webhooks.adapters.frameio.client import (
     retry_policy,
 )
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
-from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
+from postflow_webhooks.adapters.frameio.details import STATUS_FIELD, FrameioFileDetails
+from postflow_webhooks.adapters.frameio.directory import FrameioDirectory
 from postflow_webhooks.adapters.frameio.errors import FrameioError
 from postflow_webhooks.adapters.frameio.observed import FrameioObserver, ObservedTokens
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
@@ -23,7 +24,7 @@ from postflow_webhooks.domain.ports import Clock
 
 
 class FrameioAdapter:
-    """Tokens, client, file details and webhooks sharing one token source and one HTTP pool."""
+    """Tokens, client, file details, names and webhooks sharing one token source and HTTP pool."""
 
     def __init__(
         self,
@@ -34,6 +35,7 @@ class FrameioAdapter:
         sleep: Sleep = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
         tokens: TokenSource | None = None,
+        review_field: str = STATUS_FIELD,
     ) -> None:
         self.config = config
         self.observer = FrameioObserver(clock)
@@ -57,7 +59,9 @@ class FrameioAdapter:
             account_id=config.account_id,
             cache_ttl=config.details_cache_ttl,
             clock=clock,
+            review_field=review_field,
         )
+        self.directory = FrameioDirectory(self.client, account_id=config.account_id, clock=clock)
         self.webhooks = FrameioWebhooks(
             self.client,
             account_id=config.account_id,

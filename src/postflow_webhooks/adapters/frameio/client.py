@@ -127,19 +127,24 @@ class FrameioClient:
         params: Mapping[str, str | int] | None = None,
         json: JsonObject | None = None,
         allow: tuple[int, ...] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One call with the retry policy; statuses in ``allow`` are returned, not raised."""
         retrying = self._retrying.copy()
         async for attempt in retrying:
             with attempt:
-                return await self._once(method, path, params, json, allow)
+                return await self._once(method, path, params, json, allow, headers)
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
     async def get_json(
-        self, path: str, *, params: Mapping[str, str | int] | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> JsonObject | None:
         """The decoded body of a GET, or ``None`` when Frame.io answers 404 or 410."""
-        response = await self.request("GET", path, params=params, allow=(404, 410))
+        response = await self.request("GET", path, params=params, allow=(404, 410), headers=headers)
         if response.status_code in (404, 410):
             return None
         return _object(response, "GET", path)
@@ -187,12 +192,13 @@ class FrameioClient:
         params: Mapping[str, str | int] | None,
         json: JsonObject | None,
         allow: tuple[int, ...],
+        extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        response = await self._send(method, path, params, json)
+        response = await self._send(method, path, params, json, extra)
         if response.status_code == 401:
             rejected = response.request.headers.get("authorization", "").removeprefix("Bearer ")
             await self._auth.invalidate(rejected)
-            response = await self._send(method, path, params, json)
+            response = await self._send(method, path, params, json, extra)
             if response.status_code == 401:
                 refused = FrameioAuthError(
                     "Frame.io refused a fresh token (check the credential's scopes and products)",
@@ -222,9 +228,10 @@ class FrameioClient:
         path: str,
         params: Mapping[str, str | int] | None,
         json: JsonObject | None,
+        extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         token = await self._auth.access_token()
-        headers = {"Authorization": f"Bearer {token}", "User-Agent": _USER_AGENT}
+        headers = {**(extra or {}), "Authorization": f"Bearer {token}", "User-Agent": _USER_AGENT}
         self.calls += 1
         try:
             return await self._http.request(

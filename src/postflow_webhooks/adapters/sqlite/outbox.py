@@ -4,23 +4,19 @@ Notifications are committed by the worker's pass (``SqliteJournal.commit``),
 in the same transaction as the change that made them due; the dispatcher
 reads them here in commit order and settles each one. Settling one also counts
 it (``counters``, kind ``notification``), so the totals survive restarts.
-
-An outbox built with ``kinds`` hands out only those kinds of notification:
-when alerts go to a Discord channel of their own, one dispatcher reads the
-alerts and another everything else, from the same table.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from postflow_webhooks.adapters.serialization import load_notification
 from postflow_webhooks.adapters.sqlite.database import SqliteDatabase
 from postflow_webhooks.adapters.sqlite.rows import moment, optional_moment, stamp
 from postflow_webhooks.domain.journal import DeadLetter, DestinationState, NotificationState
-from postflow_webhooks.domain.records import Notification, NotificationKind
+from postflow_webhooks.domain.records import Notification
 
 _BUMP = (
     "INSERT INTO counters (kind, key, value) VALUES ('notification', ?, 1) "
@@ -31,25 +27,25 @@ _BUMP = (
 class SqliteOutbox:
     """``NotificationOutbox``, ``DeadLetters`` and ``DestinationStates`` over one database."""
 
-    def __init__(
-        self, db: SqliteDatabase, *, kinds: Collection[NotificationKind] | None = None
-    ) -> None:
+    def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
-        self._kinds = None if kinds is None else sorted(k.value for k in kinds)
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order (of this outbox's kinds)."""
-        kinds = self._kinds
-        only = ""
-        if kinds is not None:
-            only = f"AND json_extract(body, '$.kind') IN ({','.join('?' * len(kinds))}) "
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in commit order (of one destination, or none of ``exclude``)."""
+        where = ["state = 'pending'"]
+        args: list[object] = []
+        if destination is not None:
+            where.append("destination = ?")
+            args.append(destination)
+        if exclude:
+            where.append(f"destination NOT IN ({','.join('?' * len(exclude))})")
+            args.extend(exclude)
+        sql = f"SELECT id, body FROM notifications WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
 
         def query(conn: sqlite3.Connection) -> list[Notification]:
-            rows = conn.execute(
-                f"SELECT id, body FROM notifications WHERE state = 'pending' {only}"
-                "ORDER BY id LIMIT ?",
-                (*(kinds or ()), limit),
-            ).fetchall()
+            rows = conn.execute(sql, (*args, limit)).fetchall()
             return [load_notification(body, nid) for nid, body in rows]
 
         return await self._db.read(query)

@@ -133,8 +133,29 @@ def _is_attached(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA database_list"))
 
 
+# reserved for issue 12: a do-nothing placeholder the lead replaces when merging.
+def _version_3(conn: sqlite3.Connection, path: Path) -> None:
+    """Reserved for issue 12 (replaced by its migration when the branches merge)."""
+
+
+def _version_4(conn: sqlite3.Connection, path: Path) -> None:
+    """Notification destinations: each notification's route, readable and indexed.
+
+    The route is part of the notification's body (``"destination"``); the column is
+    computed from it, so the worker's commit writes nothing new, and rows queued
+    before this version read as ``default``.
+    """
+    conn.execute(
+        "ALTER TABLE notifications ADD COLUMN destination TEXT GENERATED ALWAYS AS "
+        "(coalesce(json_extract(body, '$.destination'), 'default')) VIRTUAL"
+    )
+    conn.execute(
+        "CREATE INDEX notifications_by_destination ON notifications (state, destination, id)"
+    )
+
+
 Migration = Callable[[sqlite3.Connection, Path], None]
-MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2}
+MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2, 3: _version_3, 4: _version_4}
 LATEST = max(MIGRATIONS)
 
 
