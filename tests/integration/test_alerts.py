@@ -20,6 +20,7 @@ from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.app.policies import Policies, exponential
 from postflow_webhooks.app.settings import Settings
+from postflow_webhooks.app.workflow import RouteSetting
 from tests.fakes.cloudflared_helpers import fake_config
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_frameio import FakeFrameio
@@ -202,3 +203,18 @@ def test_an_alert_waits_out_a_discord_outage_and_is_sent_once(tmp_path: Path) ->
     assert titles(alerts) == ["🚨 A delivery was quarantined"]
     assert alerts.answers[503] == 2
     assert state["channel"] == "alerts" and state["destination"]["failed"] == 2
+
+
+def test_with_only_project_routes_alerts_are_tracked_but_not_queued(tmp_path: Path) -> None:
+    """No default channel and no alerts URL: an incident opens, but no alert waits forever."""
+    with FakeDiscord(bucket_limit=50) as route:
+        settings = receiver_settings(
+            tmp_path / "data",
+            discord_routes=(RouteSetting("Commercial", route.webhook_url),),
+            **FAST_ALERTS,
+        )
+        with running_server(create_app(settings, policies=QUICK), settings.port) as url:
+            quarantine_one(settings)
+            wait_for(lambda: open_incidents(url) == {"deliveries_quarantined"})
+            channel = httpx.get(f"{url}/health").json()["alerts"]["channel"]
+    assert channel == "disabled" and alert_rows(settings) == [] and route.messages == []

@@ -282,7 +282,7 @@ def build_runtime(
         observer=frameio.observer if frameio is not None else None,
         check_signin=frameio.check_signin if frameio is not None else None,
         alerts=alerts,
-        announce_alerts=settings.alerts and (dispatcher is not None or alerts is not None),
+        announce_alerts=settings.alerts and (notifier is not None or alerts is not None),
         alerts_separate=alerts is not None,
         alerts_destination=ALERTS_DESTINATION if alerts is not None else DEFAULT_DESTINATION,
         check_interval=settings.alert_check_interval,

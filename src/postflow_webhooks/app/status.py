@@ -84,11 +84,10 @@ class RuntimeStatusViews:
     def alerts(self) -> dict[str, Any]:
         """Whether alerts are sent, where, and the open incidents."""
         watcher = self._watcher
-        runtime = self._runtime
         channel = "disabled"
         if watcher.alerts is not None:
             channel = "alerts"
-        elif runtime.dispatcher is not None and runtime.settings.alerts:
+        elif watcher.announces_alerts:
             channel = "status"
         return {
             "channel": channel,

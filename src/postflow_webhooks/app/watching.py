@@ -142,6 +142,11 @@ class Watcher:
             destination=alerts_destination,
         )
 
+    @property
+    def announces_alerts(self) -> bool:
+        """True when alerts are sent somewhere (their own channel, or the default one)."""
+        return self._announce_alerts
+
     def _announces(self, reason: str) -> bool:
         if not self._announce_alerts:
             return False
