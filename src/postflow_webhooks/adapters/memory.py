@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from postflow_webhooks.domain.alerts import Incident
 from postflow_webhooks.domain.endpoint import MAX_EVENT_TYPES_SHOWN, MAX_SKEW_SECONDS
 from postflow_webhooks.domain.journal import (
     BatchResult,
@@ -74,6 +75,7 @@ class MemoryDatabase:
         self._by_type: Counter[str] = Counter()
         self._rejections: Counter[str] = Counter()
         self._last_event: LastEvent | None = None
+        self._incidents: list[Incident] = []
         self._signatures: dict[tuple[bytes, int], str] = {}
         self._duplicates = 0
 
@@ -343,6 +345,24 @@ class MemoryDatabase:
     async def set_destination(self, state: DestinationState) -> None:
         """Save a destination's state."""
         self._destinations[state.key] = state
+
+    # -- IncidentLog -----------------------------------------------------------
+
+    async def open_incidents(self) -> list[Incident]:
+        """The incidents open now, oldest first."""
+        return list(self._incidents)
+
+    async def record(
+        self,
+        opened: Sequence[Incident],
+        closed: Sequence[str],
+        notifications: Sequence[Notification],
+    ) -> None:
+        """Open and close incidents and queue their alerts, all at once."""
+        kept = [i for i in self._incidents if i.reason not in set(closed)]
+        known = {i.reason for i in kept}
+        self._incidents = kept + [i for i in opened if i.reason not in known]
+        await self.commit(BatchResult(notifications=tuple(notifications)))
 
 
 class MemoryTracker:

@@ -28,28 +28,39 @@ from postflow_webhooks.adapters.cloudflared import (
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.frameio.borrowed import BorrowedTokens
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
+from postflow_webhooks.adapters.http.metering import RequestCounts
 from postflow_webhooks.adapters.payload import remembering_reader
+from postflow_webhooks.adapters.prometheus import PrometheusMetrics
 from postflow_webhooks.adapters.sqlite import (
     SqliteDatabase,
     SqliteJournal,
     SqliteOutbox,
     SqliteRecords,
 )
+from postflow_webhooks.adapters.sqlite.incidents import SqliteIncidents
+from postflow_webhooks.adapters.sqlite.watch import SqliteWatch
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.health import Thresholds
 from postflow_webhooks.app.logs import escape_request_values
+from postflow_webhooks.app.metrics import pass_reporter
 from postflow_webhooks.app.notifying import (
     announce_policy,
     build_dispatchers,
     build_notifier,
     name_directory,
 )
+from postflow_webhooks.app.page import RuntimePageViews
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
+from postflow_webhooks.app.watching import Watcher
+from postflow_webhooks.domain.alerts import ALERTS_DESTINATION
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
+from postflow_webhooks.domain.records import DEFAULT_DESTINATION
+from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
 from postflow_webhooks.service.tracker_sync import TrackerSync
@@ -148,6 +159,7 @@ def build_runtime(
     policies = policies or Policies()
     closers: list[Closer] = []
     read_event = remembering_reader()
+    metrics = PrometheusMetrics()
     db = SqliteDatabase.in_directory(settings.data_dir)
     journal, records, outbox = SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db)
 
@@ -179,7 +191,26 @@ def build_runtime(
             closers.append(discord.aclose)
         notifier = discord
 
-    dispatcher = build_dispatchers(settings, notifier, outbox, clock, policies, closers)
+    alerts_url = settings.discord_alerts_url if settings.alerts else None
+    alerts_notifier = None
+    if alerts_url and alerts_url != settings.discord_webhook_url:
+        alerts_notifier = build_notifier(settings, alerts_url)
+        if alerts_notifier is not None:
+            closers.append(alerts_notifier.aclose)
+    reserved = [ALERTS_DESTINATION] if alerts_notifier is not None else []
+    dispatcher = build_dispatchers(
+        settings, notifier, outbox, clock, policies, closers, reserved=reserved
+    )
+    alerts = None
+    if alerts_notifier is not None:
+        alerts = NotificationDispatcher(
+            outbox,
+            outbox,
+            alerts_notifier,
+            clock,
+            outage_backoff=policies.notification_outage,
+            route=ALERTS_DESTINATION,
+        )
     tracker_sync = None
     if tracker is not None:
         tracker_sync = TrackerSync(records, tracker, backoff=policies.tracker_failure)
@@ -202,6 +233,7 @@ def build_runtime(
         directory=name_directory(settings, frameio) if dispatcher is not None else None,
         batch_size=settings.worker_batch,
         after_commit=after_commit,
+        report=pass_reporter(metrics),
     )
     db.on_deliveries = worker.wake
 
@@ -222,7 +254,7 @@ def build_runtime(
                 worker.apply_external,
                 account_id=frameio.config.account_id,
             )
-    return ReceiverRuntime(
+    runtime = ReceiverRuntime(
         settings=settings,
         clock=clock,
         lock=DataDirectoryLock(settings.data_dir),
@@ -244,6 +276,23 @@ def build_runtime(
         closers=closers,
         checks=checks,
     )
+    runtime.watcher = Watcher(
+        runtime,
+        store=SqliteWatch(db),
+        incidents=SqliteIncidents(db),
+        counts=RequestCounts(),
+        metrics=metrics,
+        thresholds=Thresholds(settings.tunnel_down_threshold, settings.backlog_age_threshold),
+        observer=frameio.observer if frameio is not None else None,
+        check_signin=frameio.check_signin if frameio is not None else None,
+        alerts=alerts,
+        announce_alerts=settings.alerts and (notifier is not None or alerts is not None),
+        alerts_separate=alerts is not None,
+        alerts_destination=ALERTS_DESTINATION if alerts is not None else DEFAULT_DESTINATION,
+        check_interval=settings.alert_check_interval,
+        resolve_after=settings.alert_resolve_after,
+    )
+    return runtime
 
 
 def create_app(
@@ -285,12 +334,19 @@ def create_app(
             await runtime.stop()
 
     receiver = WebhookReceiver(runtime.inbox, runtime.read_event, runtime.clock, runtime.secrets)
+    watcher = runtime.watcher
+    assert watcher is not None
+    views = RuntimeStatusViews(runtime, watcher)
     app = build_http_app(
         receiver,
-        RuntimeStatusViews(runtime),
+        views,
         signature_required=runtime.secrets.required,
         lifespan=lifespan,
         public_status=settings.public_status,
+        watch=views,
+        page=RuntimePageViews(views, watcher),
+        counts=watcher.counts,
+        status_token=settings.status_token,
     )
     app.state.runtime = runtime
     app.state.receiver = receiver

@@ -6,6 +6,8 @@ adapters beyond building one Discord notifier per distinct webhook URL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter
 from postflow_webhooks.adapters.sqlite import SqliteOutbox
@@ -40,11 +42,15 @@ def build_dispatchers(
     clock: Clock,
     policies: Policies,
     closers: list[Closer],
+    *,
+    reserved: Sequence[str] = (),
 ) -> Dispatchers | None:
     """One dispatcher per destination: the default one, and one per project route.
 
     Routes sharing a URL (with each other or the default) share its notifier,
-    so Discord's rate limits for that webhook are counted once.
+    so Discord's rate limits for that webhook are counted once. ``reserved``
+    destinations have a dispatcher elsewhere (the alerts channel): the default
+    one leaves them alone.
     """
     notifiers: dict[str, Notifier] = {}
     if default is not None and settings.discord_webhook_url:
@@ -66,7 +72,7 @@ def build_dispatchers(
         )
 
     if default is not None:
-        dispatcher(default, None, [route.route().destination for route in routes])
+        dispatcher(default, None, [*(r.route().destination for r in routes), *reserved])
     for route in routes:
         notifier = notifiers.get(route.webhook_url)
         if notifier is None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from postflow_webhooks.domain.endpoint import webhook_url
+from postflow_webhooks.domain.health import Finding
 from postflow_webhooks.domain.journal import DeadLetter, LastEvent, PendingDelivery
 from postflow_webhooks.domain.ports import TunnelInfo
 from postflow_webhooks.domain.records import UploadRecord
@@ -111,4 +112,14 @@ def present_dead_letter(letter: DeadLetter) -> dict[str, Any]:
         "status": notification.new_status.label if notification.new_status else None,
         "reason": letter.reason,
         "at": iso(letter.at),
+    }
+
+
+def present_finding(finding: Finding) -> dict[str, Any]:
+    """One health finding as JSON: reason, severity, words, since when."""
+    return {
+        "reason": finding.reason,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "since": iso(finding.since),
     }

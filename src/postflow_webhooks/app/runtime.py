@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -34,6 +34,9 @@ from postflow_webhooks.service.retention import prune_periodically
 from postflow_webhooks.service.routing import Dispatchers
 from postflow_webhooks.service.tracker_sync import TrackerSync
 from postflow_webhooks.service.worker import DeliveryWorker
+
+if TYPE_CHECKING:
+    from postflow_webhooks.app.watching import Watcher
 
 log = logging.getLogger("postflow_webhooks")
 
@@ -86,6 +89,7 @@ class ReceiverRuntime:
     tunnel: Tunnel | None = None
     registrar: WebhookRegistrar | None = None
     reconciler: Reconciler | None = None
+    watcher: Watcher | None = None
     closers: list[Closer] = attrs.Factory(list)
     # Files to read before anything listens (PostFlow's tracker file); each raises
     # ``StorageError`` naming the file and the fix.
@@ -135,6 +139,8 @@ class ReceiverRuntime:
         if self.reconciler is not None:
             interval = self.settings.reconcile_interval
             self._spawn(self.reconciler.run_periodically(interval), "reconcile")
+        if self.watcher is not None:
+            await self.watcher.start()
         self.started = True
         log.info(
             "receiver started on %s (data: %s)", self.settings.local_url, self.settings.data_dir
@@ -147,6 +153,8 @@ class ReceiverRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.watcher is not None:
+            await self.watcher.stop()
         if self.tunnel is not None:
             await self.tunnel.stop()
         if self.registrar is not None:

@@ -102,6 +102,15 @@ class Settings:
     discord_routes: tuple[RouteSetting, ...] = ()
     discord_mentions: Mentions = ()
 
+    # Watching it (docs/operations.md).
+    status_token: str | None = _secret()
+    discord_alerts_url: str | None = _secret()
+    alerts: bool = True
+    tunnel_down_threshold: float = 60.0
+    backlog_age_threshold: float = 120.0
+    alert_check_interval: float = 5.0
+    alert_resolve_after: float = 30.0
+
     @property
     def review_mapping(self) -> ReviewMapping:
         """Frame.io's default review options with the studio's added (theirs win)."""
@@ -178,6 +187,16 @@ def _positive_float(value: Any) -> float:
         raise ValueError(f"expected a number, got {value!r}") from None
     if isinstance(value, bool) or not number > 0:
         raise ValueError(f"expected a number above 0, got {value!r}")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not number >= 0:
+        raise ValueError(f"expected a number of at least 0, got {value!r}")
     return number
 
 
@@ -298,10 +317,24 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "review_options": workflow.review_options,
     "discord_routes": workflow.routes,
     "discord_mentions": workflow.mentions,
+    "status_token": _optional_text,
+    "discord_alerts_url": _url,
+    "alerts": _boolean,
+    "tunnel_down_threshold": _positive_float,
+    "backlog_age_threshold": _positive_float,
+    "alert_check_interval": _positive_float,
+    "alert_resolve_after": _non_negative_float,
 }
 
 SECRET_KEYS = frozenset(
-    {"webhook_secret", "tunnel_token", "discord_webhook_url", "frameio_client_secret"}
+    {
+        "webhook_secret",
+        "tunnel_token",
+        "discord_webhook_url",
+        "frameio_client_secret",
+        "status_token",
+        "discord_alerts_url",
+    }
 )
 
 # Keys of the seed's frameio_config.json and the settings they fill.

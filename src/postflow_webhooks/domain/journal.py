@@ -150,3 +150,17 @@ class JournalStats:
     notifications_pending: int = 0
     notifications_dead: int = 0
     last_event: LastEvent | None = None
+
+
+@attrs.frozen
+class StoreReading:
+    """What the status page, ``/health`` and ``/metrics`` read from the database in one go."""
+
+    oldest_pending_at: datetime | None = None
+    deferred: int = 0
+    oldest_deferred_at: datetime | None = None
+    deferred_reason: str | None = None
+    files_by_status: dict[str, int] = attrs.field(factory=dict)
+    revision: int = 0
+    notifications_sent_total: int = 0
+    notifications_dead_total: int = 0

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import attrs
 
+from postflow_webhooks.domain.alerts import Incident
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.journal import (
     BatchResult,
@@ -207,6 +208,23 @@ class DeadLetters(Protocol):
 
     async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
         """Put dead letters back to pending; how many moved."""
+        ...
+
+
+class IncidentLog(Protocol):
+    """Open incidents about the receiver itself, kept across restarts, and their alerts."""
+
+    async def open_incidents(self) -> list[Incident]:
+        """The incidents open now, oldest first."""
+        ...
+
+    async def record(
+        self,
+        opened: Sequence[Incident],
+        closed: Sequence[str],
+        notifications: Sequence[Notification],
+    ) -> None:
+        """Open and close incidents (by reason) and queue their alerts, in one transaction."""
         ...
 
 

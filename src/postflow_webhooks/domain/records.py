@@ -7,6 +7,7 @@ from datetime import datetime
 
 import attrs
 
+from postflow_webhooks.domain.alerts import Alert
 from postflow_webhooks.domain.events import Links
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, displayed_status
 
@@ -154,6 +155,7 @@ class NotificationKind(enum.Enum):
 
     STATUS = "status"
     COMMENT = "comment"
+    ALERT = "alert"
 
 
 class MentionKind(enum.Enum):
@@ -173,12 +175,14 @@ class Mention:
 
 @attrs.frozen
 class Notification:
-    """A due announcement: a displayed status change, or something that happened to a comment.
+    """A due announcement: a displayed status change, something that happened to a
+    comment, or an alert about the receiver itself.
 
     ``destination`` names the route it goes to (``"default"`` unless a
     project's route took it) and ``mentions`` who it calls; both are decided
     when the change is committed (``AnnouncePolicy``). ``actor_*`` is the user
-    who acted, ``project_*`` where the file is.
+    who acted, ``project_*`` where the file is. An alert has an empty
+    ``file_id`` and ``alert`` says what started or ended.
     """
 
     kind: NotificationKind
@@ -201,6 +205,7 @@ class Notification:
     actor_name: str | None = None
     destination: str = DEFAULT_DESTINATION
     mentions: tuple[Mention, ...] = ()
+    alert: Alert | None = None
     id: int | None = None
 
 

@@ -112,7 +112,7 @@ class NotificationDispatcher:
         self._destination = DestinationState(key=notifier.key)
         self._last_sent_at: datetime | None = None
         self._last_error: str | None = None
-        self._counts = {"sent": 0, "dead": 0, "rate_limited": 0}
+        self._counts = {"sent": 0, "dead": 0, "rate_limited": 0, "failed": 0}
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -207,6 +207,7 @@ class NotificationDispatcher:
                 await self._dead_letter(ident, exc.reason)
                 return _Sent.SETTLED
             except (TransientError, NotifierError) as exc:
+                self._counts["failed"] += 1
                 self._last_error = exc.reason
                 log.warning("notification %s kept for later: %s", ident, exc.reason)
                 return _Sent.OUTAGE
@@ -275,6 +276,7 @@ class NotificationDispatcher:
             "sent": self._counts["sent"],
             "dead_lettered": self._counts["dead"],
             "rate_limited": self._counts["rate_limited"],
+            "failed": self._counts["failed"],
         }
 
 

@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import attrs
 
@@ -81,6 +82,21 @@ def describe(exc: BaseException) -> str:
     return storable(f"{type(exc).__name__}: {exc}")
 
 
+class Settled(NamedTuple):
+    """One delivery a pass settled: its event type, outcome and when it was received.
+
+    A named tuple: one is made per delivery, on the hot path.
+    """
+
+    event_type: str
+    outcome: str
+    received_at: datetime
+
+
+PassReport = Callable[[Sequence[Settled], datetime], None]
+"""Told after each committed pass what it settled and when it committed (for metrics)."""
+
+
 @attrs.define
 class _Pass:
     """What one pass has decided so far."""
@@ -94,6 +110,7 @@ class _Pass:
     last: LastEvent | None = None
     unannounced: int = 0
     applied: list[tuple[str, str, str, str, float]] = attrs.Factory(list)
+    settled: list[Settled] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -127,6 +144,7 @@ class DeliveryWorker:
         batch_size: int = 256,
         max_enrich_attempts: int = MAX_ENRICH_ATTEMPTS,
         after_commit: Callable[[], None] | None = None,
+        report: PassReport | None = None,
     ) -> None:
         self._queue = queue
         self._records = records
@@ -140,6 +158,7 @@ class DeliveryWorker:
         self._batch_size = batch_size
         self._max_attempts = max_enrich_attempts
         self._after_commit = after_commit
+        self._report = report
         self._control = LoopControl(sleep)
         self._pass_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -339,6 +358,8 @@ class DeliveryWorker:
         )
         if processed:
             self.processed_total += len(state.processed)
+            if self._report is not None and state.settled:
+                self._report(state.settled, self._clock.now())
         self.unannounced_total += state.unannounced
         if log.isEnabledFor(logging.INFO):
             for applied in state.applied:
@@ -404,6 +425,9 @@ class DeliveryWorker:
                 state.unannounced += 1
         if delivery.seq:
             state.processed.append(delivery.seq)
+            state.settled.append(
+                Settled(event.event_type, decision.outcome.value, delivery.received_at)
+            )
         state.last = LastEvent(
             delivery_id=delivery.delivery_id,
             event_type=event.event_type,
@@ -441,6 +465,7 @@ class DeliveryWorker:
             return
         wait = timedelta(seconds=self._enrich_backoff(delivery.attempts + 1))
         state.deferred.append(Deferral(delivery.seq, now + wait, reason))
+        state.settled.append(Settled(delivery.event_type, "deferred", delivery.received_at))
         log.warning(
             "delivery %s event=%s file=%s outcome=deferred reason=%s retry_in_s=%.0f",
             delivery.delivery_id,
@@ -454,6 +479,8 @@ class DeliveryWorker:
         if delivery.file_id is not None:
             state.held.add(delivery.file_id)
         state.quarantined.append(Quarantine(delivery.seq, reason))
+        if delivery.seq:
+            state.settled.append(Settled(delivery.event_type, "quarantined", delivery.received_at))
         log.error(
             "delivery %s event=%s file=%s outcome=quarantined reason=%s",
             delivery.delivery_id,

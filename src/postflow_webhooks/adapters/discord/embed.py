@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from postflow_webhooks.domain.alerts import AlertState
 from postflow_webhooks.domain.records import Mention, MentionKind, Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus
 
@@ -41,6 +42,8 @@ STATUS_COLOURS: dict[PostflowStatus, int] = {
 }
 COMMENT_COLOUR = 0x5865F2
 UNKNOWN_COLOUR = 0x95A5A6
+ALERT_COLOUR = 0xE74C3C
+RESOLVED_COLOUR = 0x2ECC71
 
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 MENTIONS_LIMIT = 100  # Discord allows at most 100 ids of each kind
@@ -86,6 +89,8 @@ def build_message(
     """The JSON body announcing ``notification``: one embed; only its own mentions ping."""
     if notification.kind is NotificationKind.COMMENT:
         embed = comment_embed(notification)
+    elif notification.kind is NotificationKind.ALERT:
+        embed = alert_embed(notification)
     else:
         embed = status_embed(notification)
     body: dict[str, Any] = {"embeds": [fit_total(embed)], **mention_parts(notification.mentions)}
@@ -172,6 +177,30 @@ def comment_embed(notification: Notification) -> dict[str, Any]:
     }
     _add_link(embed, notification.link)
     return embed
+
+
+def alert_embed(notification: Notification) -> dict[str, Any]:
+    """The embed for an alert about the receiver: started (red) or ended (green)."""
+    alert = notification.alert
+    if alert is None:
+        title, detail, ended, fields = notification.name or "Receiver alert", "", False, []
+    else:
+        ended = alert.state is AlertState.ENDED
+        title, detail = alert.title, alert.detail
+        fields = [_field("Since", alert.started_at.isoformat(timespec="seconds"))]
+        if alert.ended_at is not None:
+            minutes = (alert.ended_at - alert.started_at).total_seconds() / 60
+            fields.append(_field("Lasted", f"{minutes:.1f} min"))
+        fields.append(_field("Reason", alert.reason))
+    heading = f"✅ Resolved: {title}" if ended else f"🚨 {title}"
+    return {
+        "title": truncate(heading, TITLE_LIMIT),
+        "description": truncate(detail or "-", DESCRIPTION_LIMIT),
+        "color": RESOLVED_COLOUR if ended else ALERT_COLOUR,
+        "fields": fields,
+        "footer": {"text": "PostFlow webhook receiver"},
+        "timestamp": notification.at.isoformat(),
+    }
 
 
 def _where_and_who(notification: Notification, author: str | None = None) -> list[dict[str, Any]]:

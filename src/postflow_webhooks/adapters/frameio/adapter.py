@@ -17,6 +17,8 @@ from postflow_webhooks.adapters.frameio.client import (
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
 from postflow_webhooks.adapters.frameio.details import STATUS_FIELD, FrameioFileDetails
 from postflow_webhooks.adapters.frameio.directory import FrameioDirectory
+from postflow_webhooks.adapters.frameio.errors import FrameioError
+from postflow_webhooks.adapters.frameio.observed import FrameioObserver, ObservedTokens
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
 from postflow_webhooks.domain.ports import Clock
 
@@ -36,13 +38,21 @@ class FrameioAdapter:
         review_field: str = STATUS_FIELD,
     ) -> None:
         self.config = config
+        self.observer = FrameioObserver(clock)
         # Our own sign-in, unless the host lends its tokens (``borrowed.py``).
         self.auth: ImsAuth | None = None
         if tokens is None:
-            self.auth = ImsAuth(config, clock=clock)
+            self.auth = ImsAuth(config, clock=clock, observer=self.observer)
             tokens = self.auth
+        else:
+            tokens = ObservedTokens(tokens, self.observer)
+        self._tokens = tokens
         self.client = FrameioClient(
-            config, tokens, http=http, retrying=retrying or retry_policy(sleep=sleep)
+            config,
+            tokens,
+            http=http,
+            retrying=retrying or retry_policy(sleep=sleep),
+            observer=self.observer,
         )
         self.details = FrameioFileDetails(
             self.client,
@@ -60,6 +70,13 @@ class FrameioAdapter:
             name=config.webhook_name,
             pacer=Pacer(sleep=sleep),
         )
+
+    async def check_signin(self) -> None:
+        """Make sure a token can be had (a cached valid one costs no call); errors are observed."""
+        try:
+            await self._tokens.access_token()
+        except FrameioError:
+            pass
 
     def stored_secret(self) -> str | None:
         """The webhook signing secret saved by the last ``register``, if any."""

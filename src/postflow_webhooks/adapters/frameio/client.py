@@ -19,6 +19,7 @@ from postflow_webhooks.adapters.frameio.errors import (
     FrameioAuthError,
     FrameioRateLimitedError,
 )
+from postflow_webhooks.adapters.frameio.observed import FrameioObserver
 
 log = logging.getLogger("postflow_webhooks.frameio")
 
@@ -106,9 +107,11 @@ class FrameioClient:
         *,
         http: httpx.AsyncClient | None = None,
         retrying: tenacity.AsyncRetrying | None = None,
+        observer: FrameioObserver | None = None,
     ) -> None:
         self._config = config
         self._auth = auth
+        self.observer = observer or FrameioObserver()
         self._own_http = http is None
         timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http = http or httpx.AsyncClient(timeout=timeout)
@@ -197,21 +200,27 @@ class FrameioClient:
             await self._auth.invalidate(rejected)
             response = await self._send(method, path, params, json, extra)
             if response.status_code == 401:
-                raise FrameioAuthError(
+                refused = FrameioAuthError(
                     "Frame.io refused a fresh token (check the credential's scopes and products)",
                     status=401,
                     code=_error_code(response),
                 )
+                self.observer.answered(401, str(refused))
+                raise refused
         status = response.status_code
         if status < 300 or status in allow:
+            self.observer.answered(status)
             return response
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             log.info("Frame.io rate limit on %s %s; waiting %.1fs", method, path, retry_after)
+            self.observer.answered(status)
             raise FrameioRateLimitedError(method, path, retry_after)
-        raise FrameioApiError(
+        error = FrameioApiError(
             method, _bare(path), status, code=_error_code(response), detail=_error_title(response)
         )
+        self.observer.answered(status, str(error))
+        raise error
 
     async def _send(
         self,
@@ -229,7 +238,9 @@ class FrameioClient:
                 method, self._origin + path, params=params, json=json, headers=headers
             )
         except httpx.TransportError as exc:
-            raise FrameioApiError(method, _bare(path), None, detail=type(exc).__name__) from None
+            error = FrameioApiError(method, _bare(path), None, detail=type(exc).__name__)
+            self.observer.answered(None, str(error))
+            raise error from None
 
 
 def _bare(path: str) -> str:

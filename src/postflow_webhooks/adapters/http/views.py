@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from postflow_webhooks.adapters.http.errors import BadQueryError
-from postflow_webhooks.adapters.http.public import came_through_tunnel
+from postflow_webhooks.adapters.http.public import may_see_status
 from postflow_webhooks.domain.endpoint import (
     MAX_BODY_BYTES,
     MAX_EVENT_TYPE_LENGTH,
@@ -83,17 +83,14 @@ class StatusEndpoints:
         self,
         views: StatusViews,
         signature_required: Callable[[], bool],
-        *,
-        public_status: bool = False,
     ) -> None:
         self._views = views
         self._signature_required = signature_required
-        self._public_status = public_status
 
     async def health(self, request: Request) -> Response:
-        """200 when healthy, else 503, with the reasons (only the verdict through the tunnel)."""
+        """200 unless unhealthy, with the reasons (only the verdict through the tunnel, tokenless)."""
         healthy, body = await self._views.health()
-        if came_through_tunnel(request.scope) and not self._public_status:
+        if not may_see_status(request.scope):
             body = {"status": body["status"]}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -105,8 +102,8 @@ class StatusEndpoints:
         """Tracked files, paginated, filterable by status."""
         params = request.query_params
         status = parse_status(params.get("status"))
-        offset = _int_param(params.get("offset"), "offset", 0, 0, MAX_OFFSET)
-        limit = _int_param(params.get("limit"), "limit", 50, 1, MAX_PAGE)
+        offset = int_param(params.get("offset"), "offset", 0, 0, MAX_OFFSET)
+        limit = int_param(params.get("limit"), "limit", 50, 1, MAX_PAGE)
         return JSONResponse(await self._views.uploads(status, offset, limit))
 
     async def upload(self, request: Request) -> Response:
@@ -140,7 +137,8 @@ def parse_status(text: str | None) -> PostflowStatus | None:
     raise BadQueryError("bad_status", f"unknown status {text[:40]!r}; use one of {names}")
 
 
-def _int_param(text: str | None, name: str, default: int, low: int, high: int) -> int:
+def int_param(text: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter from ``low`` to ``high``; 400 naming the parameter otherwise."""
     if text is None or text == "":
         return default
     if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)):

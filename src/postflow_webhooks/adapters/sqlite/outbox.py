@@ -2,7 +2,8 @@
 
 Notifications are committed by the worker's pass (``SqliteJournal.commit``),
 in the same transaction as the change that made them due; the dispatcher
-reads them here in commit order and settles each one.
+reads them here in commit order and settles each one. Settling one also counts
+it (``counters``, kind ``notification``), so the totals survive restarts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from postflow_webhooks.adapters.sqlite.database import SqliteDatabase
 from postflow_webhooks.adapters.sqlite.rows import moment, optional_moment, stamp
 from postflow_webhooks.domain.journal import DeadLetter, DestinationState, NotificationState
 from postflow_webhooks.domain.records import Notification
+
+_BUMP = (
+    "INSERT INTO counters (kind, key, value) VALUES ('notification', ?, 1) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = value + 1"
+)
 
 
 class SqliteOutbox:
@@ -56,10 +62,12 @@ class SqliteOutbox:
         self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
     ) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            changed = conn.execute(
                 "UPDATE notifications SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
                 (state.value, reason, stamp(at), notification_id),
-            )
+            ).rowcount
+            if changed:
+                conn.execute(_BUMP, (state.value,))
 
         await self._db.write(write)
 

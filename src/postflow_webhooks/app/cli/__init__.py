@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from postflow_webhooks.app.cli import doctor, frameio, inspect, simulate
+from postflow_webhooks.app.cli import doctor, frameio, healthcheck, inspect, simulate
 from postflow_webhooks.app.cli.common import settings_for
 from postflow_webhooks.app.cli.serve import serve, tunnel
 
@@ -20,4 +20,5 @@ main.add_command(tunnel)
 inspect.register(main, settings_for)
 simulate.register(main, settings_for)
 doctor.register(main, settings_for)
+healthcheck.register(main, settings_for)
 frameio.register_commands(main, settings_for)

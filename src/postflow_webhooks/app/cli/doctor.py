@@ -20,6 +20,7 @@ from postflow_webhooks.adapters.frameio import (
     retry_policy,
 )
 from postflow_webhooks.app.cli.common import emit_json
+from postflow_webhooks.app.cli.doctor_frameio import check_frameio
 from postflow_webhooks.app.composition import frameio_config
 from postflow_webhooks.app.settings import Settings, SettingsError
 from postflow_webhooks.domain.mapping import fold_status
@@ -133,6 +134,22 @@ def _discord_answers(url: str) -> tuple[bool, str]:
     return False, f"{label} answered {answer.status_code}"
 
 
+def check_discord_alerts(settings: Settings) -> Check:
+    """The Discord webhook for alerts answers, when alerts have a channel of their own."""
+    url = settings.discord_alerts_url
+    if not url or url == settings.discord_webhook_url:
+        if not settings.discord_webhook_url:
+            return ("discord alerts", True, "not configured: no alert is sent")
+        return ("discord alerts", True, "no channel of their own: alerts go to the status channel")
+    fine, said = _discord_answers(url)
+    if not fine and " answered " in said:
+        said += (
+            "; the webhook was deleted or its token is wrong; create a new one in Discord and set "
+            "POSTFLOW_DISCORD_ALERTS_URL"
+        )
+    return ("discord alerts", fine, said)
+
+
 def check_review_field(settings: Settings) -> Check:
     """The review field's options in Frame.io, beside what each is configured to mean."""
     mapping = settings.review_mapping
@@ -202,7 +219,7 @@ def register(group: click.Group, settings_for: Callable[[dict[str, Any]], Settin
     @group.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     def doctor(as_json: bool) -> None:
-        """Check configuration, secret, data directory, port, cloudflared, Discord, review field."""
+        """Check configuration, secret, data directory, port, cloudflared, Discord, Frame.io."""
         first, settings = check_settings(settings_for)
         checks = [first]
         if settings is not None:
@@ -212,6 +229,8 @@ def register(group: click.Group, settings_for: Callable[[dict[str, Any]], Settin
                 check_port,
                 check_tunnel,
                 check_discord,
+                check_discord_alerts,
+                check_frameio,
                 check_review_field,
             ):
                 checks.append(check(settings))
