@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from postflow_webhooks.adapters.frameio.observed import SigninState
@@ -257,10 +256,9 @@ def _frameio(watcher: Watcher) -> list[Family]:
 
 
 def _release() -> str:
-    try:
-        return version("postflow-webhooks")
-    except PackageNotFoundError:
-        return "unknown"
+    from postflow_webhooks import __version__
+
+    return __version__
 
 
 def render(watcher: Watcher, snap: Snapshot) -> tuple[bytes, str]:

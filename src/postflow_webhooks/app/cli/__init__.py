@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
+from postflow_webhooks import __version__
 from postflow_webhooks.app.cli import doctor, frameio, healthcheck, inspect, simulate
 from postflow_webhooks.app.cli.common import settings_for
 from postflow_webhooks.app.cli.serve import serve, tunnel
 
 
 @click.group()
-@click.version_option(package_name="postflow-webhooks")
+@click.version_option(__version__, prog_name="postflow-webhooks")
 def main() -> None:
     """Receive Frame.io webhooks for PostFlow: serve, inspect, simulate, diagnose."""
 
