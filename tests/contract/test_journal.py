@@ -140,6 +140,24 @@ class DatabaseContract:
         assert (waiting.seq, waiting.attempts, waiting.last_error) == (first.seq, 1, "api")
 
     @pytest.mark.anyio
+    async def test_waiting_counts_a_files_deliveries_not_yet_applied(self, db: Database) -> None:
+        """waiting(file) counts its pending and deferred deliveries, not processed or quarantined."""
+        for item in [delivery("a"), delivery("a"), delivery("a"), delivery("a"), delivery("b")]:
+            await db.journal.append(item)
+        assert await db.journal.waiting("a") == 4 and await db.journal.waiting("zz") == 0
+        one, two, three, _, _ = await db.journal.pending(10, T0)
+        await db.journal.commit(
+            BatchResult(
+                at=T0,
+                processed=(one.seq,),
+                deferred=(Deferral(two.seq, T0 + timedelta(hours=1), "api"),),
+                quarantined=(Quarantine(three.seq, "broken"),),
+            )
+        )
+        assert await db.journal.waiting("a") == 2
+        assert await db.journal.waiting("b") == 1
+
+    @pytest.mark.anyio
     async def test_a_second_deferral_counts_another_attempt(self, db: Database) -> None:
         """Each deferral adds an attempt and moves the due time."""
         await db.journal.append(delivery("a"))

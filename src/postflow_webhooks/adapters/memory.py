@@ -177,6 +177,10 @@ class MemoryDatabase:
         ]
         return waiting[:limit]
 
+    async def waiting(self, file_id: str) -> int:
+        """This file's deliveries not applied yet."""
+        return sum(1 for r in self._rows if r.state == "pending" and r.delivery.file_id == file_id)
+
     async def quarantined(self, limit: int = 100) -> list[QuarantinedDelivery]:
         """Quarantined deliveries, oldest first."""
         return [

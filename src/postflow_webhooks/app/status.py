@@ -243,13 +243,20 @@ class RuntimeStatusViews:
             for d in await self._runtime.desk.deferred(limit=MAX_PENDING_SHOWN)
             if d.file_id == file_id
         ]
+        backlog = await self._runtime.desk.waiting(file_id)
         if record is None:
-            if not waiting:
+            if not waiting and not backlog:
                 return None
-            return {"file_id": file_id, "tracked": False, "pending_enrichment": waiting}
+            return {
+                "file_id": file_id,
+                "tracked": False,
+                "backlog": backlog,
+                "pending_enrichment": waiting,
+            }
         return {
             **present_record(record, history=True),
             "tracked": True,
+            "backlog": backlog,
             "pending_enrichment": waiting,
         }
 

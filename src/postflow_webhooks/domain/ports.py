@@ -102,6 +102,10 @@ class DeliveryDesk(Protocol):
         """Put quarantined deliveries back in the queue; how many moved."""
         ...
 
+    async def waiting(self, file_id: str) -> int:
+        """How many of this file's deliveries are not applied yet (pending or deferred)."""
+        ...
+
 
 class Retention(Protocol):
     """Forgetting what is settled and old."""

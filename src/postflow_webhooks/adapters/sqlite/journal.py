@@ -172,6 +172,19 @@ class SqliteJournal:
 
         return await self._db.read(query)
 
+    async def waiting(self, file_id: str) -> int:
+        """This file's deliveries not applied yet (the pending index holds only those)."""
+
+        def query(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM deliveries INDEXED BY deliveries_pending "
+                "WHERE state = 'pending' AND file_id = ?",
+                (file_id,),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._db.read(query)
+
     async def quarantined(self, limit: int = 100) -> list[QuarantinedDelivery]:
         """Quarantined deliveries, oldest first."""
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import click
 
-from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteJournal, SqliteOutbox
-from postflow_webhooks.app.cli.common import emit_json, get_json, pairs, table
+from postflow_webhooks.adapters.sqlite import (
+    DATABASE_NAME,
+    SqliteDatabase,
+    SqliteJournal,
+    SqliteOutbox,
+)
+from postflow_webhooks.app.cli.common import emit_json, get_json, pairs, short_time, table
 from postflow_webhooks.app.settings import Settings
+from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.service.dispatcher import replay_dead_letters
 
 
@@ -85,9 +92,9 @@ def register(group: click.Group, settings_for: Any) -> None:
             (
                 u["file_id"],
                 u.get("name"),
-                u.get("status_label"),
+                u.get("status_label") or "-",
                 u.get("version"),
-                u.get("updated_at"),
+                short_time(u.get("updated_at")),
                 u.get("view_url"),
             )
             for u in data["uploads"]
@@ -96,7 +103,12 @@ def register(group: click.Group, settings_for: Any) -> None:
         click.echo(f"\n{len(rows)} of {data['total']} file(s)")
 
     @group.command()
-    @click.option("--data-dir", default=None, help="Data directory (default: the configured one).")
+    @click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="The receiver's data directory (default: the configured one).",
+    )
     @click.option(
         "--delivery",
         "deliveries",
@@ -119,7 +131,7 @@ def register(group: click.Group, settings_for: Any) -> None:
     )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     def replay(
-        data_dir: str | None,
+        data_dir: Path | None,
         deliveries: tuple[int, ...],
         notifications: tuple[int, ...],
         everything: bool,
@@ -127,15 +139,21 @@ def register(group: click.Group, settings_for: Any) -> None:
     ) -> None:
         """List quarantined deliveries and dead letters; replay the ones you name."""
         settings: Settings = settings_for({"data_dir": data_dir})
-        result = asyncio.run(_replay(settings, deliveries, notifications, everything))
+        if settings.store in ("sqlite", "json"):
+            _require_database(settings.data_dir)
+        try:
+            result = asyncio.run(_replay(settings, deliveries, notifications, everything))
+        except StorageError as exc:
+            raise click.ClickException(str(exc)) from None
         if as_json:
             emit_json(result)
+            _refuse_unknown(result)
             return
         click.echo(
             table(
                 ["delivery", "event", "received", "reason"],
                 [
-                    (q["seq"], q["event_type"], q["received_at"], q["reason"])
+                    (q["seq"], q["event_type"], short_time(q["received_at"]), q["reason"])
                     for q in result["quarantined"]
                 ],
             )
@@ -154,6 +172,33 @@ def register(group: click.Group, settings_for: Any) -> None:
             f"\nreplayed {result['replayed_deliveries']} delivery(ies) and "
             f"{result['replayed_notifications']} notification(s)"
         )
+        _refuse_unknown(result)
+
+
+def _require_database(data_dir: Path) -> None:
+    """Refuse a data directory with no database rather than create an empty one (a typo)."""
+    fix = "check --data-dir (or POSTFLOW_DATA_DIR): it must be the receiver's data directory"
+    if not data_dir.exists():
+        raise click.ClickException(f"there is no data directory {data_dir}; {fix}")
+    if not data_dir.is_dir():
+        raise click.ClickException(f"the data directory {data_dir} is a file; {fix}")
+    if not (data_dir / DATABASE_NAME).is_file():
+        raise click.ClickException(f"there is no database {data_dir / DATABASE_NAME}; {fix}")
+
+
+def _refuse_unknown(result: dict[str, Any]) -> None:
+    """Exit 1 naming the ids that were asked for but are not set aside."""
+    problems = []
+    if result["unknown_deliveries"]:
+        ids = ", ".join(str(i) for i in result["unknown_deliveries"])
+        problems.append(f"no quarantined delivery {ids} (--delivery)")
+    if result["unknown_notifications"]:
+        ids = ", ".join(str(i) for i in result["unknown_notifications"])
+        problems.append(f"no dead letter {ids} (--notification)")
+    if problems:
+        raise click.ClickException(
+            f"{'; '.join(problems)}: use the numbers 'postflow-webhooks replay' lists"
+        )
 
 
 async def _replay(
@@ -168,13 +213,22 @@ async def _replay(
     try:
         quarantined = await journal.quarantined(limit=1000)
         dead = await outbox.dead_letters(limit=1000)
-        seqs = [q.seq for q in quarantined] if everything else list(deliveries)
-        moved_deliveries = await journal.requeue(seqs) if seqs else 0
-        moved_notes = 0
+        unknown_deliveries, unknown_notes = [], []
         if everything:
+            moved_deliveries = await journal.requeue([q.seq for q in quarantined])
             moved_notes = await replay_dead_letters(outbox)
-        elif notifications:
-            moved_notes = await replay_dead_letters(outbox, list(notifications))
+        else:
+            moved_deliveries = moved_notes = 0
+            for seq in dict.fromkeys(deliveries):
+                moved = await journal.requeue([seq])
+                moved_deliveries += moved
+                if not moved:
+                    unknown_deliveries.append(seq)
+            for note in dict.fromkeys(notifications):
+                moved = await replay_dead_letters(outbox, [note])
+                moved_notes += moved
+                if not moved:
+                    unknown_notes.append(note)
         return {
             "quarantined": [
                 {
@@ -200,6 +254,8 @@ async def _replay(
             ],
             "replayed_deliveries": moved_deliveries,
             "replayed_notifications": moved_notes,
+            "unknown_deliveries": unknown_deliveries,
+            "unknown_notifications": unknown_notes,
         }
     finally:
         await db.close()

@@ -11,16 +11,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import click
 import httpx
 
-from postflow_webhooks.adapters.http.signature import sign
-from postflow_webhooks.app.cli.common import emit_json, get_json, table
+from postflow_webhooks.app.cli.common import (
+    emit_json,
+    get_json,
+    progress,
+    progress_done,
+    table,
+)
+from postflow_webhooks.app.cli.posting import advice, post, refusal, signing_secret, summary
 from postflow_webhooks.app.settings import Settings
-from postflow_webhooks.domain.endpoint import webhook_url
 
 
 def postflow_sequence(file_id: str, name: str) -> list[dict[str, Any]]:
@@ -78,11 +84,18 @@ def register(group: click.Group, settings_for: Any) -> None:
     @click.option("--url", default=None, help="Receiver base URL (default: the configured one).")
     @click.option("--files", default=1, show_default=True, help="How many files to simulate.")
     @click.option(
-        "--dialect", type=click.Choice(["postflow", "v4"]), default="postflow", show_default=True
+        "--dialect",
+        type=click.Choice(["postflow", "v4"]),
+        default="postflow",
+        show_default=True,
+        help="postflow: PostFlow's own payloads; v4: Frame.io V4's IDs-only deliveries.",
     )
     @click.option("--prefix", default="sim", show_default=True, help="File id prefix.")
     @click.option(
-        "--timeout", default=30.0, show_default=True, help="Seconds to wait for processing."
+        "--timeout",
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for the receiver to apply these deliveries.",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     def simulate(
@@ -90,27 +103,34 @@ def register(group: click.Group, settings_for: Any) -> None:
     ) -> None:
         """Send a signed, realistic sequence for some files and show where they end up."""
         settings: Settings = settings_for({})
-        base = url or settings.local_url
+        base = (url or settings.local_url).rstrip("/")
+        secret, signed_with = signing_secret(settings)
         run = uuid.uuid4().hex[:6]
         make: Callable[[str, str], list[dict[str, Any]]] = (
             postflow_sequence if dialect == "postflow" else v4_sequence
         )
         plan = [(f"{prefix}-{run}-{i}", f"{prefix}_{i:03d}.mov") for i in range(files)]
         bodies = [body for file_id, name in plan for body in make(file_id, name)]
-        answers: dict[int, int] = {}
+        answers: Counter[int] = Counter()
+        refused: Counter[str] = Counter()
         with httpx.Client(timeout=10) as http:
             for index, body in enumerate(bodies, 1):
-                code = _send(http, base, body, settings.webhook_secret)
-                answers[code] = answers.get(code, 0) + 1
+                answer = post(http, base, json.dumps(body).encode(), secret)
+                answers[answer.status_code] += 1
+                if answer.status_code != 202:
+                    refused[refusal(answer)] += 1
                 if index % 50 == 0 or index == len(bodies):
-                    click.echo(f"\rsent {index}/{len(bodies)}", nl=False, err=True)
-        click.echo(err=True)
-        if answers.get(202, 0) != len(bodies):
-            raise click.ClickException(f"not every delivery was accepted: {answers}")
-        _wait_for_backlog(base, timeout)
-        results = [get_json(base, f"/uploads/{file_id}") for file_id, _ in plan]
+                    progress(f"sent {index}/{len(bodies)}")
+        progress_done(f"sent {len(bodies)}/{len(bodies)}")
+        if refused:
+            tip = advice(refused, settings, signed_with)
+            raise click.ClickException(
+                f"the receiver at {base} refused {sum(refused.values())} of {len(bodies)} "
+                f"deliveries: {summary(refused)}" + (f". {tip}" if tip else "")
+            )
+        results = _wait_for_files(base, [file_id for file_id, _ in plan], timeout)
         if as_json:
-            emit_json({"answers": answers, "uploads": results})
+            emit_json({"answers": dict(answers), "uploads": results})
             return
         click.echo(f"sent {len(bodies)} deliveries ({dialect} dialect), all accepted")
         click.echo(
@@ -124,25 +144,63 @@ def register(group: click.Group, settings_for: Any) -> None:
         )
 
 
-def _send(http: httpx.Client, base: str, body: dict[str, Any], secret: str | None) -> int:
-    raw = json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "postflow-webhooks simulate"}
-    if secret:
-        stamp = str(int(time.time()))
-        headers["X-Frameio-Request-Timestamp"] = stamp
-        headers["X-Frameio-Signature"] = sign(secret, stamp, raw)
-    try:
-        return http.post(webhook_url(base), content=raw, headers=headers).status_code
-    except httpx.HTTPError as exc:
-        raise click.ClickException(
-            f"no receiver answers at {base} ({type(exc).__name__}); start it with 'postflow-webhooks serve'"
-        ) from None
+def _wait_for_files(base: str, file_ids: list[str], timeout: float) -> list[dict[str, Any]]:
+    """Each file once the receiver has applied every delivery of it; the reason if it cannot.
 
-
-def _wait_for_backlog(base: str, timeout: float) -> None:
+    Only these files' deliveries are waited for (``/uploads/{id}``'s ``backlog``),
+    not the receiver's whole backlog.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if get_json(base, "/health").get("backlog") == 0:
-            return
+    told: set[str] = set()
+    said_waiting = False
+    while True:
+        found = [get_json(base, f"/uploads/{file_id}", missing_ok=True) for file_id in file_ids]
+        left = sum(_left(f) for f in found)
+        if left == 0:
+            if said_waiting:
+                progress_done("all applied")
+            return [f or {"file_id": i, "name": None} for f, i in zip(found, file_ids, strict=True)]
+        if not said_waiting:
+            click.echo(f"waiting for the receiver to apply {left} deliveries...", err=True)
+            said_waiting = True
+        for reason in _deferrals(found):
+            if reason not in told:
+                told.add(reason)
+                click.echo(f"still waiting: {reason}", err=True)
+        progress(f"{left} left to apply")
+        if time.monotonic() >= deadline:
+            raise click.ClickException(_stuck(base, left, found, timeout))
         time.sleep(0.1)
-    raise click.ClickException(f"the receiver still had a backlog after {timeout} s")
+
+
+def _left(found: Any) -> int:
+    """How many deliveries of one file the receiver has not applied yet."""
+    if not isinstance(found, dict):
+        return 0  # nothing waits for it, and it is not tracked
+    backlog = found.get("backlog")
+    return int(backlog) if isinstance(backlog, int) else 0
+
+
+def _deferrals(found: list[Any]) -> list[str]:
+    """Why some of these files' deliveries wait (Frame.io's API failing, say)."""
+    reasons = []
+    for item in found:
+        for pending in (item or {}).get("pending_enrichment", []) if isinstance(item, dict) else []:
+            reasons.append(
+                f"a delivery of {pending.get('file_id')} waits for Frame.io, retried with "
+                f"backoff: {pending.get('last_error')}"
+            )
+    return reasons
+
+
+def _stuck(base: str, left: int, found: list[Any], timeout: float) -> str:
+    """The timeout's message: what is left, and every reason the receiver gives."""
+    reasons = _deferrals(found)
+    health = get_json(base, "/health")
+    if isinstance(health, dict):
+        reasons += [*health.get("problems", []), *health.get("warnings", [])]
+    why = "; ".join(dict.fromkeys(reasons)) or "it gave no reason: see its log"
+    return (
+        f"the receiver at {base} had not applied {left} of these deliveries after {timeout:g} s "
+        f"(--timeout). Why: {why}"
+    )
