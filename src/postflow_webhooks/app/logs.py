@@ -59,20 +59,51 @@ def escape_request_values() -> None:
             logger.addFilter(_ESCAPE)
 
 
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's coloured copy of the message
+    "taskName",
+}
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message (and error type)."""
+    """One JSON object per record: time, level, logger, message, the record's named fields.
+
+    Fields passed with ``extra=`` (``delivery_id``, ``event_type``, ``file_id``,
+    ``outcome``, ``duration_ms``, ...) become keys of their own; an exception
+    becomes ``error`` with its type, message and traceback.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON line."""
-        body = {
+        body: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                body[key] = _field(value)
         if record.exc_info and record.exc_info[0] is not None:
-            body["error"] = record.exc_info[0].__name__
-        return json.dumps(body, ensure_ascii=False)
+            kind, error = record.exc_info[0], record.exc_info[1]
+            body["error"] = {
+                "type": kind.__name__,
+                "message": escape_controls(str(error)),
+                "traceback": escape_controls(self.formatException(record.exc_info)),
+            }
+        if record.stack_info:
+            body["stack"] = escape_controls(self.formatStack(record.stack_info))
+        return json.dumps(body, ensure_ascii=False, default=str)
+
+
+def _field(value: object) -> object:
+    """A field's value for JSON: text escaped like the message, numbers and flags as they are."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return escape_controls(str(value))
 
 
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
@@ -89,3 +120,7 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # httpx logs every request it makes at INFO (Discord, Frame.io, cloudflared's
+    # metrics): noise in the receiver's log, and URLs that may carry tokens.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -142,8 +142,18 @@ class ReceiverRuntime:
         if self.watcher is not None:
             await self.watcher.start()
         self.started = True
+        tracked = await self.records.count()
+        data_dir = self.settings.data_dir.absolute()
         log.info(
-            "receiver started on %s (data: %s)", self.settings.local_url, self.settings.data_dir
+            "receiver started on %s (data: %s, %d tracked file(s))",
+            self.settings.local_url,
+            data_dir,
+            tracked,
+            extra={
+                "local_url": self.settings.local_url,
+                "data_dir": str(data_dir),
+                "tracked_files": tracked,
+            },
         )
 
     async def stop(self) -> None:

@@ -62,6 +62,8 @@ class Settings:
     data_dir: Path = Path("data")
     config_dir: Path = Path("config")
     log_dir: Path = Path("logs")
+    # When set, data, logs and config default to its data/, logs/ and config/.
+    state_dir: Path | None = None
     store: str = "sqlite"
     webhook_secret: str | None = _secret()
     log_format: str = "text"
@@ -279,6 +281,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _path,
     "config_dir": _path,
     "log_dir": _path,
+    "state_dir": _optional_path,
     "store": _choice(STORES),
     "webhook_secret": _optional_text,
     "log_format": _choice(LOG_FORMATS),
@@ -355,6 +358,9 @@ RETIRED_KEYS = {
 # Environment variables other than POSTFLOW_<KEY>.
 EXTRA_ENV = {"TUNNEL_TOKEN": "tunnel_token"}
 
+# What systemd sets for a unit with StateDirectory=; the state directory when nothing else is.
+SYSTEMD_STATE_DIRECTORY = "STATE_DIRECTORY"
+
 
 def env_name(key: str) -> str:
     """The environment variable for a settings key."""
@@ -365,9 +371,7 @@ def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = 
     """Read every source once, in precedence order, into ``Settings``."""
     values: dict[str, Any] = {}
     sources: list[tuple[str, Mapping[str, Any]]] = []
-    config_dir = Path(environ.get(env_name("config_dir"), "config"))
-    if flags and flags.get("config_dir"):
-        config_dir = Path(flags["config_dir"])
+    config_dir = _config_dir(environ, flags or {})
     frameio_file = config_dir / FRAMEIO_CONFIG
     frameio = _read_json(frameio_file)
     if frameio is not None:
@@ -389,11 +393,56 @@ def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = 
     sources.append(("environment", env_values))
     if flags:
         sources.append(("command line", {k: v for k, v in flags.items() if v is not None}))
+    sources.insert(0, _state_defaults(sources, environ))
     for source, mapping in sources:
         for key, raw in mapping.items():
             values[key] = _parse(key, raw, source)
     values["config_dir"] = config_dir
     return Settings(**values)
+
+
+def _state_dir_given(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Any:
+    """The state directory from the flag, ``POSTFLOW_STATE_DIR`` or systemd's ``StateDirectory=``."""
+    if flags.get("state_dir"):
+        return flags["state_dir"]
+    if environ.get(env_name("state_dir")):
+        return environ[env_name("state_dir")]
+    # systemd sets STATE_DIRECTORY for a unit with StateDirectory= (colon-separated).
+    systemd = environ.get(SYSTEMD_STATE_DIRECTORY, "").split(":")[0]
+    return systemd or None
+
+
+def _config_dir(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Path:
+    """``--config-dir``, else ``POSTFLOW_CONFIG_DIR``, else the state directory's, else ./config."""
+    if flags.get("config_dir"):
+        return Path(flags["config_dir"]).expanduser()
+    if environ.get(env_name("config_dir")):
+        return Path(environ[env_name("config_dir")]).expanduser()
+    state = _state_dir_given(environ, flags)
+    return Path(state).expanduser() / "config" if state else Path("config")
+
+
+def _state_defaults(
+    sources: list[tuple[str, Mapping[str, Any]]], environ: Mapping[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """The lowest source: data and logs under the state directory, when one is set.
+
+    The state directory itself may come from any source (the last one wins);
+    an explicit ``data_dir`` or ``log_dir`` anywhere still wins over it.
+    """
+    given: Any = environ.get(SYSTEMD_STATE_DIRECTORY, "").split(":")[0] or None
+    where = SYSTEMD_STATE_DIRECTORY
+    for source, mapping in sources:
+        if mapping.get("state_dir") not in (None, ""):
+            given, where = mapping["state_dir"], source
+    state = _parse("state_dir", given, where) if given else None
+    if state is None:
+        return "defaults", {}
+    return "state directory", {
+        "state_dir": state,
+        "data_dir": state / "data",
+        "log_dir": state / "logs",
+    }
 
 
 def _parse(key: str, raw: Any, source: str) -> Any:
@@ -425,7 +474,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SettingsError(
-            "(file)", str(path), f"not valid JSON (line {exc.lineno}, column {exc.colno})"
+            "(file)",
+            str(path),
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
         ) from None
     if not isinstance(data, dict):
         raise SettingsError("(file)", str(path), "expected a JSON object")

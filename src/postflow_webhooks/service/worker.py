@@ -363,7 +363,11 @@ class DeliveryWorker:
         self.unannounced_total += state.unannounced
         if log.isEnabledFor(logging.INFO):
             for applied in state.applied:
-                log.info("delivery %s event=%s file=%s outcome=%s duration_ms=%.1f", *applied)
+                log.info(
+                    "delivery %s event=%s file=%s outcome=%s duration_ms=%.1f",
+                    *applied,
+                    extra=_fields(*applied[:4], duration_ms=round(applied[4], 1)),
+                )
         if (state.records or state.notifications) and self._after_commit is not None:
             self._after_commit()
 
@@ -391,7 +395,7 @@ class DeliveryWorker:
         try:
             file_id = None if event.kind is EventKind.OTHER else target_file_id(event, enrichment)
         except Exception as exc:  # a bug in the rules must not block the queue
-            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}")
+            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}", exc)
             return None
         return _Ready(delivery, event, enrichment, file_id, started)
 
@@ -411,7 +415,7 @@ class DeliveryWorker:
                 mapping=self._review,
             )
         except Exception as exc:  # a bug in the rules must not block the queue
-            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}")
+            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}", exc)
             return
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record
@@ -473,9 +477,24 @@ class DeliveryWorker:
             delivery.file_id or "-",
             reason,
             wait.total_seconds(),
+            extra=_fields(
+                delivery.delivery_id,
+                delivery.event_type,
+                delivery.file_id,
+                "deferred",
+                reason=reason,
+                retry_in_s=round(wait.total_seconds()),
+            ),
         )
 
-    def _quarantine(self, delivery: PendingDelivery, state: _Pass, reason: str) -> None:
+    def _quarantine(
+        self,
+        delivery: PendingDelivery,
+        state: _Pass,
+        reason: str,
+        bug: BaseException | None = None,
+    ) -> None:
+        """Set ``delivery`` aside; ``bug`` (a failure of the rules) is logged with its traceback."""
         if delivery.file_id is not None:
             state.held.add(delivery.file_id)
         state.quarantined.append(Quarantine(delivery.seq, reason))
@@ -487,4 +506,25 @@ class DeliveryWorker:
             delivery.event_type,
             delivery.file_id or "-",
             reason,
+            exc_info=bug,
+            extra=_fields(
+                delivery.delivery_id,
+                delivery.event_type,
+                delivery.file_id,
+                "quarantined",
+                reason=reason,
+            ),
         )
+
+
+def _fields(
+    delivery_id: str, event_type: str, file_id: str | None, outcome: str, **more: object
+) -> dict[str, object]:
+    """A delivery's log line as named fields (``--log-format json`` shows them as keys)."""
+    return {
+        "delivery_id": delivery_id,
+        "event_type": event_type,
+        "file_id": None if file_id in (None, "-") else file_id,
+        "outcome": outcome,
+        **more,
+    }

@@ -17,6 +17,7 @@ from postflow_webhooks.adapters.cloudflared.errors import (
     PublicExposureRefusedError,
     TunnelNeverReadyError,
     TunnelRateLimitedError,
+    TunnelSettingsError,
 )
 from postflow_webhooks.adapters.cloudflared.supervisor import restart_retrying
 from postflow_webhooks.adapters.cloudflared.tunnel import MINIMUM_VERSION, CloudflaredTunnel
@@ -36,6 +37,7 @@ __all__ = [
     "RestartPolicy",
     "TunnelNeverReadyError",
     "TunnelRateLimitedError",
+    "TunnelSettingsError",
     "check_cloudflared",
     "public_exposure_allowed",
     "require_public_exposure_allowed",

@@ -8,7 +8,10 @@ from typing import Literal, Protocol
 
 import attrs
 
-from postflow_webhooks.adapters.cloudflared.errors import PublicExposureRefusedError
+from postflow_webhooks.adapters.cloudflared.errors import (
+    PublicExposureRefusedError,
+    TunnelSettingsError,
+)
 
 Mode = Literal["quick", "named"]
 MODES: tuple[str, ...] = ("quick", "named")
@@ -118,8 +121,8 @@ class CloudflaredConfig:
     def __attrs_post_init__(self) -> None:
         if self.grace_period > MAX_GRACE_PERIOD:
             raise ValueError("grace_period must be <= 180 seconds (cloudflared's limit is 3m)")
-        if self.mode == "named" and self.token is None and self.token_file is None:
-            raise ValueError("a named tunnel needs TUNNEL_TOKEN or a token file")
+        if self.mode == "named":
+            _check_named(self.token, self.token_file, self.hostname)
         if self.local_host == "localhost":
             raise ValueError("use 127.0.0.1, not localhost: cloudflared tries [::1] first")
 
@@ -158,6 +161,29 @@ class CloudflaredConfig:
             **overrides,
         }
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _check_named(token: str | None, token_file: Path | None, hostname: str | None) -> None:
+    """A named tunnel needs its token (or a readable token file) and its public hostname."""
+    where = "Cloudflare's dashboard: Zero Trust > Networks > Tunnels > your tunnel"
+    if token is None and token_file is None:
+        raise TunnelSettingsError(
+            "a named tunnel needs its token: set TUNNEL_TOKEN (or POSTFLOW_TUNNEL_TOKEN), or "
+            "POSTFLOW_TUNNEL_TOKEN_FILE (tunnel_token_file in receiver.json) to a file holding "
+            f"it; copy it from {where}. Without one, use a quick tunnel instead"
+        )
+    if token is None and token_file is not None and not token_file.is_file():
+        raise TunnelSettingsError(
+            f"the named tunnel's token file {token_file} does not exist: fix "
+            "POSTFLOW_TUNNEL_TOKEN_FILE (tunnel_token_file in receiver.json), or set "
+            "TUNNEL_TOKEN instead"
+        )
+    if not hostname:
+        raise TunnelSettingsError(
+            "a named tunnel needs its public hostname: set POSTFLOW_TUNNEL_HOSTNAME (or "
+            "tunnel_hostname in receiver.json) to the hostname you routed to the tunnel in "
+            "Cloudflare"
+        )
 
 
 def public_exposure_allowed(secret_set: bool, allow_insecure: bool) -> bool:

@@ -124,10 +124,20 @@ class PublicExposureRefusedError(TunnelError):
     def __init__(self) -> None:
         super().__init__(
             "refusing to expose the webhook receiver publicly without a webhook secret: anyone "
-            "who finds the URL could forge Frame.io events. Set the Frame.io webhook secret, or, "
-            "for a throwaway experiment only, set POSTFLOW_ALLOW_INSECURE_PUBLIC=1 "
-            "(--allow-insecure-public)."
+            "who finds the URL could forge Frame.io events. Set POSTFLOW_WEBHOOK_SECRET (or "
+            "webhook_secret in config/frameio_config.json) to the secret Frame.io gave when the "
+            "webhook was created; with the Frame.io API configured, 'serve' can register the "
+            "webhook and get one. For a throwaway experiment only, set "
+            "POSTFLOW_ALLOW_INSECURE_PUBLIC=1 (--allow-insecure-public)."
         )
+
+
+class TunnelSettingsError(CloudflaredError):
+    """The tunnel's settings cannot work (a named tunnel without its token, say); names them."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
 
 
 #: Errors that another attempt cannot fix: the operator must act.
