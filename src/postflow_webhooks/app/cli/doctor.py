@@ -1,72 +1,189 @@
-"""``doctor``: check everything the receiver depends on; each line is ok or the fix."""
+"""``doctor``: check everything the receiver depends on; each line is ok, a warning, or the fix.
+
+``doctor`` only looks: it creates nothing (no data directory, no database).
+A configuration that does not read is reported, and the other checks still
+run, on the defaults and the command-line flags.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import socket
+import uuid
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import click
 import httpx
 
-from postflow_webhooks.adapters.cloudflared import check_cloudflared
-from postflow_webhooks.adapters.discord import redact
-from postflow_webhooks.adapters.frameio import (
-    FrameioAdapter,
-    FrameioConfigError,
-    FrameioError,
-    retry_policy,
+from postflow_webhooks.adapters.cloudflared import (
+    CloudflaredConfig,
+    TunnelSettingsError,
+    check_cloudflared,
 )
+from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.cli.common import emit_json
-from postflow_webhooks.app.cli.doctor_frameio import check_frameio
+from postflow_webhooks.app.cli.doctor_discord import check_discord, check_discord_alerts
+from postflow_webhooks.app.cli.doctor_frameio import (
+    check_frameio,
+    check_review_field,
+    examples_hint,
+)
 from postflow_webhooks.app.composition import frameio_config
-from postflow_webhooks.app.settings import Settings, SettingsError
-from postflow_webhooks.domain.mapping import fold_status
+from postflow_webhooks.app.datadir import DataDirectoryError, DataDirectoryLock
+from postflow_webhooks.app.settings import (
+    FRAMEIO_CONFIG,
+    PARSERS,
+    RECEIVER_CONFIG,
+    Settings,
+    SettingsError,
+)
 
-Check = tuple[str, bool, str]
+STORED_SECRET = "frameio_webhook_secret"
+
+
+class Check(NamedTuple):
+    """One line of the report: ok, a warning (still ok), or something to fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    warning: bool = False
 
 
 def check_settings(
-    settings_for: Callable[[dict[str, Any]], Settings],
-) -> tuple[Check, Settings | None]:
-    """The configuration files and variables read cleanly."""
+    settings_for: Callable[[dict[str, Any]], Settings], flags: dict[str, Any]
+) -> tuple[Check, Settings]:
+    """The configuration files and variables read cleanly; else the defaults and flags, to go on."""
     try:
-        settings = settings_for({})
-    except click.ClickException as exc:
-        return ("configuration", False, exc.message), None
-    except SettingsError as exc:
-        return ("configuration", False, str(exc)), None
-    return ("configuration", True, f"read (config dir {settings.config_dir})"), settings
-
-
-def check_secret(settings: Settings) -> Check:
-    """A signing secret is set."""
-    if settings.webhook_secret:
-        return ("signing secret", True, "set; signatures are verified")
+        settings = settings_for(flags)
+    except (click.ClickException, SettingsError) as exc:
+        message = exc.message if isinstance(exc, click.ClickException) else str(exc)
+        given = {k: PARSERS[k](v) for k, v in flags.items() if v is not None and k in PARSERS}
+        fallback = Settings(**given)
+        return (
+            Check(
+                "configuration",
+                False,
+                f"{message}. The checks below use the defaults and the command-line flags",
+            ),
+            fallback,
+        )
+    files = [n for n in (FRAMEIO_CONFIG, RECEIVER_CONFIG) if (settings.config_dir / n).is_file()]
+    if not files:
+        return (
+            Check(
+                "configuration",
+                True,
+                f"no {FRAMEIO_CONFIG} or {RECEIVER_CONFIG} in {settings.config_dir.absolute()}: "
+                f"defaults and environment only ({examples_hint()})",
+            ),
+            settings,
+        )
     return (
-        "signing secret",
-        False,
-        "not set: anyone can post deliveries. Set POSTFLOW_WEBHOOK_SECRET (or run "
-        "'postflow-webhooks register', which stores Frame.io's secret)",
+        Check(
+            "configuration",
+            True,
+            f"read {', '.join(files)} in {settings.config_dir.absolute()}",
+        ),
+        settings,
     )
 
 
-def check_data_dir(settings: Settings) -> Check:
-    """The data directory exists (or can be made) and is writable."""
-    path = settings.data_dir
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return (
-            "data directory",
-            False,
-            f"cannot create {path}: {exc.strerror}; choose another with --data-dir",
+def check_secret(settings: Settings) -> Check:
+    """A signing secret is in force: configured, or stored by ``register`` and used with the API."""
+    name = "signing secret"
+    if settings.webhook_secret:
+        return Check(name, True, "set; signatures are verified")
+    stored = settings.data_dir / STORED_SECRET
+    api = _api_configured(settings)
+    if stored.is_file() and api:
+        return Check(name, True, f"the secret 'register' stored in {stored} is in force")
+    fix = (
+        "Set POSTFLOW_WEBHOOK_SECRET (or webhook_secret in "
+        f"{settings.config_dir / FRAMEIO_CONFIG}), or run 'postflow-webhooks register' with "
+        "the Frame.io API configured, which stores Frame.io's secret"
+    )
+    if stored.is_file():
+        fix = (
+            f"{stored} holds a secret 'register' stored, but the receiver only uses it with the "
+            "Frame.io API configured (client_id, client_secret, account_id, workspace_id): "
+            "configure the API, or set POSTFLOW_WEBHOOK_SECRET to that secret"
         )
-    if not os.access(path, os.W_OK):
-        return ("data directory", False, f"{path} is not writable; fix its permissions")
-    return ("data directory", True, f"{path} is writable")
+    if settings.tunnel == "off":
+        return Check(
+            name,
+            True,
+            "not set: signatures are not checked, which is fine while the receiver is local "
+            f"only (tunnel off). Before opening a tunnel: {fix[0].lower()}{fix[1:]}",
+            warning=True,
+        )
+    return Check(name, False, f"not set, and the tunnel is {settings.tunnel}. {fix}")
+
+
+def _api_configured(settings: Settings) -> bool:
+    try:
+        return frameio_config(settings) is not None
+    except Exception:  # a malformed API config is the frameio line's business
+        return False
+
+
+def check_data_dir(settings: Settings) -> Check:
+    """The data directory is usable: written to for real, or its parent is; nothing is created."""
+    name = "data directory"
+    path = settings.data_dir.absolute()
+    fix = "choose another with --data-dir or POSTFLOW_DATA_DIR (or --state-dir)"
+    if path.exists() and not path.is_dir():
+        return Check(name, False, f"{path} is a file, not a directory; {fix}")
+    if not path.exists():
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is None or not parent.is_dir():
+            return Check(name, False, f"{path} cannot be created; {fix}")
+        problem = _write_probe(parent)
+        if problem:
+            return Check(name, False, f"{path} cannot be created in {parent} ({problem}); {fix}")
+        return Check(
+            name,
+            True,
+            f"{path} does not exist yet: serve creates it with a new, empty database "
+            f"({parent} is writable). If you expected your files there, {fix}",
+            warning=True,
+        )
+    problem = _write_probe(path)
+    if problem:
+        return Check(
+            name, False, f"{path} is not writable ({problem}); fix its permissions or {fix}"
+        )
+    database = path / DATABASE_NAME
+    held = _holder(settings)
+    state = f"holds {DATABASE_NAME}" if database.is_file() else f"has no {DATABASE_NAME} yet"
+    if held:
+        state += f"; {held}"
+    return Check(
+        name, True, f"{path} is writable (a test file was written and removed) and {state}"
+    )
+
+
+def _write_probe(directory: Path) -> str | None:
+    """Write and remove a small file in ``directory``; the reason it failed, or ``None``."""
+    probe = directory / f".postflow-doctor-{uuid.uuid4().hex}"
+    try:
+        probe.write_bytes(b"doctor")
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _holder(settings: Settings) -> str | None:
+    """Who holds the data directory's lock, if anyone (checked without keeping it)."""
+    lock = DataDirectoryLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except DataDirectoryError as exc:
+        return exc.problem
+    lock.release()
+    return None
 
 
 def check_port(settings: Settings) -> Check:
@@ -78,167 +195,84 @@ def check_port(settings: Settings) -> Check:
             try:
                 httpx.get(f"{settings.local_url}/health", timeout=2)
             except httpx.HTTPError:
-                return (
+                return Check(
                     "port",
                     False,
                     f"{settings.port} is taken by another program; choose another with "
                     f"--port or POSTFLOW_PORT, or find it with: lsof -i :{settings.port}",
                 )
-            return ("port", True, f"{settings.port}: a receiver is already running there")
-    return ("port", True, f"{settings.port} on {settings.host} is free")
+            return Check("port", True, f"{settings.port}: a receiver is already running there")
+    return Check("port", True, f"{settings.port} on {settings.host} is free")
 
 
 def check_tunnel(settings: Settings) -> Check:
-    """cloudflared is installed and recent enough (a problem only when the tunnel is on)."""
+    """The tunnel's settings work, and cloudflared is installed and recent enough."""
+    if settings.tunnel != "off":
+        try:
+            CloudflaredConfig.from_settings(settings)
+        except TunnelSettingsError as exc:
+            return Check("cloudflared", False, str(exc))
     try:
         found = check_cloudflared(settings.cloudflared)
     except Exception as exc:  # every error names its fix
         if settings.tunnel == "off":
-            return (
-                "cloudflared",
-                True,
-                f"not usable, but not needed while the tunnel is off ({exc})",
+            return Check(
+                "cloudflared", True, f"not usable, but not needed while the tunnel is off ({exc})"
             )
-        return ("cloudflared", False, str(exc))
-    return ("cloudflared", True, f"{found.version} at {found.executable}")
-
-
-def check_discord(settings: Settings) -> Check:
-    """Each Discord webhook answers (a GET shows the webhook without posting anything)."""
-    targets = [("", settings.discord_webhook_url)] if settings.discord_webhook_url else []
-    targets += [(f"route {r.project!r}: ", r.webhook_url) for r in settings.discord_routes]
-    if not targets:
-        return ("discord", True, "not configured: no notifications are sent")
-    answers, ok, refused = [], True, False
-    for name, url in targets:
-        fine, said = _discord_answers(url)
-        answers.append(f"{name}{said}")
-        ok = ok and fine
-        refused = refused or " answered " in said
-    if refused:
-        answers.append(
-            "the webhook was deleted or its token is wrong; create a new one in Discord and set "
-            "POSTFLOW_DISCORD_WEBHOOK_URL (or the route's webhook_url in discord_routes)"
-        )
-    return ("discord", ok, "; ".join(answers))
-
-
-def _discord_answers(url: str) -> tuple[bool, str]:
-    label = redact(url)
-    try:
-        answer = httpx.get(url, timeout=5)
-    except httpx.HTTPError as exc:
-        return False, f"{label} did not answer ({type(exc).__name__}); check the network"
-    if answer.status_code == 200:
-        return True, f"{label} answers"
-    return False, f"{label} answered {answer.status_code}"
-
-
-def check_discord_alerts(settings: Settings) -> Check:
-    """The Discord webhook for alerts answers, when alerts have a channel of their own."""
-    url = settings.discord_alerts_url
-    if not url or url == settings.discord_webhook_url:
-        if not settings.discord_webhook_url:
-            return ("discord alerts", True, "not configured: no alert is sent")
-        return ("discord alerts", True, "no channel of their own: alerts go to the status channel")
-    fine, said = _discord_answers(url)
-    if not fine and " answered " in said:
-        said += (
-            "; the webhook was deleted or its token is wrong; create a new one in Discord and set "
-            "POSTFLOW_DISCORD_ALERTS_URL"
-        )
-    return ("discord alerts", fine, said)
-
-
-def check_review_field(settings: Settings) -> Check:
-    """The review field's options in Frame.io, beside what each is configured to mean."""
-    mapping = settings.review_mapping
-    meanings = {fold_status(name): status for name, status in mapping.options}
-    configured = "; ".join(
-        f"{name} -> {status.name if status else 'no decision'}" for name, status in mapping.options
-    )
-    try:
-        config = frameio_config(settings)
-    except FrameioConfigError as exc:
-        return ("review field", False, str(exc))
-    if config is None:
-        return (
-            "review field",
-            True,
-            f"{mapping.field!r} mapped as: {configured} (no Frame.io API credentials, so the "
-            "field's options in Frame.io are not checked)",
-        )
-
-    async def look() -> tuple[str, list[str]] | None:
-        adapter = FrameioAdapter(config, retrying=retry_policy(attempts=2))
-        try:
-            return await adapter.directory.field_options(mapping.field)
-        finally:
-            await adapter.aclose()
-
-    try:
-        found = asyncio.run(look())
-    except FrameioError as exc:
-        return (
-            "review field",
-            True,
-            f"{mapping.field!r} mapped as: {configured} (Frame.io could not be asked: {exc})",
-        )
-    if found is None:
-        return (
-            "review field",
-            False,
-            f"Frame.io has no metadata field {mapping.field!r} in account {config.account_id}; "
-            "set review_field (POSTFLOW_REVIEW_FIELD) to your review field's name or id",
-        )
-    name, options = found
-    shown, unmapped = [], []
-    for option in options:
-        folded = fold_status(option)
-        if folded not in meanings:
-            unmapped.append(option)
-            shown.append(f"{option} -> unmapped")
-            continue
-        status = meanings[folded]
-        shown.append(f"{option} -> {status.name if status else 'no decision'}")
-    listing = f"{name!r} in Frame.io: {'; '.join(shown) or 'no options'}"
-    if unmapped:
-        wanted = ", ".join(f'"{option}": "<STATUS or null>"' for option in unmapped)
-        return (
-            "review field",
-            False,
-            f"{listing}. These options decide nothing; add them to review_options "
-            f"(POSTFLOW_REVIEW_OPTIONS), e.g. {{{wanted}}}",
-        )
-    return ("review field", True, listing)
+        return Check("cloudflared", False, str(exc))
+    mode = "" if settings.tunnel == "off" else f"; {settings.tunnel} tunnel settings complete"
+    return Check("cloudflared", True, f"{found.version} at {found.executable}{mode}")
 
 
 def register(group: click.Group, settings_for: Callable[[dict[str, Any]], Settings]) -> None:
     """Add ``doctor`` to the CLI group."""
 
     @group.command()
+    @click.option("--host", default=None, help="Address the receiver listens on.")
+    @click.option("--port", type=int, default=None, help="Port the receiver listens on.")
+    @click.option(
+        "--state-dir", type=click.Path(path_type=Path), default=None, help="The state directory."
+    )
+    @click.option(
+        "--data-dir", type=click.Path(path_type=Path), default=None, help="The data directory."
+    )
+    @click.option(
+        "--config-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Where frameio_config.json and receiver.json are.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-    def doctor(as_json: bool) -> None:
+    def doctor(as_json: bool, **flags: Any) -> None:
         """Check configuration, secret, data directory, port, cloudflared, Discord, Frame.io."""
-        first, settings = check_settings(settings_for)
+        first, settings = check_settings(settings_for, flags)
         checks = [first]
-        if settings is not None:
-            for check in (
-                check_secret,
-                check_data_dir,
-                check_port,
-                check_tunnel,
-                check_discord,
-                check_discord_alerts,
-                check_frameio,
-                check_review_field,
-            ):
-                checks.append(check(settings))
+        for check in (
+            check_secret,
+            check_data_dir,
+            check_port,
+            check_tunnel,
+            check_discord,
+            check_discord_alerts,
+            check_frameio,
+            check_review_field,
+        ):
+            checks.append(Check(*check(settings)))
         if as_json:
-            emit_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])
+            emit_json(
+                [
+                    {"check": c.name, "ok": c.ok, "warning": c.warning, "detail": c.detail}
+                    for c in checks
+                ]
+            )
         else:
-            for name, ok, detail in checks:
-                mark = click.style(" ok ", fg="green") if ok else click.style("FIX ", fg="red")
-                click.echo(f"[{mark}] {name}: {detail}")
-        if not all(ok for _, ok, _ in checks):
+            for c in checks:
+                if not c.ok:
+                    mark = click.style("FIX ", fg="red")
+                elif c.warning:
+                    mark = click.style("warn", fg="yellow")
+                else:
+                    mark = click.style(" ok ", fg="green")
+                click.echo(f"[{mark}] {c.name}: {c.detail}")
+        if not all(c.ok for c in checks):
             raise SystemExit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 from postflow_webhooks.adapters.frameio import (
     FrameioAdapter,
@@ -11,16 +12,34 @@ from postflow_webhooks.adapters.frameio import (
     FrameioConfigError,
     retry_policy,
 )
-from postflow_webhooks.adapters.frameio.errors import FrameioApiError, FrameioAuthError
+from postflow_webhooks.adapters.frameio.errors import (
+    FrameioApiError,
+    FrameioAuthError,
+    FrameioError,
+)
 from postflow_webhooks.app.composition import frameio_config
 from postflow_webhooks.app.settings import Settings
+from postflow_webhooks.domain.mapping import fold_status
 
 Check = tuple[str, bool, str]
 NAME = "frameio"
+# The example configuration files, when running from the source tree.
+EXAMPLES = Path(__file__).resolve().parents[4] / "config"
 # The guide's config/frameio_config.json ships values like "votre_client_id" ("your_client_id").
 PLACEHOLDER = re.compile(
     r"^(your[_ -]|votre[_ -]|<|x{4,}|changeme|todo|placeholder)", re.IGNORECASE
 )
+
+
+def examples_hint() -> str:
+    """Where the example configuration files are."""
+    if (EXAMPLES / "receiver.example.json").is_file():
+        where = (
+            f"{EXAMPLES / 'frameio_config.example.json'} and {EXAMPLES / 'receiver.example.json'}"
+        )
+    else:
+        where = "config/frameio_config.example.json and config/receiver.example.json in the project"
+    return f"examples to copy: {where}"
 
 
 def _placeholders(config: FrameioConfig) -> list[str]:
@@ -85,7 +104,8 @@ def check_frameio(settings: Settings) -> Check:
             NAME,
             True,
             "API not configured: V4 deliveries carry ids only, so names and review decisions "
-            f"are not looked up (put client_id and client_secret in {source})",
+            f"are not looked up (put client_id and client_secret in {source}; "
+            f"{examples_hint()})",
         )
     fake = _placeholders(config)
     if fake:
@@ -96,3 +116,66 @@ def check_frameio(settings: Settings) -> Check:
             "placeholder values; put in your Adobe Developer Console credential and Frame.io ids",
         )
     return asyncio.run(_reach(config))
+
+
+def check_review_field(settings: Settings) -> Check:
+    """The review field's options in Frame.io, beside what each is configured to mean."""
+    mapping = settings.review_mapping
+    meanings = {fold_status(name): status for name, status in mapping.options}
+    configured = "; ".join(
+        f"{name} -> {status.name if status else 'no decision'}" for name, status in mapping.options
+    )
+    try:
+        config = frameio_config(settings)
+    except FrameioConfigError as exc:
+        return ("review field", False, str(exc))
+    if config is None:
+        return (
+            "review field",
+            True,
+            f"{mapping.field!r} mapped as: {configured} (no Frame.io API credentials, so the "
+            "field's options in Frame.io are not checked)",
+        )
+
+    async def look() -> tuple[str, list[str]] | None:
+        adapter = FrameioAdapter(config, retrying=retry_policy(attempts=2))
+        try:
+            return await adapter.directory.field_options(mapping.field)
+        finally:
+            await adapter.aclose()
+
+    try:
+        found = asyncio.run(look())
+    except FrameioError as exc:
+        return (
+            "review field",
+            True,
+            f"{mapping.field!r} mapped as: {configured} (Frame.io could not be asked: {exc})",
+        )
+    if found is None:
+        return (
+            "review field",
+            False,
+            f"Frame.io has no metadata field {mapping.field!r} in account {config.account_id}; "
+            "set review_field (POSTFLOW_REVIEW_FIELD) to your review field's name or id",
+        )
+    name, options = found
+    shown, unmapped = [], []
+    for option in options:
+        folded = fold_status(option)
+        if folded not in meanings:
+            unmapped.append(option)
+            shown.append(f"{option} -> unmapped")
+            continue
+        status = meanings[folded]
+        shown.append(f"{option} -> {status.name if status else 'no decision'}")
+    listing = f"{name!r} in Frame.io: {'; '.join(shown) or 'no options'}"
+    if unmapped:
+        wanted = ", ".join(f'"{option}": "<STATUS or null>"' for option in unmapped)
+        return (
+            "review field",
+            False,
+            f"{listing}. These options decide nothing; add them to review_options "
+            f"(POSTFLOW_REVIEW_OPTIONS), e.g. {{{wanted}}}",
+        )
+    return ("review field", True, listing)
