@@ -22,6 +22,7 @@ from postflow_webhooks.adapters.clock import SystemClock
 from postflow_webhooks.adapters.cloudflared import (
     CloudflaredConfig,
     CloudflaredTunnel,
+    require_complete,
     require_public_exposure_allowed,
     restart_retrying,
 )
@@ -135,6 +136,7 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
     )
     if config is None:
         return None
+    require_complete(config)
     require_public_exposure_allowed(secret_set, settings.allow_insecure_public)
     return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
 

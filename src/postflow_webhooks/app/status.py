@@ -210,6 +210,7 @@ class RuntimeStatusViews:
                 "options": runtime.settings.review_mapping.shown(),
             },
             "unmapped_review_options_seen": list(runtime.worker.unmapped_options),
+            "unknown_statuses_seen": list(runtime.worker.unknown_statuses),
             "notifications": {
                 **self.notifier(),
                 "pending": stats.notifications_pending,

@@ -25,7 +25,12 @@ from postflow_webhooks.domain.records import (
     NotificationKind,
     UploadRecord,
 )
-from postflow_webhooks.domain.state_machine import FileState, transition, unmapped_review_option
+from postflow_webhooks.domain.state_machine import (
+    FileState,
+    transition,
+    unknown_status_word,
+    unmapped_review_option,
+)
 from postflow_webhooks.domain.statuses import displayed_status
 
 
@@ -45,7 +50,8 @@ class Decision:
     """The result of one event: the record to save (if any) and what is due.
 
     ``unmapped_option`` is a review-field value the studio's mapping does not
-    know: it decided nothing, and the caller reports it.
+    know, and ``unknown_status`` a status word no vocabulary knows: each decided
+    nothing, and the caller reports it.
     """
 
     outcome: Outcome
@@ -53,6 +59,7 @@ class Decision:
     record: UploadRecord | None = None
     notifications: tuple[Notification, ...] = ()
     unmapped_option: str | None = None
+    unknown_status: str | None = None
 
 
 def target_file_id(event: WebhookEvent, enrichment: Enrichment) -> str | None:
@@ -121,6 +128,7 @@ def apply_event(
     )
     after = transition(before, event, enrichment, mapping=mapping)
     unmapped = unmapped_review_option(event, enrichment, mapping=mapping)
+    unknown = unknown_status_word(event, enrichment, mapping=mapping)
     project_id = _project_id(current, event, enrichment)
     # Every change is gathered first and applied in one evolve: evolve is costly.
     changes: dict[str, Any] = {
@@ -165,7 +173,9 @@ def apply_event(
                 )
             )
     if not is_new and all(getattr(current, key) == value for key, value in changes.items()):
-        return Decision(Outcome.UNCHANGED, file_id=file_id, unmapped_option=unmapped)
+        return Decision(
+            Outcome.UNCHANGED, file_id=file_id, unmapped_option=unmapped, unknown_status=unknown
+        )
     changes["updated_at"] = at
     updated = attrs.evolve(current, **changes)
     outcome = Outcome.STATUS_CHANGED if new_status != old_status else Outcome.UPDATED
@@ -175,6 +185,7 @@ def apply_event(
         record=updated,
         notifications=tuple(notifications),
         unmapped_option=unmapped,
+        unknown_status=unknown,
     )
 
 

@@ -156,6 +156,22 @@ def unmapped_review_option(
     return found[1].strip()
 
 
+def unknown_status_word(
+    event: WebhookEvent,
+    enrichment: Enrichment,
+    *,
+    mapping: ReviewMapping = DEFAULT_REVIEW_MAPPING,
+) -> str | None:
+    """The status word this event carries when it means nothing (``"weird"``), else ``None``.
+
+    Such a delivery is still applied (Frame.io may add statuses); the caller reports the word.
+    """
+    found = _first(row_for(event.kind).status_from, event, enrichment)
+    if found is None or _word_meaning(found, mapping) is not None:
+        return None
+    return found[1].strip()
+
+
 def _word_meaning(found: tuple[Source, str] | None, mapping: ReviewMapping) -> StatusMeaning | None:
     """A status word: PostFlow's own, else (in a payload) one of the studio's options."""
     if found is None:

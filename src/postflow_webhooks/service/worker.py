@@ -18,8 +18,8 @@ applied out of order; after ``max_enrich_attempts`` it is quarantined too.
 Only a storage outage fails a pass; the next one retries it.
 
 The studio's review mapping is passed to the rules with every event; a
-review-field value it does not know decides nothing, is logged once and kept
-in ``unmapped_options`` for the status page. The announce policy addresses
+review-field value it does not know, or a status word nothing maps, decides
+nothing, and is logged once and counted for the status page (``words.py``). The announce policy addresses
 each due notification (its route and mentions) before it is queued.
 """
 
@@ -65,6 +65,7 @@ from postflow_webhooks.domain.records import Enrichment, Notification, UploadRec
 from postflow_webhooks.domain.rules import apply_event, target_file_id
 from postflow_webhooks.service.control import LoopControl
 from postflow_webhooks.service.enrichment import Enricher
+from postflow_webhooks.service.words import WordsSeen, fields
 
 log = logging.getLogger("postflow_webhooks.worker")
 
@@ -166,7 +167,17 @@ class DeliveryWorker:
         self.last_error: str | None = None
         self.processed_total = 0
         self.unannounced_total = 0
-        self.unmapped_options: dict[str, int] = {}
+        self.words = WordsSeen(review.field)
+
+    @property
+    def unmapped_options(self) -> dict[str, int]:
+        """Review options seen that the mapping does not know, with how often."""
+        return self.words.review_options
+
+    @property
+    def unknown_statuses(self) -> dict[str, int]:
+        """Status words seen that mean nothing, with how often."""
+        return self.words.statuses
 
     @property
     def alive(self) -> bool:
@@ -366,7 +377,7 @@ class DeliveryWorker:
                 log.info(
                     "delivery %s event=%s file=%s outcome=%s duration_ms=%.1f",
                     *applied,
-                    extra=_fields(*applied[:4], duration_ms=round(applied[4], 1)),
+                    extra=fields(*applied[:4], duration_ms=round(applied[4], 1)),
                 )
         if (state.records or state.notifications) and self._after_commit is not None:
             self._after_commit()
@@ -419,8 +430,7 @@ class DeliveryWorker:
             return
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record
-        if decision.unmapped_option is not None:
-            self._unmapped(decision.unmapped_option, decision.file_id)
+        self.words.note(decision, event.event_type)
         for notification in decision.notifications:
             addressed = self._announce.address(notification)
             if addressed is not None:
@@ -449,18 +459,6 @@ class DeliveryWorker:
             )
         )
 
-    def _unmapped(self, option: str, file_id: str | None) -> None:
-        """A review option the mapping does not know: warned about once, then counted."""
-        if option not in self.unmapped_options:
-            log.warning(
-                "review field %r: option %r maps to no PostFlow status (file %s); it decides "
-                "nothing. Add it to review_options (POSTFLOW_REVIEW_OPTIONS) to map it",
-                self._review.field,
-                option,
-                file_id or "-",
-            )
-        self.unmapped_options[option] = self.unmapped_options.get(option, 0) + 1
-
     def _defer(self, delivery: PendingDelivery, state: _Pass, now: datetime, reason: str) -> None:
         if delivery.file_id is not None:
             state.held.add(delivery.file_id)
@@ -477,7 +475,7 @@ class DeliveryWorker:
             delivery.file_id or "-",
             reason,
             wait.total_seconds(),
-            extra=_fields(
+            extra=fields(
                 delivery.delivery_id,
                 delivery.event_type,
                 delivery.file_id,
@@ -507,7 +505,7 @@ class DeliveryWorker:
             delivery.file_id or "-",
             reason,
             exc_info=bug,
-            extra=_fields(
+            extra=fields(
                 delivery.delivery_id,
                 delivery.event_type,
                 delivery.file_id,
@@ -515,16 +513,3 @@ class DeliveryWorker:
                 reason=reason,
             ),
         )
-
-
-def _fields(
-    delivery_id: str, event_type: str, file_id: str | None, outcome: str, **more: object
-) -> dict[str, object]:
-    """A delivery's log line as named fields (``--log-format json`` shows them as keys)."""
-    return {
-        "delivery_id": delivery_id,
-        "event_type": event_type,
-        "file_id": None if file_id in (None, "-") else file_id,
-        "outcome": outcome,
-        **more,
-    }

@@ -5,6 +5,7 @@ from postflow_webhooks.adapters.cloudflared.config import (
     CloudflaredConfig,
     RestartPolicy,
     public_exposure_allowed,
+    require_complete,
     require_public_exposure_allowed,
 )
 from postflow_webhooks.adapters.cloudflared.errors import (
@@ -40,6 +41,7 @@ __all__ = [
     "TunnelSettingsError",
     "check_cloudflared",
     "public_exposure_allowed",
+    "require_complete",
     "require_public_exposure_allowed",
     "restart_retrying",
 ]

@@ -20,6 +20,7 @@ MAX_GRACE_PERIOD = 180.0  # cloudflared refuses a --grace-period above 3m
 
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "localhost", "[::]")
+TOKEN_PLACE = "Cloudflare's dashboard: Zero Trust > Networks > Tunnels > your tunnel"
 
 
 class TunnelSettings(Protocol):
@@ -121,8 +122,12 @@ class CloudflaredConfig:
     def __attrs_post_init__(self) -> None:
         if self.grace_period > MAX_GRACE_PERIOD:
             raise ValueError("grace_period must be <= 180 seconds (cloudflared's limit is 3m)")
-        if self.mode == "named":
-            _check_named(self.token, self.token_file, self.hostname)
+        if self.mode == "named" and self.token is None and self.token_file is None:
+            raise TunnelSettingsError(
+                "a named tunnel needs its token: set TUNNEL_TOKEN (or POSTFLOW_TUNNEL_TOKEN), "
+                "or POSTFLOW_TUNNEL_TOKEN_FILE (tunnel_token_file in receiver.json) to a file "
+                f"holding it; copy it from {TOKEN_PLACE}. Without one, use a quick tunnel instead"
+            )
         if self.local_host == "localhost":
             raise ValueError("use 127.0.0.1, not localhost: cloudflared tries [::1] first")
 
@@ -163,22 +168,20 @@ class CloudflaredConfig:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def _check_named(token: str | None, token_file: Path | None, hostname: str | None) -> None:
-    """A named tunnel needs its token (or a readable token file) and its public hostname."""
-    where = "Cloudflare's dashboard: Zero Trust > Networks > Tunnels > your tunnel"
-    if token is None and token_file is None:
+def require_complete(config: CloudflaredConfig) -> None:
+    """A named tunnel can give a public URL: its token file exists and its hostname is set.
+
+    ``TunnelSettingsError`` names the setting to change otherwise.
+    """
+    if config.mode != "named":
+        return
+    if config.token is None and config.token_file is not None and not config.token_file.is_file():
         raise TunnelSettingsError(
-            "a named tunnel needs its token: set TUNNEL_TOKEN (or POSTFLOW_TUNNEL_TOKEN), or "
-            "POSTFLOW_TUNNEL_TOKEN_FILE (tunnel_token_file in receiver.json) to a file holding "
-            f"it; copy it from {where}. Without one, use a quick tunnel instead"
-        )
-    if token is None and token_file is not None and not token_file.is_file():
-        raise TunnelSettingsError(
-            f"the named tunnel's token file {token_file} does not exist: fix "
+            f"the named tunnel's token file {config.token_file} does not exist: fix "
             "POSTFLOW_TUNNEL_TOKEN_FILE (tunnel_token_file in receiver.json), or set "
             "TUNNEL_TOKEN instead"
         )
-    if not hostname:
+    if not config.hostname:
         raise TunnelSettingsError(
             "a named tunnel needs its public hostname: set POSTFLOW_TUNNEL_HOSTNAME (or "
             "tunnel_hostname in receiver.json) to the hostname you routed to the tunnel in "

@@ -132,7 +132,7 @@ class PublicExposureRefusedError(TunnelError):
         )
 
 
-class TunnelSettingsError(CloudflaredError):
+class TunnelSettingsError(CloudflaredError, ValueError):
     """The tunnel's settings cannot work (a named tunnel without its token, say); names them."""
 
     def __init__(self, problem: str) -> None:

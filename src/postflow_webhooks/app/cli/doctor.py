@@ -20,6 +20,7 @@ from postflow_webhooks.adapters.cloudflared import (
     CloudflaredConfig,
     TunnelSettingsError,
     check_cloudflared,
+    require_complete,
 )
 from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.cli.common import emit_json
@@ -209,7 +210,9 @@ def check_tunnel(settings: Settings) -> Check:
     """The tunnel's settings work, and cloudflared is installed and recent enough."""
     if settings.tunnel != "off":
         try:
-            CloudflaredConfig.from_settings(settings)
+            config = CloudflaredConfig.from_settings(settings)
+            if config is not None:
+                require_complete(config)
         except TunnelSettingsError as exc:
             return Check("cloudflared", False, str(exc))
     try:
