@@ -86,7 +86,11 @@ def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> di
 
 def command_env(config_dir: Path, **extra: str) -> dict[str, str]:
     """An environment for the real command, without the developer's own POSTFLOW_ settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTFLOW_", "TUNNEL_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POSTFLOW_", "TUNNEL_")) and k != "STATE_DIRECTORY"
+    }
     env["POSTFLOW_CONFIG_DIR"] = str(config_dir)
     env.update(extra)
     return env

@@ -460,3 +460,51 @@ def test_the_enrichment_backoff_doubles_from_one_second_to_five_minutes() -> Non
     enrichment = Policies().enrichment
     assert [enrichment(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 64, 128, 256]
     assert {enrichment(n) for n in (10, 11, 100, 1_000, 10_000)} == {300.0}
+
+
+class SlowFailingDetails(FlakyDetails):
+    """Frame.io down; each failed lookup takes hours of the worker's clock; the second waits."""
+
+    def __init__(self, clock: FixedClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.failing = DetailsUnavailableError("Frame.io: no answer")
+        self.release = asyncio.Event()
+
+    async def file(
+        self, file_id: str, account_id: str | None = None, *, fresh: bool = False
+    ) -> FileInfo | None:
+        """Fail, once time has passed (so the deferral is due again at once)."""
+        self.clock.advance(10_000)
+        if self.calls >= 1:
+            await self.release.wait()
+        return await super().file(file_id, account_id, fresh=fresh)
+
+
+@pytest.mark.anyio
+async def test_stopping_does_not_keep_retrying_deferred_deliveries() -> None:
+    """Frame.io down at shutdown: stop ends after the pass in flight, the delivery still pending."""
+    db, clock = MemoryDatabase(), FixedClock(T0)
+    details = SlowFailingDetails(clock)
+    worker = DeliveryWorker(
+        db,
+        db,
+        read_body,
+        clock,
+        failure_backoff=POLICIES.worker_failure,
+        enrich_backoff=POLICIES.enrichment,
+        details=details,
+        announce=ANNOUNCE_ALL,
+    )
+    await append(db, v4("file.ready", "stuck"))
+    await worker.start()
+    for _ in range(500):
+        if details.calls == 1 and not details.release.is_set():
+            break
+        await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(worker.stop())
+    await asyncio.sleep(0.05)
+    details.release.set()  # the pass in flight (the second attempt) fails now
+    await stopping
+    assert details.calls == 2
+    assert [d.file_id for d in await db.deferred()] == ["stuck"]

@@ -168,6 +168,7 @@ class DeliveryWorker:
         self.processed_total = 0
         self.unannounced_total = 0
         self.words = WordsSeen(review.field)
+        self._applied_last = False
 
     @property
     def unmapped_options(self) -> dict[str, int]:
@@ -226,7 +227,9 @@ class DeliveryWorker:
                 log.info("worker recovered after %d failed passes", failures)
             failures = 0
             self.last_error = None
-            if worked:
+            # Stopping, only a pass that applied something calls for another: retrying
+            # deferred deliveries (Frame.io down) must not hold the shutdown.
+            if worked and not (self._control.stopping and not self._applied_last):
                 continue
             if self._control.stopping:
                 return
@@ -253,6 +256,7 @@ class DeliveryWorker:
                 if item is not None:
                     ready.append(item)
             prepared = _Pass(deferred=list(state.deferred), quarantined=list(state.quarantined))
+            self._applied_last = bool(ready)
             await self._apply_all(ready, state)
             try:
                 await self._commit(state, now, processed=True)

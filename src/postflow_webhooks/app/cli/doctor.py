@@ -179,6 +179,8 @@ def _write_probe(directory: Path) -> str | None:
 def _holder(settings: Settings) -> str | None:
     """Who holds the data directory's lock, if anyone (checked without keeping it)."""
     lock = DataDirectoryLock(settings.data_dir)
+    if not lock.path.is_file():
+        return None  # no receiver ever ran here; nothing to create
     try:
         lock.acquire()
     except DataDirectoryError as exc:
