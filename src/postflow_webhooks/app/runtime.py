@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -143,7 +145,7 @@ class ReceiverRuntime:
             await self.watcher.start()
         self.started = True
         tracked = await self.records.count()
-        data_dir = self.settings.data_dir.absolute()
+        data_dir = Path(os.path.abspath(self.settings.data_dir))
         log.info(
             "receiver started on %s (data: %s, %d tracked file(s))",
             self.settings.local_url,

@@ -7,6 +7,7 @@ run, on the defaults and the command-line flags.
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -76,7 +77,7 @@ def check_settings(
             Check(
                 "configuration",
                 True,
-                f"no {FRAMEIO_CONFIG} or {RECEIVER_CONFIG} in {settings.config_dir.absolute()}: "
+                f"no {FRAMEIO_CONFIG} or {RECEIVER_CONFIG} in {os.path.abspath(settings.config_dir)}: "
                 f"defaults and environment only ({examples_hint()})",
             ),
             settings,
@@ -85,7 +86,7 @@ def check_settings(
         Check(
             "configuration",
             True,
-            f"read {', '.join(files)} in {settings.config_dir.absolute()}",
+            f"read {', '.join(files)} in {os.path.abspath(settings.config_dir)}",
         ),
         settings,
     )
@@ -132,7 +133,7 @@ def _api_configured(settings: Settings) -> bool:
 def check_data_dir(settings: Settings) -> Check:
     """The data directory is usable: written to for real, or its parent is; nothing is created."""
     name = "data directory"
-    path = settings.data_dir.absolute()
+    path = Path(os.path.abspath(settings.data_dir))
     fix = "choose another with --data-dir or POSTFLOW_DATA_DIR (or --state-dir)"
     if path.exists() and not path.is_dir():
         return Check(name, False, f"{path} is a file, not a directory; {fix}")

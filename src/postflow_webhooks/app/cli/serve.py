@@ -118,7 +118,7 @@ def _announce(settings: Settings, runtime: Any, *, new_database: bool) -> None:
     """
     from postflow_webhooks.domain.endpoint import webhook_url
 
-    data = settings.data_dir.absolute()
+    data = Path(os.path.abspath(settings.data_dir))
     signatures = "verified" if runtime.secrets.required() else "NOT verified (no secret set)"
     if runtime.secrets.locked:
         signatures = (
