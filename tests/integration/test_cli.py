@@ -120,8 +120,12 @@ def test_doctor_passes_on_a_healthy_setup(served: dict[str, str]) -> None:
 
 
 def test_doctor_names_the_fix_and_fails(tmp_path: Path) -> None:
-    """No secret and a broken Discord URL: each problem says its fix; exit 1."""
-    env = cli_env(tmp_path, POSTFLOW_DISCORD_WEBHOOK_URL="http://127.0.0.1:9/api/webhooks/1/tok")
+    """No secret with a tunnel and a broken Discord URL: each problem says its fix; exit 1."""
+    env = cli_env(
+        tmp_path,
+        POSTFLOW_DISCORD_WEBHOOK_URL="http://127.0.0.1:9/api/webhooks/1/tok",
+        POSTFLOW_TUNNEL="quick",
+    )
     done = cli(env, "doctor", "--json")
     assert done.returncode == 1
     checks = {c["check"]: c for c in json.loads(done.stdout)}

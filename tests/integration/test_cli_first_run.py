@@ -195,7 +195,7 @@ def test_simulate_waits_for_its_own_files_and_says_why_they_wait(tmp_path: Path)
     assert mine.returncode == 0, mine.stderr
     assert "APPROVED ✅" in mine.stdout
     assert theirs.returncode == 1
-    assert "waiting for the receiver to apply 4 deliveries" in theirs.stderr
+    assert "waiting for the receiver to apply the deliveries of 1 file(s)" in theirs.stderr
     assert "after 2 s (--timeout)" in theirs.stderr
     assert "Adobe IMS cannot be reached" in theirs.stderr
 

@@ -246,8 +246,8 @@ class RuntimeStatusViews:
         ]
         backlog = await self._runtime.desk.waiting(file_id)
         if record is None:
-            if not waiting and not backlog:
-                return None
+            if not waiting:
+                return None  # 404, even while its first deliveries wait to be applied
             return {
                 "file_id": file_id,
                 "tracked": False,

@@ -147,38 +147,39 @@ def register(group: click.Group, settings_for: Any) -> None:
 def _wait_for_files(base: str, file_ids: list[str], timeout: float) -> list[dict[str, Any]]:
     """Each file once the receiver has applied every delivery of it; the reason if it cannot.
 
-    Only these files' deliveries are waited for (``/uploads/{id}``'s ``backlog``),
-    not the receiver's whole backlog.
+    Only these files are waited for (each one tracked, with no ``backlog`` left in
+    ``/uploads/{id}``), not the receiver's whole backlog.
     """
     deadline = time.monotonic() + timeout
     told: set[str] = set()
     said_waiting = False
     while True:
         found = [get_json(base, f"/uploads/{file_id}", missing_ok=True) for file_id in file_ids]
-        left = sum(_left(f) for f in found)
+        left = sum(1 for f in found if not _settled(f))
         if left == 0:
             if said_waiting:
                 progress_done("all applied")
-            return [f or {"file_id": i, "name": None} for f, i in zip(found, file_ids, strict=True)]
+            return found
         if not said_waiting:
-            click.echo(f"waiting for the receiver to apply {left} deliveries...", err=True)
+            click.echo(
+                f"waiting for the receiver to apply the deliveries of {left} file(s)...", err=True
+            )
             said_waiting = True
         for reason in _deferrals(found):
             if reason not in told:
                 told.add(reason)
                 click.echo(f"still waiting: {reason}", err=True)
-        progress(f"{left} left to apply")
+        progress(f"{left} file(s) left")
         if time.monotonic() >= deadline:
             raise click.ClickException(_stuck(base, left, found, timeout))
         time.sleep(0.1)
 
 
-def _left(found: Any) -> int:
-    """How many deliveries of one file the receiver has not applied yet."""
-    if not isinstance(found, dict):
-        return 0  # nothing waits for it, and it is not tracked
-    backlog = found.get("backlog")
-    return int(backlog) if isinstance(backlog, int) else 0
+def _settled(found: Any) -> bool:
+    """True when the file is tracked and none of its deliveries waits to be applied."""
+    if not isinstance(found, dict) or not found.get("tracked", True):
+        return False  # not tracked yet: its first deliveries are still to be applied
+    return not found.get("backlog")
 
 
 def _deferrals(found: list[Any]) -> list[str]:
@@ -201,6 +202,7 @@ def _stuck(base: str, left: int, found: list[Any], timeout: float) -> str:
         reasons += [*health.get("problems", []), *health.get("warnings", [])]
     why = "; ".join(dict.fromkeys(reasons)) or "it gave no reason: see its log"
     return (
-        f"the receiver at {base} had not applied {left} of these deliveries after {timeout:g} s "
+        f"the receiver at {base} had not applied the deliveries of {left} file(s) after "
+        f"{timeout:g} s "
         f"(--timeout). Why: {why}"
     )
