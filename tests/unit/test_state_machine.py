@@ -22,6 +22,7 @@ from postflow_webhooks.domain.state_machine import (
     TABLE,
     FileState,
     transition,
+    unknown_status_word,
     unmapped_review_option,
 )
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, displayed_status
@@ -166,6 +167,27 @@ def test_status_changed_with_an_unmapped_word_changes_nothing(word: str) -> None
     """in_progress and other unmapped statuses are recorded but decide nothing."""
     start = state(Processing.PROCESSING, Review.APPROVED)
     assert after(start, event("file.status.changed", status=word)) == start
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [("file.status.changed", "status"), ("review.status.changed", "review_status")],
+)
+def test_a_status_word_nothing_knows_is_reported(kind: str, key: str) -> None:
+    """ "weird" decides nothing and is reported; known words and "In Progress" are not."""
+    assert unknown_status_word(event(kind, **{key: "weird"}), NOTHING) == "weird"
+    assert unknown_status_word(event(kind, **{key: "approved"}), NOTHING) is None
+    assert unknown_status_word(event(kind, **{key: "In Progress"}), NOTHING) is None
+    assert unknown_status_word(event("file.ready"), NOTHING) is None
+
+
+def test_an_unknown_file_status_from_the_api_is_reported() -> None:
+    """Reconciliation reading a file status Frame.io added later reports it too."""
+    reconciled = WebhookEvent(
+        event_type="reconciled", kind=EventKind.RECONCILED, dialect=Dialect.V4, file_id="f"
+    )
+    assert unknown_status_word(reconciled, details(status="archived")) == "archived"
+    assert unknown_status_word(reconciled, details(status="transcoded")) is None
 
 
 # --- review.status.changed ---------------------------------------------------------

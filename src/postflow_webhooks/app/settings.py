@@ -401,15 +401,15 @@ def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = 
     return Settings(**values)
 
 
-def _state_dir_given(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Any:
+def _state_dir_given(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Path | None:
     """The state directory from the flag, ``POSTFLOW_STATE_DIR`` or systemd's ``StateDirectory=``."""
     if flags.get("state_dir"):
-        return flags["state_dir"]
+        return _parse("state_dir", flags["state_dir"], "command line")
     if environ.get(env_name("state_dir")):
-        return environ[env_name("state_dir")]
+        return _parse("state_dir", environ[env_name("state_dir")], "environment")
     # systemd sets STATE_DIRECTORY for a unit with StateDirectory= (colon-separated).
     systemd = environ.get(SYSTEMD_STATE_DIRECTORY, "").split(":")[0]
-    return systemd or None
+    return Path(systemd) if systemd else None
 
 
 def _config_dir(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Path:
@@ -419,7 +419,7 @@ def _config_dir(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Path:
     if environ.get(env_name("config_dir")):
         return Path(environ[env_name("config_dir")]).expanduser()
     state = _state_dir_given(environ, flags)
-    return Path(state).expanduser() / "config" if state else Path("config")
+    return state / "config" if state else Path("config")
 
 
 def _state_defaults(
