@@ -404,9 +404,11 @@ def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = 
 def _state_dir_given(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Path | None:
     """The state directory from the flag, ``POSTFLOW_STATE_DIR`` or systemd's ``StateDirectory=``."""
     if flags.get("state_dir"):
-        return _parse("state_dir", flags["state_dir"], "command line")
+        found: Path = _parse("state_dir", flags["state_dir"], "command line")
+        return found
     if environ.get(env_name("state_dir")):
-        return _parse("state_dir", environ[env_name("state_dir")], "environment")
+        found = _parse("state_dir", environ[env_name("state_dir")], "environment")
+        return found
     # systemd sets STATE_DIRECTORY for a unit with StateDirectory= (colon-separated).
     systemd = environ.get(SYSTEMD_STATE_DIRECTORY, "").split(":")[0]
     return Path(systemd) if systemd else None
