@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -184,7 +185,8 @@ def tunnel(port: int | None, mode: str, allow_insecure_public: bool | None) -> N
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C only
+            loop.add_signal_handler(signal.SIGTERM, stop.set)
         try:
             await supervised.start()
             public = supervised.info().public_url
@@ -194,7 +196,8 @@ def tunnel(port: int | None, mode: str, allow_insecure_public: bool | None) -> N
             click.echo(f"Forwarding to {settings.local_url}; Ctrl-C to stop.", err=True)
             await stop.wait()
         finally:
-            loop.remove_signal_handler(signal.SIGTERM)
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signal.SIGTERM)
             await supervised.stop()
 
     try:
