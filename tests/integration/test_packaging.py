@@ -7,8 +7,6 @@ import sys
 from importlib.metadata import metadata
 from pathlib import Path
 
-import pytest
-
 import postflow_webhooks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,25 +40,24 @@ def test_the_metadata_is_complete_and_the_version_has_one_source() -> None:
     assert "Homepage" in urls and "Documentation" in urls and "Issues" in urls
 
 
-@pytest.mark.parametrize(
-    "command", [["-m", "postflow_webhooks"], ["-m", "postflow_webhooks", "-h"]]
-)
-def test_python_dash_m_runs_the_command(command: list[str]) -> None:
-    """``python -m postflow_webhooks`` is the ``postflow-webhooks`` command."""
-    done = subprocess.run(
-        [sys.executable, *command, "--version"]
-        if len(command) == 2
-        else [sys.executable, *command],
+def python_m(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m postflow_webhooks ARGS``."""
+    return subprocess.run(
+        [sys.executable, "-m", "postflow_webhooks", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    if len(command) == 2:
-        assert done.stdout.strip() == f"postflow-webhooks, version {postflow_webhooks.__version__}"
-    else:
-        assert "Usage: postflow-webhooks" in done.stdout and "serve" in done.stdout
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    """``python -m postflow_webhooks`` is the ``postflow-webhooks`` command, named as such."""
+    version = python_m("--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"postflow-webhooks, version {postflow_webhooks.__version__}"
+    helped = python_m("-h")
+    assert helped.returncode == 0 and "Usage: postflow-webhooks" in helped.stdout
 
 
 def test_every_module_imports_without_posix_only_modules() -> None:
