@@ -385,7 +385,7 @@ def test_a_start_up_failure_inside_the_receiver_returns_false(tmp_path: Path) ->
 
 
 def test_bad_arguments_are_named_at_start(tmp_path: Path) -> None:
-    """A frameio_auth without get_access_token, a named tunnel without hostname: False, named."""
+    """A frameio_auth without get_access_token, a named tunnel without hostname or token: False."""
     manager = FrameIOWebhookManager(
         frameio_auth=object(), use_cloudflare_tunnel=False, data_dir=tmp_path, environ={}
     )
@@ -398,6 +398,13 @@ def test_bad_arguments_are_named_at_start(tmp_path: Path) -> None:
     )
     assert named.start_webhook_server() is False
     assert "POSTFLOW_TUNNEL_HOSTNAME" in (named.last_error or "")
+    tokenless = FrameIOWebhookManager(
+        data_dir=tmp_path,
+        webhook_secret="s3cret",
+        environ={"POSTFLOW_TUNNEL": "named", "POSTFLOW_TUNNEL_HOSTNAME": "hooks.example.com"},
+    )
+    assert tokenless.start_webhook_server() is False
+    assert "TUNNEL_TOKEN" in (tokenless.last_error or "") and not tokenless.running
 
 
 def test_verify_without_a_secret_is_false_not_an_error() -> None:
