@@ -126,7 +126,7 @@ def register(group: click.Group, settings_for: Any) -> None:
             tip = advice(refused, settings, signed_with)
             raise click.ClickException(
                 f"the receiver at {base} refused {sum(refused.values())} of {len(bodies)} "
-                f"deliveries: {summary(refused)}" + (f". {tip}" if tip else "")
+                f"deliveries: {summary(refused)}" + (f". {tip[:1].upper()}{tip[1:]}" if tip else "")
             )
         results = _wait_for_files(base, [file_id for file_id, _ in plan], timeout)
         if as_json:
