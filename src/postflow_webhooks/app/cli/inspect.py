@@ -104,6 +104,12 @@ def register(group: click.Group, settings_for: Any) -> None:
 
     @group.command()
     @click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="The receiver's state directory (its data/ is used).",
+    )
+    @click.option(
         "--data-dir",
         type=click.Path(path_type=Path),
         default=None,
@@ -131,6 +137,7 @@ def register(group: click.Group, settings_for: Any) -> None:
     )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     def replay(
+        state_dir: Path | None,
         data_dir: Path | None,
         deliveries: tuple[int, ...],
         notifications: tuple[int, ...],
@@ -138,7 +145,7 @@ def register(group: click.Group, settings_for: Any) -> None:
         as_json: bool,
     ) -> None:
         """List quarantined deliveries and dead letters; replay the ones you name."""
-        settings: Settings = settings_for({"data_dir": data_dir})
+        settings: Settings = settings_for({"data_dir": data_dir, "state_dir": state_dir})
         if settings.store in ("sqlite", "json"):
             _require_database(settings.data_dir)
         try:
