@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 SERVER_URL = os.environ.get(
     "POSTFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -44,10 +44,9 @@ def require_server() -> None:
 
 
 def database_url(name: str) -> str:
-    """The server URL pointed at database ``name``."""
-    parts = conninfo_to_dict(SERVER_URL)
-    parts["dbname"] = name
-    return make_conninfo(**parts)
+    """The server URL (``postgresql://...``) pointed at database ``name``."""
+    base, _, rest = SERVER_URL.partition("?")
+    return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{rest}" if rest else "")
 
 
 def create_database() -> str:

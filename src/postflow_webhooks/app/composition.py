@@ -30,6 +30,15 @@ from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, re
 from postflow_webhooks.adapters.frameio.borrowed import BorrowedTokens
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
 from postflow_webhooks.adapters.payload import remembering_reader
+from postflow_webhooks.adapters.postgres import (
+    DELIVERIES_CHANNEL,
+    OUTBOX_CHANNEL,
+    PostgresDatabase,
+    PostgresJournal,
+    PostgresOutbox,
+    PostgresRecords,
+    PostgresRoles,
+)
 from postflow_webhooks.adapters.sqlite import (
     SqliteDatabase,
     SqliteJournal,
@@ -39,9 +48,15 @@ from postflow_webhooks.adapters.sqlite import (
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
 from postflow_webhooks.app.policies import Policies
+from postflow_webhooks.app.roles import SoleRoles
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
-from postflow_webhooks.app.settings import Settings, load_settings
+from postflow_webhooks.app.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    shared_store_problem,
+)
 from postflow_webhooks.app.status import RuntimeStatusViews
 from postflow_webhooks.domain.announce import AnnouncePolicy
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
@@ -134,6 +149,40 @@ def build_notifier(settings: Settings) -> DiscordNotifier | None:
     )
 
 
+@attrs.frozen
+class Store:
+    """The configured database, by role, and how the roles are shared out."""
+
+    storage: SqliteDatabase | PostgresDatabase
+    journal: SqliteJournal | PostgresJournal
+    records: SqliteRecords | PostgresRecords
+    outbox: SqliteOutbox | PostgresOutbox
+    roles: SoleRoles | PostgresRoles
+    label: str
+
+    @property
+    def shared(self) -> bool:
+        """True when several receivers may use this database at once."""
+        return isinstance(self.storage, PostgresDatabase)
+
+
+def build_store(settings: Settings, policies: Policies) -> Store:
+    """SQLite in the data directory, or the shared PostgreSQL database; nothing opened yet."""
+    problem = shared_store_problem(settings)
+    if problem is not None:
+        raise SettingsError(problem[0], "configuration", problem[1])
+    if settings.store == "postgres" and settings.database_url:
+        pg = PostgresDatabase(settings.database_url)
+        roles = PostgresRoles(pg.conninfo, pg.label, reconnect=policies.store_reconnect)
+        return Store(
+            pg, PostgresJournal(pg), PostgresRecords(pg), PostgresOutbox(pg), roles, pg.label
+        )
+    db = SqliteDatabase.in_directory(settings.data_dir)
+    return Store(
+        db, SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db), SoleRoles(), str(db.path)
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -154,8 +203,8 @@ def build_runtime(
     policies = policies or Policies()
     closers: list[Closer] = []
     read_event = remembering_reader()
-    db = SqliteDatabase.in_directory(settings.data_dir)
-    journal, records, outbox = SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db)
+    store = build_store(settings, policies)
+    db, journal, records, outbox = store.storage, store.journal, store.records, store.outbox
 
     frameio = None
     if file_details is None:
@@ -214,6 +263,10 @@ def build_runtime(
         after_commit=after_commit,
     )
     db.on_deliveries = worker.wake
+    if isinstance(store.roles, PostgresRoles):
+        store.roles.on_notify(DELIVERIES_CHANNEL, worker.wake)
+        if dispatcher is not None:
+            store.roles.on_notify(OUTBOX_CHANNEL, dispatcher.wake)
 
     registrar = reconciler = None
     if frameio is not None:
@@ -222,8 +275,14 @@ def build_runtime(
             secrets.add(secret)
 
         if tunnel is not None and frameio.auth is not None:
+            # A shared store never creates the webhook: its new secret would reach one
+            # receiver only. ``register`` creates it once; every receiver is given the secret.
             registrar = WebhookRegistrar(
-                frameio.webhooks, clock, backoff=policies.registration, on_secret=on_secret
+                frameio.webhooks,
+                clock,
+                backoff=policies.registration,
+                on_secret=on_secret,
+                create_if_missing=not store.shared,
             )
         if frameio.config.account_id:
             reconciler = Reconciler(
@@ -252,6 +311,8 @@ def build_runtime(
         registrar=registrar,
         reconciler=reconciler,
         closers=closers,
+        roles=store.roles,
+        store_label=store.label,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.presenters import (
     iso,
     present_dead_letter,
@@ -67,7 +66,7 @@ class RuntimeStatusViews:
             problems.append(f"storage: {exc}")
         if worker.last_error:
             problems.append(f"worker: {worker.last_error}")
-        if not worker.alive:
+        if not worker.alive and runtime.roles.holds("worker"):
             problems.append("worker: not running")
         notifier = self._notifier()
         warnings = []
@@ -86,7 +85,10 @@ class RuntimeStatusViews:
             "problems": problems,
             "warnings": warnings,
             "store": {
-                "database": str(runtime.settings.data_dir / DATABASE_NAME),
+                "engine": runtime.settings.store
+                if runtime.settings.store == "postgres"
+                else "sqlite",
+                "database": runtime.store_label,
                 "writable": not problems,
                 "tracker": None if tracker is None else tracker.state(),
             },
@@ -95,6 +97,7 @@ class RuntimeStatusViews:
                 "processed": worker.processed_total,
                 "last_pass_at": iso(worker.last_pass_at),
             },
+            "roles": runtime.roles.state(),
             "backlog": backlog,
             "signature_verification": "on" if runtime.secrets.required() else "off",
             "tunnel_info": self._tunnel(),

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from postflow_webhooks.adapters.sqlite.export import refuse_if_moved
 from postflow_webhooks.adapters.sqlite.schema import migrate
 from postflow_webhooks.domain.errors import StorageError
 
@@ -50,6 +51,7 @@ def open_database(path: Path) -> sqlite3.Connection:
         raise StorageError(f"cannot open the database {path}: {exc}. {DAMAGED}") from exc
     try:
         migrate(conn, path)
+        refuse_if_moved(conn, path)
     except sqlite3.Error as exc:
         conn.close()
         raise StorageError(f"cannot open the database {path}: {exc}. {DAMAGED}") from exc

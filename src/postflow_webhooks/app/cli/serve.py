@@ -19,9 +19,16 @@ from postflow_webhooks.app.cli.common import settings_for
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory.")
 @click.option(
     "--store",
-    type=click.Choice(["sqlite", "json"]),
+    type=click.Choice(["sqlite", "json", "postgres"]),
     default=None,
-    help="json: also keep PostFlow's tracker file data/uploads_tracking.json in step.",
+    help="json: also keep PostFlow's tracker file data/uploads_tracking.json in step; "
+    "postgres: share one PostgreSQL database with other receivers (--database-url).",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB for --store postgres "
+    "(prefer POSTFLOW_DATABASE_URL: flags show in ps).",
 )
 @click.option("--config-dir", type=click.Path(path_type=Path), default=None, help="Config files.")
 @click.option(
@@ -42,6 +49,7 @@ def serve(**flags: Any) -> None:
     from postflow_webhooks.app.logs import configure_logging
     from postflow_webhooks.app.server import PortInUseError, bind_socket
     from postflow_webhooks.app.server import serve as run_server
+    from postflow_webhooks.app.settings import SettingsError
     from postflow_webhooks.domain.endpoint import webhook_url
     from postflow_webhooks.domain.errors import DomainError
 
@@ -54,7 +62,10 @@ def serve(**flags: Any) -> None:
         sock = bind_socket(settings.host, settings.port)
     except (DataDirectoryError, DomainError, FrameioConfigError, PortInUseError) as exc:
         raise click.ClickException(str(exc)) from None
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
     click.echo(f"Receiver:     {settings.local_url}", err=True)
+    click.echo(f"Store:        {runtime.store_label}", err=True)
     click.echo(f"Webhook URL:  {webhook_url(settings.local_url)} (local)", err=True)
     if settings.tunnel != "off":
         click.echo(
