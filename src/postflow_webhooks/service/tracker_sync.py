@@ -68,7 +68,7 @@ class TrackerSync:
     async def start(self) -> None:
         """Catch up in the background, then after every wake."""
         self._control.restart()
-        self._task = asyncio.create_task(self._run(), name="tracker-sync")
+        self._task = asyncio.create_task(self.run(), name="tracker-sync")
 
     async def stop(self) -> None:
         """Write what is pending (one last try), then stop."""
@@ -77,7 +77,8 @@ class TrackerSync:
             await self._task
             self._task = None
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Catch up, then again after every wake, until stopped; failures wait the backoff."""
         failures = 0
         while True:
             try:

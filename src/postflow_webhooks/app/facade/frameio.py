@@ -46,7 +46,7 @@ class FacadeFrameio:
     ) -> bool:
         """Register the webhook at the public URL; False with ``last_error`` when it cannot."""
         manager = self._manager
-        runtime, public = manager._runtime, manager.get_public_webhook_url()
+        runtime, public = manager.runtime, manager.get_public_webhook_url()
         if runtime is None or not manager.running:
             return self._fail("the receiver is not running: call start_webhook_server() first")
         if public is None:
@@ -125,7 +125,7 @@ class FacadeFrameio:
         self, auth: Any, account_id: str | None, workspace_id: str | None, name: str
     ) -> FrameioAdapter:
         manager = self._manager
-        settings = manager._resolve_settings()
+        settings = manager.resolve_settings()
         config = frameio_config(settings)
         tokens = None
         if config is None:
@@ -152,7 +152,7 @@ class FacadeFrameio:
             self._run(old.aclose())
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        loop = self._manager._loop
+        loop = self._manager.loop
         if loop is not None and loop.alive:
             return loop.call(work, timeout=CALL_TIMEOUT)
         return asyncio.run(work)

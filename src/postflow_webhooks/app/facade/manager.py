@@ -26,7 +26,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from postflow_webhooks.adapters.cloudflared import PublicExposureRefusedError
 from postflow_webhooks.adapters.frameio import FrameioConfigError
 from postflow_webhooks.adapters.http.signature import SignatureError, verify
 from postflow_webhooks.adapters.tracker import PostflowTracker, UploadTracker
@@ -35,6 +34,7 @@ from postflow_webhooks.app.datadir import DataDirectoryError
 from postflow_webhooks.app.facade.frameio import FacadeFrameio
 from postflow_webhooks.app.facade.loop import LoopThread
 from postflow_webhooks.app.facade.tunnel import PostflowTunnelManager
+from postflow_webhooks.app.facade.wording import facade_wording, tracker_problem
 from postflow_webhooks.app.presenters import present_tunnel
 from postflow_webhooks.app.runtime import ReceiverRuntime
 from postflow_webhooks.app.server import PortInUseError, bind_socket, make_server
@@ -133,6 +133,16 @@ class FrameIOWebhookManager:
         """True while the receiver serves."""
         return self._serving is not None and not self._serving.done()
 
+    @property
+    def runtime(self) -> ReceiverRuntime | None:
+        """The running receiver's parts, while it runs."""
+        return self._runtime
+
+    @property
+    def loop(self) -> LoopThread | None:
+        """The receiver's event loop thread, while it runs."""
+        return self._loop
+
     def start_webhook_server(self, *, tunnel_timeout: float | None = None) -> bool:
         """Start the receiver (and its tunnel); True once it serves and has its public URL.
 
@@ -186,14 +196,14 @@ class FrameIOWebhookManager:
 
     def _prepare(self) -> tuple[ReceiverRuntime, Any, Any]:
         """Settings, app, data directory and port, or ``_Refused`` with the facade's fix."""
-        problem = _tracker_problem(self.upload_tracker)
+        problem = tracker_problem(self.upload_tracker)
         if problem is not None:
             raise _Refused(problem)
         if self.webhook_path.rstrip("/") != WEBHOOK_PATH:
             raise _Refused(f"webhook_path must be {WEBHOOK_PATH!r}, got {self.webhook_path!r}")
         runtime = None
         try:
-            settings = self._resolve_settings()
+            settings = self.resolve_settings()
             tracker = self._parts["tracker"]
             if tracker is None and self.upload_tracker is not None:
                 tracker = self._postflow_tracker = PostflowTracker(self.upload_tracker)
@@ -210,7 +220,7 @@ class FrameIOWebhookManager:
             sock = bind_socket(settings.host, settings.port)
         except (SettingsError, DataDirectoryError, PortInUseError, DomainError) as exc:
             self._abandon(runtime)
-            raise _Refused(_facade_wording(exc)) from None
+            raise _Refused(facade_wording(exc)) from None
         except (FrameioConfigError, ValueError) as exc:
             self._abandon(runtime)
             raise _Refused(str(exc)) from None
@@ -400,7 +410,8 @@ class FrameIOWebhookManager:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _resolve_settings(self) -> Settings:
+    def resolve_settings(self) -> Settings:
+        """The settings this manager runs with: files and environment, then its arguments."""
         if self._settings is not None:
             return self._settings
         settings = load_settings(self._environ, self._flags)
@@ -423,44 +434,3 @@ class FrameIOWebhookManager:
 
 class _Refused(Exception):
     """The receiver cannot start; the message is the facade's own."""
-
-
-def _tracker_problem(tracker: object) -> str | None:
-    """What PostFlow's tracker lacks that the receiver needs, in words; ``None`` if nothing."""
-    if tracker is None:
-        return None
-    missing = [name for name in TRACKER_METHODS if not callable(getattr(tracker, name, None))]
-    data = getattr(tracker, "tracking_data", None)
-    if not isinstance(data, dict) or not isinstance(data.get("uploads", {}), dict):
-        missing.insert(0, "tracking_data (a dict with an 'uploads' dict)")
-    if not missing:
-        return None
-    return (
-        f"the upload_tracker ({type(tracker).__name__}) lacks {', '.join(missing)}: pass "
-        "PostFlow's UploadTracker, or an object with the same members"
-    )
-
-
-def _facade_wording(exc: Exception) -> str:
-    """The error, with the fix worded for the facade's arguments rather than CLI flags."""
-    if isinstance(exc, PortInUseError) and exc.taken:
-        return (
-            f"port {exc.port} on {exc.host} is not available ({exc.reason}): another program, "
-            "perhaps another receiver, is using it. Pass another port with "
-            f"FrameIOWebhookManager(webhook_port={exc.port + 1}) (or set POSTFLOW_PORT)"
-        )
-    if isinstance(exc, DataDirectoryError):
-        fix = (
-            "Stop the other receiver, or give this manager its own data_dir="
-            if exc.in_use
-            else "Pass another data_dir= to FrameIOWebhookManager (or set POSTFLOW_DATA_DIR)"
-        )
-        return f"{exc.problem}. {fix}"
-    if isinstance(exc, PublicExposureRefusedError):
-        return (
-            "refusing to expose the webhook receiver publicly without a signing secret: anyone "
-            "who finds the URL could forge Frame.io events. Pass webhook_secret= (the secret "
-            "Frame.io gave when the webhook was created), or frameio_auth= so the receiver can "
-            "register its webhook and get one, or use_cloudflare_tunnel=False to stay local"
-        )
-    return str(exc)
