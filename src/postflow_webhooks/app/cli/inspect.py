@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 
-from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteJournal, SqliteOutbox
 from postflow_webhooks.app.cli.common import emit_json, get_json, pairs, table
 from postflow_webhooks.app.settings import Settings
 from postflow_webhooks.service.dispatcher import replay_dead_letters
@@ -162,9 +161,12 @@ async def _replay(
     notifications: tuple[int, ...],
     everything: bool,
 ) -> dict[str, Any]:
-    db = SqliteDatabase.in_directory(settings.data_dir)
+    from postflow_webhooks.app.composition import build_store
+    from postflow_webhooks.app.policies import Policies
+
+    store = build_store(settings, Policies())  # the configured one: SQLite or PostgreSQL
+    db, journal, outbox = store.storage, store.journal, store.outbox
     db.open()
-    journal, outbox = SqliteJournal(db), SqliteOutbox(db)
     try:
         quarantined = await journal.quarantined(limit=1000)
         dead = await outbox.dead_letters(limit=1000)
