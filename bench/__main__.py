@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.bench_receiver", "bench.bench_discord"]
+BENCHMARKS = ["bench.bench_receiver", "bench.bench_discord", "bench.bench_postgres"]
 
 
 def main() -> None:
