@@ -8,6 +8,8 @@ import pytest
 
 from tests.postgres import NOT_REACHABLE
 
+_NOT_RUN: list[str] = []
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -15,24 +17,23 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
-    """Say loudly, at the very end, how many PostgreSQL tests did not run and why."""
-    skipped = [
-        report
-        for report in terminalreporter.stats.get("skipped", [])
-        if NOT_REACHABLE in str(getattr(report, "longrepr", ""))
-    ]
-    if not skipped:
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Note each test skipped because PostgreSQL did not answer."""
+    if report.skipped and NOT_REACHABLE in str(report.longrepr):
+        text = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        _NOT_RUN.append(str(text).removeprefix("Skipped: ").splitlines()[0])
+
+
+def pytest_unconfigure(config: Any) -> None:
+    """Say loudly, as the very last lines, how many PostgreSQL tests did not run and why."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if not _NOT_RUN or reporter is None:
         return
-    reason = str(skipped[0].longrepr[-1]) if isinstance(skipped[0].longrepr, tuple) else ""
     line = "!" * 78
-    terminalreporter.write_line(line, red=True, bold=True)
-    terminalreporter.write_line(
-        f"!!! {len(skipped)} POSTGRESQL TESTS DID NOT RUN: {reason}", red=True, bold=True
-    )
-    terminalreporter.write_line(
+    for text in (
+        line,
+        f"!!! {len(_NOT_RUN)} POSTGRESQL TESTS DID NOT RUN: {_NOT_RUN[0]}",
         "!!! Start PostgreSQL on 127.0.0.1:5432 (or set POSTFLOW_TEST_POSTGRES) and run again.",
-        red=True,
-        bold=True,
-    )
-    terminalreporter.write_line(line, red=True, bold=True)
+        line,
+    ):
+        reporter.write_line(text, red=True, bold=True)
