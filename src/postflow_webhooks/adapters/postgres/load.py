@@ -79,9 +79,10 @@ def load_tables(
             for name, columns in TABLES.items():
                 rows = tables.get(name, ())
                 copied[name] = len(rows)
-                with conn.cursor() as cur, cur.copy(
-                    f"COPY {name} ({', '.join(columns)}) FROM STDIN"
-                ) as copy:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy,
+                ):
                     for row in rows:
                         copy.write_row([row.get(column) for column in columns])
             for name, column in IDENTITIES.items():
