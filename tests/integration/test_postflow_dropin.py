@@ -118,6 +118,9 @@ def test_postflows_service_runs_on_our_manager_end_to_end(
     )
     assert early.status_code == 401
     assert early.json()["reason"] == "no_secret_yet"
+    health = httpx.get(f"{manager.local_url}/health").json()
+    assert health["signature_verification"] == "locked"
+    assert any("no signing secret yet" in w for w in health["warnings"])
 
     assert service.configure_frameio_webhook(frameio.account_id, frameio.workspace_id, auth)
     (hook,) = frameio.webhooks.values()
@@ -128,6 +131,10 @@ def test_postflows_service_runs_on_our_manager_end_to_end(
         manager.webhook_data
     )
 
+    assert httpx.get(f"{manager.local_url}/health").json()["signature_verification"] == "on"
+    registered = httpx.get(f"{manager.local_url}/webhook-status").json()["frameio_webhook"]
+    assert registered["webhook_id"] == hook["id"]
+    assert registered["registered_url"] == service.webhook_url
     assert deliver(frameio, tmp_path, "file.upload.completed", file_id) == 202
     assert deliver(frameio, tmp_path, "file.ready", file_id) == 202
     wait_for(lambda: tracker.get_upload(upload_id)["status"] == UploadStatus.COMPLETED.value)
@@ -349,3 +356,108 @@ def test_verify_frameio_signature_checks_what_frameio_signs() -> None:
     old = str(int(time.time()) - 3600)
     stale = FakeFrameio.sign("s3cret", body.encode("utf-8"), int(old))["X-Frameio-Signature"]
     assert not manager.verify_frameio_signature(stale, old, body, "s3cret")
+
+
+def test_a_start_up_failure_inside_the_receiver_returns_false(tmp_path: Path) -> None:
+    """A tracker that breaks when read at start: False and the reason, never SystemExit."""
+
+    class Exploding(dict[str, Any]):
+        def values(self) -> Any:
+            raise RuntimeError("the tracker file is being rewritten")
+
+    tracker = UploadTracker()
+    tracker.tracking_data["uploads"] = Exploding()
+    manager = FrameIOWebhookManager(
+        tracker,
+        webhook_port=free_port(),
+        use_cloudflare_tunnel=False,
+        data_dir=tmp_path / "data",
+        environ={},
+    )
+    assert manager.start_webhook_server() is False
+    assert "tracker" in (manager.last_error or "")
+    assert our_threads() == set()
+    again = FrameIOWebhookManager(
+        use_cloudflare_tunnel=False, data_dir=tmp_path / "data", environ={}
+    )
+    assert again.start_webhook_server(), again.last_error  # the data directory was let go
+    again.stop()
+
+
+def test_bad_arguments_are_named_at_start(tmp_path: Path) -> None:
+    """A frameio_auth without get_access_token, a named tunnel without hostname: False, named."""
+    manager = FrameIOWebhookManager(
+        frameio_auth=object(), use_cloudflare_tunnel=False, data_dir=tmp_path, environ={}
+    )
+    assert manager.start_webhook_server() is False
+    assert "get_access_token" in (manager.last_error or "")
+    named = FrameIOWebhookManager(
+        data_dir=tmp_path,
+        webhook_secret="s3cret",
+        environ={"POSTFLOW_TUNNEL": "named", "TUNNEL_TOKEN": "token"},
+    )
+    assert named.start_webhook_server() is False
+    assert "POSTFLOW_TUNNEL_HOSTNAME" in (named.last_error or "")
+
+
+def test_verify_without_a_secret_is_false_not_an_error() -> None:
+    """No secret to check with: the signature is not accepted, and nothing raises."""
+    manager = FrameIOWebhookManager(use_cloudflare_tunnel=False, environ={})
+    stamp = str(int(time.time()))
+    signature = FakeFrameio.sign("", b"{}", int(stamp))["X-Frameio-Signature"]
+    assert manager.verify_frameio_signature(signature, stamp, "{}", "") is False
+    assert manager.verify_frameio_signature(signature, stamp, "{}", None) is False  # type: ignore[arg-type]
+
+
+def test_with_our_own_credentials_postflows_configure_keeps_one_webhook(
+    postflow_env: Path, frameio: FakeFrameio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our credentials register our webhook; PostFlow's configure adopts it rather than add one."""
+    for key, value in {
+        "CLIENT_ID": frameio.client_id,
+        "CLIENT_SECRET": frameio.client_secret,
+        "ACCOUNT_ID": frameio.account_id,
+        "WORKSPACE_ID": frameio.workspace_id,
+        "IMS_TOKEN_URL": f"{frameio.url}/ims/token/v3",
+    }.items():
+        monkeypatch.setenv(f"POSTFLOW_FRAMEIO_{key}", value)
+    auth = auth_for(frameio)
+    service = WebhookService(
+        FrameIOWebhookManager, UploadTracker(), port=free_port(), frameio_auth=auth
+    )
+    assert service.start_service(), service.errors
+    try:
+        assert service.configure_frameio_webhook(frameio.account_id, frameio.workspace_id, auth)
+        (hook,) = frameio.webhooks.values()
+        assert hook["url"] == service.webhook_url
+        assert service.manager.webhook_data["webhook_id"] == hook["id"]
+        assert auth.calls == 0  # our own sign-in did the work
+    finally:
+        service.stop_service()
+
+
+def test_delete_after_a_restart_finds_the_webhook_this_manager_created(
+    postflow_env: Path, frameio: FakeFrameio
+) -> None:
+    """The created webhook's id is kept with the data: a new manager deletes that one only."""
+    auth = auth_for(frameio)
+    frameio.webhooks["other"] = {
+        "id": "other",
+        "name": "Someone else's",
+        "url": "https://example.com/hook",
+        "events": ["file.ready"],
+        "active": True,
+        "workspace_id": frameio.workspace_id,
+        "secret": "x",
+    }
+    first = WebhookService(
+        FrameIOWebhookManager, UploadTracker(), port=free_port(), frameio_auth=auth
+    )
+    assert first.start_service(), first.errors
+    assert first.configure_frameio_webhook(frameio.account_id, frameio.workspace_id, auth)
+    created = first.manager.webhook_data["webhook_id"]
+    first.stop_service()
+    later = FrameIOWebhookManager(UploadTracker(), webhook_port=free_port(), frameio_auth=auth)
+    assert later.delete_webhook_sync(auth, frameio.account_id, frameio.workspace_id)
+    assert created not in frameio.webhooks
+    assert set(frameio.webhooks) == {"other"}

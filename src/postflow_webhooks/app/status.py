@@ -77,6 +77,11 @@ class RuntimeStatusViews:
             warnings.append(
                 f"tunnel: failed ({tunnel.last_error or 'see logs/webhook_tunnel.log'})"
             )
+        if runtime.secrets.locked:
+            warnings.append(
+                "signatures: no signing secret yet; every delivery is refused until the "
+                "Frame.io webhook is registered"
+            )
         tracker = runtime.tracker_sync
         if tracker is not None and tracker.last_error:
             warnings.append(f"tracker: PostFlow's tracker is behind ({tracker.last_error})")
@@ -99,7 +104,7 @@ class RuntimeStatusViews:
             },
             "roles": runtime.roles.state(),
             "backlog": backlog,
-            "signature_verification": "on" if runtime.secrets.required() else "off",
+            "signature_verification": _verification(runtime),
             "tunnel_info": self._tunnel(),
             "notifications": notifier,
         }
@@ -126,7 +131,7 @@ class RuntimeStatusViews:
             "quarantined": stats.quarantined,
             "rejections": stats.rejections,
             "rejected_total": sum(stats.rejections.values()),
-            "signature_verification": "on" if runtime.secrets.required() else "off",
+            "signature_verification": _verification(runtime),
             "local_webhook_url": webhook_url(runtime.settings.local_url),
             "public_webhook_url": tunnel["webhook_url"],
             "frameio_webhook": self._registration(),
@@ -172,3 +177,10 @@ class RuntimeStatusViews:
             "tracked": True,
             "pending_enrichment": waiting,
         }
+
+
+def _verification(runtime: ReceiverRuntime) -> str:
+    """``on``, ``off``, or ``locked`` (required, but no secret in force yet)."""
+    if runtime.secrets.locked:
+        return "locked"
+    return "on" if runtime.secrets.required() else "off"

@@ -71,6 +71,20 @@ class WebhookRegistrar:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._sync(), name="frameio-webhook-url")
 
+    def registered(self, webhook_id: str, url: str) -> None:
+        """Our webhook was just pointed at ``url`` by other means (created by the host)."""
+        self._wanted = self._synced = url
+        self._status = attrs.evolve(
+            self._status,
+            webhook_id=webhook_id,
+            registered_url=url,
+            wanted_url=url,
+            pending=False,
+            updates=self._status.updates + 1,
+            last_synced_at=self._clock.now(),
+            last_error=None,
+        )
+
     def status(self) -> RegistrarStatus:
         """The state of our webhook as far as this process knows."""
         return self._status

@@ -150,7 +150,10 @@ class CloudflaredTunnel:
                 self._first.set_exception(exc)
         except BaseException as exc:
             if self._first is not None and not self._first.done():
-                self._first.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    self._first.cancel()  # stopped before ready: nobody is left to tell
+                else:
+                    self._first.set_exception(exc)
             raise
 
     async def _run_once(self) -> None:

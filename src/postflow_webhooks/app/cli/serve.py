@@ -72,6 +72,8 @@ def serve(**flags: Any) -> None:
             f"Tunnel:       {settings.tunnel}; the public URL is logged once ready", err=True
         )
     verified = "verified" if runtime.secrets.required() else "NOT verified (no secret set)"
+    if runtime.secrets.locked:
+        verified = "required; no secret yet: deliveries are refused until the webhook is registered"
     click.echo(f"Signatures:   {verified}", err=True)
     run_server(app, sock)
     sys.exit(0)

@@ -9,8 +9,10 @@ restarts with a new one.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -30,6 +32,7 @@ T = TypeVar("T")
 
 DEFAULT_NAME = "PostFlow Webhook"
 CALL_TIMEOUT = 120.0
+MEMORY_FILE = "frameio_facade_webhook.json"
 
 
 class FacadeFrameio:
@@ -53,6 +56,8 @@ class FacadeFrameio:
             return self._fail(
                 "no public URL yet: start the receiver with use_cloudflare_tunnel=True first"
             )
+        if runtime.registrar is not None and runtime.registrar is not self._registrar:
+            return self._adopt_ours(runtime.registrar)
         try:
             adapter = self._adapter_for(auth, account_id, workspace_id, name)
         except (ValueError, TypeError) as exc:
@@ -74,6 +79,7 @@ class FacadeFrameio:
             name=info.name,
             signing_secret=secret or next(iter(runtime.secrets.current()), None),
         )
+        self._remember(info.id, info.name)
         if runtime.tunnel is not None:
             self._registrar = WebhookRegistrar(
                 adapter.webhooks,
@@ -81,33 +87,68 @@ class FacadeFrameio:
                 backoff=Policies().registration,
                 create_if_missing=False,
             )
+            self._registrar.registered(info.id, info.url or public)
+            runtime.registrar = self._registrar
             if not self._following:
                 runtime.tunnel.subscribe(self._follow)
             self._following = True
         log.info("Frame.io webhook %s points at %s", info.id, info.url or public)
         return True
 
+    def _adopt_ours(self, registrar: WebhookRegistrar) -> bool:
+        """Our own credentials already keep a webhook at the public URL: one is enough."""
+        manager, runtime = self._manager, self._manager.runtime
+        try:
+            self._run(asyncio.wait_for(registrar.wait_idle(), CALL_TIMEOUT))
+        except TimeoutError:
+            pass
+        status = registrar.status()
+        if status.webhook_id is None or runtime is None:
+            return self._fail(
+                "our own Frame.io webhook is not registered yet"
+                + (f": {status.last_error}" if status.last_error else "")
+            )
+        manager.webhook_data.update(
+            webhook_id=status.webhook_id,
+            status="active",
+            signing_secret=next(iter(runtime.secrets.current()), None),
+        )
+        log.info(
+            "Frame.io webhook %s (ours, from client_id/client_secret) already points at %s",
+            status.webhook_id,
+            status.registered_url,
+        )
+        return True
+
     def delete(self, auth: Any, account_id: str | None, workspace_id: str | None) -> bool:
         """Delete the webhook this manager created (or ours by name); False on failure."""
         data = self._manager.webhook_data
-        name = str(data.get("name") or DEFAULT_NAME)
+        remembered = self._remembered()
+        name = str(data.get("name") or remembered.get("name") or DEFAULT_NAME)
         try:
             adapter = self._adapter or self._adapter_for(auth, account_id, workspace_id, name)
         except (ValueError, TypeError) as exc:
             return self._fail(str(exc))
-        webhook_id = data.get("webhook_id")
+        webhook_id = data.get("webhook_id") or remembered.get("webhook_id")
+        owned = adapter is not self._adapter
+
+        async def remove() -> None:
+            try:
+                if webhook_id:
+                    await adapter.webhooks.delete(str(webhook_id))
+                    adapter.webhooks.secret_file.clear()
+                else:
+                    await adapter.webhooks.unregister()
+            finally:
+                if owned:
+                    await adapter.aclose()
+
         try:
-            if webhook_id:
-                self._run(adapter.webhooks.delete(str(webhook_id)))
-                adapter.webhooks.secret_file.clear()
-            else:
-                self._run(adapter.webhooks.unregister())
+            self._run(remove())
         except FrameioError as exc:
             return self._fail(f"Frame.io did not delete the webhook: {exc}")
-        finally:
-            if adapter is not self._adapter:
-                self._run(adapter.aclose())
         self._following = False
+        self._memory_path().unlink(missing_ok=True)
         data.update(webhook_id=None, status="deleted", signing_secret=None)
         return True
 
@@ -142,6 +183,22 @@ class FacadeFrameio:
             raise ValueError("account_id= and workspace_id= are needed to register the webhook")
         config = attrs.evolve(config, account_id=account, workspace_id=workspace, webhook_name=name)
         return FrameioAdapter(config, retrying=retry_policy(), tokens=tokens)
+
+    def _memory_path(self) -> Path:
+        return self._manager.resolve_settings().data_dir / MEMORY_FILE
+
+    def _remember(self, webhook_id: str, name: str) -> None:
+        """Keep which webhook this manager created, so a later delete finds it after a restart."""
+        path = self._memory_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"webhook_id": webhook_id, "name": name}), encoding="utf-8")
+
+    def _remembered(self) -> dict[str, Any]:
+        try:
+            found = json.loads(self._memory_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
 
     def _replace_adapter(self, adapter: FrameioAdapter | None) -> None:
         old, self._adapter = self._adapter, adapter

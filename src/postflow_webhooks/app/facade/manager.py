@@ -34,7 +34,12 @@ from postflow_webhooks.app.datadir import DataDirectoryError
 from postflow_webhooks.app.facade.frameio import FacadeFrameio
 from postflow_webhooks.app.facade.loop import LoopThread
 from postflow_webhooks.app.facade.tunnel import PostflowTunnelManager
-from postflow_webhooks.app.facade.wording import facade_wording, tracker_problem
+from postflow_webhooks.app.facade.wording import (
+    auth_problem,
+    facade_wording,
+    named_tunnel_problem,
+    tracker_problem,
+)
 from postflow_webhooks.app.presenters import present_tunnel
 from postflow_webhooks.app.runtime import ReceiverRuntime
 from postflow_webhooks.app.server import PortInUseError, bind_socket, make_server
@@ -170,6 +175,8 @@ class FrameIOWebhookManager:
         async def serve() -> None:
             try:
                 await server.serve(sockets=[sock])
+            except SystemExit:  # uvicorn exits the process when start-up fails; not here
+                raise RuntimeError("the receiver stopped during start-up") from None
             finally:
                 sock.close()
 
@@ -196,7 +203,7 @@ class FrameIOWebhookManager:
 
     def _prepare(self) -> tuple[ReceiverRuntime, Any, Any]:
         """Settings, app, data directory and port, or ``_Refused`` with the facade's fix."""
-        problem = tracker_problem(self.upload_tracker)
+        problem = tracker_problem(self.upload_tracker) or auth_problem(self.frameio_auth)
         if problem is not None:
             raise _Refused(problem)
         if self.webhook_path.rstrip("/") != WEBHOOK_PATH:
@@ -204,6 +211,9 @@ class FrameIOWebhookManager:
         runtime = None
         try:
             settings = self.resolve_settings()
+            problem = named_tunnel_problem(settings)
+            if problem is not None:
+                raise _Refused(problem)
             tracker = self._parts["tracker"]
             if tracker is None and self.upload_tracker is not None:
                 tracker = self._postflow_tracker = PostflowTracker(self.upload_tracker)
@@ -375,6 +385,9 @@ class FrameIOWebhookManager:
         self, signature: str, timestamp: str, body: str | bytes, secret: str
     ) -> bool:
         """True when ``secret`` signed ``body`` at ``timestamp`` (within 5 minutes of now)."""
+        if not secret:
+            log.warning("no signing secret to check a delivery's signature with")
+            return False
         raw = body.encode("utf-8") if isinstance(body, str) else body
         try:
             verify([secret], signature, timestamp, raw, time.time())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from postflow_webhooks.adapters.cloudflared import PublicExposureRefusedError
 from postflow_webhooks.app.datadir import DataDirectoryError
 from postflow_webhooks.app.server import PortInUseError
+from postflow_webhooks.app.settings import Settings
 
 TRACKER_METHODS = (
     "get_upload",
@@ -36,8 +37,9 @@ def facade_wording(exc: Exception) -> str:
     if isinstance(exc, PortInUseError) and exc.taken:
         return (
             f"port {exc.port} on {exc.host} is not available ({exc.reason}): another program, "
-            "perhaps another receiver, is using it. Pass another port with "
-            f"FrameIOWebhookManager(webhook_port={exc.port + 1}) (or set POSTFLOW_PORT)"
+            "perhaps another receiver, is using it. Choose another port: "
+            f"FrameIOWebhookManager(webhook_port={exc.port + 1}) (in PostFlow, its config's "
+            "webhook.port)"
         )
     if isinstance(exc, DataDirectoryError):
         fix = (
@@ -54,3 +56,23 @@ def facade_wording(exc: Exception) -> str:
             "register its webhook and get one, or use_cloudflare_tunnel=False to stay local"
         )
     return str(exc)
+
+
+def auth_problem(auth: object) -> str | None:
+    """What is wrong with the host's Frame.io sign-in object, in words; ``None`` if nothing."""
+    if auth is None or callable(getattr(auth, "get_access_token", None)):
+        return None
+    return (
+        f"frameio_auth ({type(auth).__name__}) has no get_access_token() method: pass "
+        "PostFlow's FrameIOAuth, or leave frameio_auth out"
+    )
+
+
+def named_tunnel_problem(settings: Settings) -> str | None:
+    """A named tunnel without its hostname could never give a public URL; say what to set."""
+    if settings.tunnel != "named" or settings.tunnel_hostname:
+        return None
+    return (
+        "a named tunnel needs its public hostname: set POSTFLOW_TUNNEL_HOSTNAME (or "
+        "tunnel_hostname in receiver.json) to the hostname you routed to the tunnel in Cloudflare"
+    )
