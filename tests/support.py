@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
+from postflow_webhooks.adapters.http.connections import ConnectionLimits
 from postflow_webhooks.adapters.http.signature import sign
+from postflow_webhooks.app.server import make_server
 from postflow_webhooks.app.settings import Settings
 
 # The installed ``postflow-webhooks`` command, next to the interpreter running the tests.
@@ -46,12 +47,11 @@ def receiver_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def running_server(app: Starlette, port: int) -> Iterator[str]:
-    """Serve ``app`` with a real uvicorn on 127.0.0.1:``port`` in a thread; yield its URL."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
+def running_server(
+    app: Starlette, port: int, limits: ConnectionLimits | None = None
+) -> Iterator[str]:
+    """Serve ``app`` as ``serve`` does (uvicorn, the connection limits) in a thread; yield its URL."""
+    server = make_server(app, "127.0.0.1", port, limits)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started or not thread.is_alive(), timeout=20)

@@ -19,7 +19,13 @@ from postflow_webhooks.domain.journal import (
     LastEvent,
     Quarantine,
 )
-from postflow_webhooks.domain.records import Notification, NotificationKind, UploadRecord
+from postflow_webhooks.domain.records import (
+    Mention,
+    MentionKind,
+    Notification,
+    NotificationKind,
+    UploadRecord,
+)
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing
 from tests.contract.databases import (
     Database,
@@ -379,6 +385,54 @@ class DatabaseContract:
         assert [n.id for n in await db.outbox.due(10)] == [ids[2]]
         stats = await db.journal.stats()
         assert (stats.notifications_pending, stats.notifications_dead) == (1, 1)
+
+    @pytest.mark.anyio
+    async def test_each_destination_reads_its_own_notifications_in_order(
+        self, db: Database
+    ) -> None:
+        """due() by destination, and the default's view of every other one, keep commit order."""
+        notes = (
+            note("a", PostflowStatus.PROCESSING, 0),
+            attrs.evolve(note("b", PostflowStatus.PROCESSING, 1), destination="project:Film"),
+            note("a", PostflowStatus.COMPLETED, 2),
+            attrs.evolve(note("c", PostflowStatus.APPROVED, 3), destination="project:Gone"),
+            attrs.evolve(note("b", PostflowStatus.COMPLETED, 4), destination="project:Film"),
+        )
+        await db.journal.commit(BatchResult(at=T0, notifications=notes))
+        film = await db.outbox.due(10, "project:Film")
+        assert [(n.file_id, n.new_status, n.destination) for n in film] == [
+            ("b", PostflowStatus.PROCESSING, "project:Film"),
+            ("b", PostflowStatus.COMPLETED, "project:Film"),
+        ]
+        rest = await db.outbox.due(10, exclude=["project:Film"])
+        assert [(n.file_id, n.destination) for n in rest] == [
+            ("a", "default"),
+            ("a", "default"),
+            ("c", "project:Gone"),
+        ]
+        assert [n.file_id for n in await db.outbox.due(10, "default")] == ["a", "a"]
+        assert len(await db.outbox.due(10)) == 5
+        assert film[0].id is not None
+        await db.outbox.mark_sent(film[0].id, T0)
+        await db.restart()
+        assert [n.id for n in await db.outbox.due(10, "project:Film")] == [film[1].id]
+
+    @pytest.mark.anyio
+    async def test_a_notification_keeps_who_where_and_mentions(self, db: Database) -> None:
+        """Project, actor, comment action and mentions come back from the outbox unchanged."""
+        rich_note = attrs.evolve(
+            note("a", PostflowStatus.REJECTED),
+            project_id="p-1",
+            project_name="Feature Film",
+            actor_id="u-1",
+            actor_name="Ana Lopez",
+            destination="project:Feature Film",
+            mentions=(Mention(MentionKind.ROLE, "123"), Mention(MentionKind.USER, "456")),
+        )
+        await db.journal.commit(BatchResult(at=T0, notifications=(rich_note,)))
+        await db.restart()
+        (found,) = await db.outbox.due(10)
+        assert attrs.evolve(found, id=None) == rich_note
 
     @pytest.mark.anyio
     async def test_dead_letters_are_kept_with_their_reason_and_can_be_requeued(

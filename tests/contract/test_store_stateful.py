@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from postflow_webhooks.adapters.memory import FixedClock, MemoryTracker
 from postflow_webhooks.adapters.payload import read_body, read_payload
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.domain.announce import AnnouncePolicy
 from postflow_webhooks.domain.journal import IncomingDelivery
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_MAPPING, ReviewMapping
 from postflow_webhooks.domain.records import Enrichment, UploadRecord
 from postflow_webhooks.domain.rules import apply_event
 from postflow_webhooks.service.tracker_sync import TrackerSync
@@ -38,6 +39,7 @@ from tests.contract.databases import (
     postgres_database,
     sqlite_database,
 )
+from tests.unit.strategies import review_mappings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FILES = ("f-a", "f-b", "f-c")
@@ -49,7 +51,11 @@ STATUS_WORDS = (
     "approved",
     "rejected",
     "in_progress",
+    "Changes Requested",
+    "Client Approved",
+    "On Hold",
 )
+COMMENT_ACTIONS = ("created", "updated", "deleted", "completed", "uncompleted")
 
 payloads = st.one_of(
     st.builds(
@@ -82,12 +88,29 @@ payloads = st.one_of(
         ),
     ),
     st.builds(
-        lambda f, n: {
-            "event_type": "comment.created",
-            "resource": {"id": f, "comment_id": f"c{n}", "text": "hi"},
+        lambda f, n, a, p: {
+            "event_type": f"comment.{a}",
+            "resource": {
+                "id": f,
+                "comment_id": f"c{n}",
+                "text": f"hi {a}",
+                **({} if p is None or p == n else {"parent_id": f"c{p}"}),
+            },
         },
         st.sampled_from(FILES),
         st.integers(0, 5),
+        st.sampled_from(COMMENT_ACTIONS),
+        st.none() | st.integers(0, 5),
+    ),
+    st.builds(
+        lambda f, n: {"event_type": "file.updated", "resource": {"id": f, "name": f"{f}-{n}.mov"}},
+        st.sampled_from(FILES),
+        st.integers(0, 3),
+    ),
+    st.builds(
+        lambda f, k: {"type": k, "resource": {"id": f, "type": "version_stack"}},
+        st.sampled_from(FILES),
+        st.sampled_from(["file.created", "file.versioned", "file.ready"]),
     ),
     st.just({"type": "folder.created", "resource": {"id": "folder-1", "type": "folder"}}),
 )
@@ -125,6 +148,13 @@ class WorkerMachine(RuleBasedStateMachine):
         self.tracker = FailingTracker()
         self.model: dict[str, UploadRecord] = {}
         self.quarantined = 0
+        self.mapping = DEFAULT_REVIEW_MAPPING
+        self._wire()
+
+    @initialize(mapping=review_mappings())
+    def studio(self, mapping: ReviewMapping) -> None:
+        """The studio's review mapping for this run, given to the worker and the model alike."""
+        self.mapping = mapping
         self._wire()
 
     def _wire(self) -> None:
@@ -138,6 +168,7 @@ class WorkerMachine(RuleBasedStateMachine):
             failure_backoff=policies.worker_failure,
             enrich_backoff=policies.enrichment,
             announce=AnnouncePolicy(enabled=True, comments=True),
+            review=self.mapping,
             batch_size=3,
         )
         self.sync = TrackerSync(
@@ -175,6 +206,7 @@ class WorkerMachine(RuleBasedStateMachine):
                 Enrichment(),
                 at=self.clock.now(),
                 delivery_id=delivery_id,
+                mapping=self.mapping,
             )
             if decision.record is not None:
                 self.model[decision.record.file_id] = decision.record
@@ -200,7 +232,8 @@ class WorkerMachine(RuleBasedStateMachine):
         for file_id, found in records.items():
             latest = self.model[file_id]
             assert found.history == latest.history[: len(found.history)]
-            assert found.comment_count <= latest.comment_count
+            # Deleted comments only accumulate (counts may go down: a comment can be deleted).
+            assert set(found.removed_comments) <= set(latest.removed_comments)
 
     @rule(writes=st.integers(min_value=0, max_value=2))
     def tracker_fails(self, writes: int) -> None:

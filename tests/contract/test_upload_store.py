@@ -24,11 +24,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from postflow_webhooks.adapters.memory import MemoryTracker
+from postflow_webhooks.adapters.serialization import from_plain
 from postflow_webhooks.adapters.tracker import JsonTracker, PostflowTracker
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.journal import BatchResult
 from postflow_webhooks.domain.ports import Tracker
-from postflow_webhooks.domain.records import HistoryEntry, LastComment, UploadRecord
+from postflow_webhooks.domain.records import (
+    CommentEntry,
+    HistoryEntry,
+    LastComment,
+    UploadRecord,
+)
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, axes_for
 from tests.contract.databases import (
     Database,
@@ -57,8 +63,16 @@ def rich(file_id: str = "f1") -> UploadRecord:
         version=3,
         version_fresh=True,
         links=(("download_url", "https://f.io/d"), ("view_url", "https://f.io/x")),
-        comment_count=2,
-        recent_comment_keys=("id:c1", "text:Ana:nice"),
+        project_id="p-1",
+        project_name="Feature Film",
+        comment_count=3,
+        open_comments=1,
+        comments=(
+            CommentEntry("id:c1", completed=True, text="too dark", author="Bo", at=T0),
+            CommentEntry("id:c2", thread="id:c1", text="fixed", author="Ana", at=T0),
+            CommentEntry("text:Ana:nice", text="nice", author="Ana", at=T0),
+        ),
+        removed_comments=("id:c0",),
         last_comment=LastComment("nice", "Ana", T0),
         history=(
             HistoryEntry(T0, "file.ready", "d1", None, PostflowStatus.COMPLETED, 3),
@@ -132,6 +146,35 @@ class RecordStoreContract:
         found = await db.records.find("f1")
         assert found is not None and found.processing is Processing.PROCESSING
         assert await db.records.count() == 1
+
+    @pytest.mark.anyio
+    async def test_a_comment_leads_to_its_file_live_or_deleted(self, db: Database) -> None:
+        """find_by_comment finds the file of a comment it holds or deleted, and only that one."""
+        await commit(db, rich("f1"), record("f2", comment_count=1), record("f3"))
+        assert (await db.records.find_by_comment("id:c2")) == rich("f1")
+        assert (await db.records.find_by_comment("id:c0")) == rich("f1")
+        assert await db.records.find_by_comment("id:c") is None
+        assert await db.records.find_by_comment("id:nobody") is None
+
+    @pytest.mark.anyio
+    async def test_a_record_written_before_per_comment_tracking_is_upgraded(
+        self, db: Database
+    ) -> None:
+        """A record of an earlier release (counts and recent keys) reads with exact counts."""
+        legacy = {
+            "file_id": "old",
+            "comment_count": 3,
+            "recent_comment_keys": ["id:k1", "id:k2"],
+            "last_comment": {"text": "last", "author": "Ana", "at": T0.isoformat()},
+            "created_at": T0.isoformat(),
+            "updated_at": T0.isoformat(),
+        }
+        upgraded = from_plain(legacy, UploadRecord)
+        assert (upgraded.comment_count, upgraded.open_comments) == (3, 3)
+        assert [e.key for e in upgraded.comments] == ["legacy:0", "id:k1", "id:k2"]
+        assert upgraded.last_comment == LastComment("last", "Ana", T0)
+        await commit(db, upgraded)
+        assert await db.records.find_by_comment("id:k2") == upgraded
 
     @pytest.mark.anyio
     async def test_find_many_answers_many_files_at_once(self, db: Database) -> None:

@@ -31,7 +31,9 @@ from starlette.types import Receive, Scope, Send
 WEBHOOK_ID = "112233445566778899"
 LIMITS = {"title": 256, "description": 4096, "footer": 2048, "author": 256}
 FIELD_NAME, FIELD_VALUE, TOTAL, CONTENT, EMBEDS, FIELDS = 256, 1024, 6000, 2000, 10, 25
-MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
+MENTION = re.compile(r"@(?:everyone|here)|<@(?P<kind>[!&]?)(?P<id>\d+)>")
+SNOWFLAKE = re.compile(r"^\d{1,20}$")
+EVERYONE = ("everyone", "users", "roles")
 CLOUDFLARE_HTML = "<!DOCTYPE html><html><head><title>Access denied | Cloudflare</title></head>"
 
 
@@ -56,7 +58,9 @@ class FakeDiscord:
         bucket_window: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         epoch: float | None = None,
+        webhook_id: str = WEBHOOK_ID,
     ) -> None:
+        self.webhook_id = webhook_id
         self.bucket_limit = bucket_limit
         self.bucket_window = bucket_window
         self.clock = clock
@@ -82,7 +86,10 @@ class FakeDiscord:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
-        routes = [Route("/api/v10/webhooks/{wid}/{token}", self._execute, methods=["POST"])]
+        routes = [
+            Route("/api/v10/webhooks/{wid}/{token}", self._execute, methods=["POST"]),
+            Route("/api/v10/webhooks/{wid}/{token}", self._show, methods=["GET"]),
+        ]
         self._app = Starlette(routes=routes)
 
     # -- lifecycle -------------------------------------------------------
@@ -123,7 +130,7 @@ class FakeDiscord:
     @property
     def webhook_url(self) -> str:
         """The secret URL a notifier posts to."""
-        return f"http://127.0.0.1:{self.port}/api/v10/webhooks/{WEBHOOK_ID}/{self.token}"
+        return f"http://127.0.0.1:{self.port}/api/v10/webhooks/{self.webhook_id}/{self.token}"
 
     # -- knobs -----------------------------------------------------------
 
@@ -185,9 +192,18 @@ class FakeDiscord:
             self.queries.append(dict(request.query_params))
         return response
 
+    async def _show(self, request: Request) -> Response:
+        """GET on the webhook: what it is (no message posted), or why it is unusable."""
+        wid, token = request.path_params["wid"], request.path_params["token"]
+        if self.deleted or wid != self.webhook_id:
+            return JSONResponse({"message": "Unknown Webhook", "code": 10015}, 404)
+        if self.bad_token or token != self.token:
+            return JSONResponse({"message": "Invalid Webhook Token", "code": 50027}, 401)
+        return JSONResponse({"id": wid, "type": 1, "name": "PostFlow", "channel_id": "1"})
+
     async def _answer(self, request: Request) -> Response:
         wid, token = request.path_params["wid"], request.path_params["token"]
-        if self.deleted or wid != WEBHOOK_ID:
+        if self.deleted or wid != self.webhook_id:
             return JSONResponse({"message": "Unknown Webhook", "code": 10015}, 404)
         if self.bad_token or token != self.token:
             return JSONResponse({"message": "Invalid Webhook Token", "code": 50027}, 401)
@@ -223,9 +239,7 @@ class FakeDiscord:
         with self._lock:
             message = {"id": str(10**17 + len(self.messages)), "channel_id": "1", **body}
             self.messages.append(message)
-            parse = body.get("allowed_mentions") or {"parse": ["everyone", "users", "roles"]}
-            if "everyone" in parse.get("parse", []):
-                self.pings.extend(MENTION.findall(body.get("content") or ""))
+            self.pings.extend(pings(body))
         return message
 
     def _headers(self, now: float) -> dict[str, str]:
@@ -287,10 +301,7 @@ def validate(body: object) -> dict[str, Any]:
     ):
         fail("username", "Invalid username")
     mentions = body.get("allowed_mentions")
-    if mentions is not None and (
-        not isinstance(mentions, dict)
-        or not set(mentions.get("parse", [])) <= {"everyone", "users", "roles"}
-    ):
+    if mentions is not None and not _valid_mentions(mentions):
         fail("allowed_mentions", "Invalid allowed mentions")
     if embeds is not None:
         if not isinstance(embeds, list) or len(embeds) > EMBEDS:
@@ -302,6 +313,47 @@ def validate(body: object) -> dict[str, Any]:
             if total > TOTAL:
                 fail("embeds", f"Embed size exceeds maximum size of {TOTAL}")
     return errors
+
+
+def _valid_mentions(mentions: Any) -> bool:
+    """Discord's rules: known parse types, id lists of snowflakes, a type never in both."""
+    if not isinstance(mentions, dict):
+        return False
+    parse = mentions.get("parse", [])
+    if not isinstance(parse, list) or not set(parse) <= set(EVERYONE):
+        return False
+    for kind in ("roles", "users"):
+        ids = mentions.get(kind)
+        if ids is None:
+            continue
+        if kind in parse or not isinstance(ids, list) or len(ids) > 100:
+            return False
+        if not all(isinstance(i, str) and SNOWFLAKE.match(i) for i in ids):
+            return False
+    return True
+
+
+def pings(body: dict[str, Any]) -> list[str]:
+    """Whom a message pings: the mentions in its content that ``allowed_mentions`` lets through.
+
+    Embeds never ping. Without ``allowed_mentions`` Discord parses everything.
+    """
+    allowed = body.get("allowed_mentions")
+    if not isinstance(allowed, dict):
+        allowed = {"parse": list(EVERYONE)}
+    parse = allowed.get("parse", [])
+    found = []
+    for match in MENTION.finditer(body.get("content") or ""):
+        text, kind, ident = match.group(0), match.group("kind"), match.group("id")
+        if ident is None:
+            ok = "everyone" in parse
+        elif kind == "&":
+            ok = "roles" in parse or ident in (allowed.get("roles") or [])
+        else:
+            ok = "users" in parse or ident in (allowed.get("users") or [])
+        if ok:
+            found.append(text)
+    return found
 
 
 def _check_embed(where: str, embed: Any, fail: Callable[[str, str], None]) -> int:

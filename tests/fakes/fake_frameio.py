@@ -14,6 +14,12 @@ Pagination of list calls (the shape this fake chooses, modelled on V4):
 Knobs: ``fail_next(n, status)`` (5xx bursts), ``rate_limit_next(n, retry_after)``
 (429 with ``Retry-After``), ``expire_tokens()`` (401 until a new token),
 ``revoke_refresh_tokens()``, ``token_ttl``. Failures hit ``/v4`` calls only.
+
+The studio's side: projects and users have names (``projects``, ``users``;
+a user is served by id only with the ``api-version: experimental`` header,
+as Frame.io documents it), the account's review field has a name, an id
+(``fd-status``) and options (``review_field_name``, ``review_options``),
+comments may be replies (``parent_id``) and be completed or deleted.
 """
 
 from __future__ import annotations
@@ -120,6 +126,9 @@ class FakeFrameio:
         self.token_ttl = token_ttl
         self.page_size = page_size
         self.status_field_name = "Status"
+        self.review_options = ["Needs Review", "In Progress", "Approved"]
+        self.projects: dict[str, str] = {"project-1": "Project One"}
+        self.users: dict[str, str] = {"user-9": "Rita Reviewer"}
         self.files: dict[str, FakeFile] = {}
         self.comments: dict[str, dict[str, Any]] = {}
         self.webhooks: dict[str, dict[str, Any]] = {}
@@ -195,13 +204,42 @@ class FakeFrameio:
         with self._lock:
             self.files.pop(file_id, None)
 
-    def add_comment(self, file_id: str, text: str, author: str = "Reviewer") -> str:
-        """Add a comment on a file; returns its id."""
+    def add_comment(
+        self, file_id: str, text: str, author: str = "Reviewer", *, parent_id: str | None = None
+    ) -> str:
+        """Add a comment on a file (a reply when ``parent_id`` is given); returns its id."""
         cid = str(uuid.uuid4())
         owner = {"id": "user-9", "name": author, "email": "reviewer@example.com"}
         with self._lock:
-            self.comments[cid] = {"id": cid, "text": text, "file_id": file_id, "owner": owner}
+            self.comments[cid] = {
+                "id": cid,
+                "text": text,
+                "file_id": file_id,
+                "owner": owner,
+                "parent_id": parent_id,
+                "completed_at": None,
+            }
         return cid
+
+    def complete_comment(self, comment_id: str, done: bool = True) -> None:
+        """Mark a comment completed (or not)."""
+        with self._lock:
+            self.comments[comment_id]["completed_at"] = "2026-01-01T00:00:00Z" if done else None
+
+    def edit_comment(self, comment_id: str, text: str) -> None:
+        """Change a comment's text."""
+        with self._lock:
+            self.comments[comment_id]["text"] = text
+
+    def remove_comment(self, comment_id: str) -> None:
+        """Delete a comment: the API answers 404 for it from now on."""
+        with self._lock:
+            self.comments.pop(comment_id, None)
+
+    def rename_file(self, file_id: str, name: str) -> None:
+        """Rename a file."""
+        with self._lock:
+            self.files[file_id].name = name
 
     # -- knobs -----------------------------------------------------------
     def fail_next(self, count: int, status: int = 503) -> None:
@@ -234,14 +272,26 @@ class FakeFrameio:
         return [r for r in self.requests if r.method == method and fragment in r.path]
 
     # -- deliveries ------------------------------------------------------
-    def payload(self, event_type: str, resource_id: str, resource_type: str = "file") -> bytes:
-        """A V4 IDs-only delivery body."""
+    def payload(
+        self,
+        event_type: str,
+        resource_id: str,
+        resource_type: str = "file",
+        *,
+        user_id: str = "user-9",
+    ) -> bytes:
+        """A V4 IDs-only delivery body; the project is the file's (or the comment's file's)."""
+        with self._lock:
+            file_id = resource_id
+            if resource_type == "comment" and resource_id in self.comments:
+                file_id = self.comments[resource_id]["file_id"]
+            found = self.files.get(file_id)
         body = {
             "account": {"id": self.account_id},
-            "project": {"id": "project-1"},
+            "project": {"id": found.project_id if found else "project-1"},
             "resource": {"id": resource_id, "type": resource_type},
             "type": event_type,
-            "user": {"id": "user-9"},
+            "user": {"id": user_id},
             "workspace": {"id": self.workspace_id},
         }
         return json.dumps(body).encode()
@@ -265,6 +315,7 @@ class FakeFrameio:
         *,
         resource_type: str = "file",
         resolve: Callable[[str], str] | None = None,
+        user_id: str = "user-9",
     ) -> httpx.Response | None:
         """POST a signed delivery to every active webhook subscribed to ``event_type``.
 
@@ -275,7 +326,7 @@ class FakeFrameio:
             targets = [
                 dict(w) for w in self.webhooks.values() if w["active"] and event_type in w["events"]
             ]
-        body = self.payload(event_type, resource_id, resource_type)
+        body = self.payload(event_type, resource_id, resource_type, user_id=user_id)
         answer = None
         async with httpx.AsyncClient(timeout=5.0) as http:
             for hook in targets:
@@ -294,6 +345,13 @@ class FakeFrameio:
             Route(acct + "/files/{file_id}/metadata", self._api(self._metadata), methods=["GET"]),
             Route(acct + "/files/{file_id}/status", self._api(self._status), methods=["GET"]),
             Route(acct + "/comments/{comment_id}", self._api(self._comment), methods=["GET"]),
+            Route(acct + "/projects/{project_id}", self._api(self._project), methods=["GET"]),
+            Route(acct + "/users/{user_id}", self._api(self._user), methods=["GET"]),
+            Route(
+                acct + "/metadata/field_definitions",
+                self._api(self._field_definitions),
+                methods=["GET"],
+            ),
             Route(
                 acct + "/workspaces/{workspace_id}/webhooks",
                 self._api(self._webhooks),
@@ -445,6 +503,36 @@ class FakeFrameio:
         if found is None:
             return _error(404, "comment not found")
         return JSONResponse({"data": found})
+
+    async def _project(self, request: Request) -> Response:
+        with self._lock:
+            name = self.projects.get(request.path_params["project_id"])
+        if name is None:
+            return _error(404, "project not found")
+        return JSONResponse({"data": {"id": request.path_params["project_id"], "name": name}})
+
+    async def _user(self, request: Request) -> Response:
+        if request.headers.get("api-version") != "experimental":
+            return _error(404, "not found")
+        with self._lock:
+            name = self.users.get(request.path_params["user_id"])
+        if name is None:
+            return _error(404, "user not found")
+        user = {"id": request.path_params["user_id"], "name": name, "email": "x@example.com"}
+        return JSONResponse({"data": {"role": "reviewer", "user": user}})
+
+    async def _field_definitions(self, request: Request) -> Response:
+        options = [{"id": f"opt-{i}", "display_name": n} for i, n in enumerate(self.review_options)]
+        fields = [
+            {"id": "fd-notes", "name": "Notes", "field_type": "text", "field_configuration": {}},
+            {
+                "id": "fd-status",
+                "name": self.status_field_name,
+                "field_type": "select",
+                "field_configuration": {"options": options, "enable_add_new": False},
+            },
+        ]
+        return JSONResponse({"data": fields, "links": {"next": None}, "total_count": len(fields)})
 
     async def _webhooks(self, request: Request) -> Response:
         if request.path_params["workspace_id"] != self.workspace_id:

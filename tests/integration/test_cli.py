@@ -21,6 +21,7 @@ import pytest
 
 from postflow_webhooks.app.datadir import LOCK_NAME
 from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, process_gone
+from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_frameio import FakeFrameio
 from tests.support import POSTFLOW_COMMAND, command_env, free_port, wait_for
 from tests.support import start_serve as serve_on
@@ -416,3 +417,66 @@ def test_a_registered_secret_is_used_at_once_by_a_running_receiver(tmp_path: Pat
     assert after == 401
     assert delivered is not None and delivered.status_code == 202
     assert health["signature_verification"] == "on"
+
+
+def test_doctor_lists_the_review_fields_options_beside_the_mapping(tmp_path: Path) -> None:
+    """doctor shows each option of the field in Frame.io and its meaning; unmapped ones to fix."""
+    with FakeFrameio() as fake:
+        fake.status_field_name = "Review Stage"
+        fake.review_options = ["Needs Review", "Changes Requested", "Approved", "Legal Hold"]
+        env = frameio_env(
+            fake,
+            tmp_path,
+            POSTFLOW_REVIEW_FIELD="review stage",
+            POSTFLOW_REVIEW_OPTIONS='{"Changes Requested": "REJECTED"}',
+        )
+        done = cli(env, "doctor", "--json")
+        line = {c["check"]: c for c in json.loads(done.stdout)}["review field"]
+        assert not line["ok"]
+        assert line["detail"].startswith(
+            "'Review Stage' in Frame.io: Needs Review -> WAITING_APPROVAL; "
+            "Changes Requested -> REJECTED; Approved -> APPROVED; Legal Hold -> unmapped."
+        )
+        assert '"Legal Hold": "<STATUS or null>"' in line["detail"]
+        mapped = {
+            **env,
+            "POSTFLOW_REVIEW_OPTIONS": '{"Changes Requested": "REJECTED", "Legal Hold": null}',
+        }
+        fixed = {c["check"]: c for c in json.loads(cli(mapped, "doctor", "--json").stdout)}
+        assert (
+            fixed["review field"]["ok"]
+            and "Legal Hold -> no decision" in fixed["review field"]["detail"]
+        )
+        elsewhere = {**env, "POSTFLOW_REVIEW_FIELD": "Approval"}
+        missing = {c["check"]: c for c in json.loads(cli(elsewhere, "doctor", "--json").stdout)}
+        assert not missing["review field"]["ok"]
+        assert "no metadata field 'Approval'" in missing["review field"]["detail"]
+        assert fake.client_secret not in done.stdout + done.stderr
+
+
+def test_doctor_shows_the_mapping_without_the_frameio_api(tmp_path: Path) -> None:
+    """Without API credentials doctor shows the configured mapping and says it was not checked."""
+    done = cli(cli_env(tmp_path), "doctor", "--json")
+    line = {c["check"]: c for c in json.loads(done.stdout)}["review field"]
+    assert line["ok"] and "'Status' mapped as: Needs Review -> WAITING_APPROVAL" in line["detail"]
+    assert "not checked" in line["detail"]
+
+
+def test_doctor_checks_every_routes_discord_webhook(tmp_path: Path) -> None:
+    """doctor asks each destination's webhook; a deleted route's is named, its token never shown."""
+    with (
+        FakeDiscord(webhook_id="400000000000000001") as main,
+        FakeDiscord(webhook_id="400000000000000002") as film,
+    ):
+        film.delete_webhook()
+        routes = json.dumps([{"project": "Feature Film", "webhook_url": film.webhook_url}])
+        env = cli_env(
+            tmp_path, POSTFLOW_DISCORD_WEBHOOK_URL=main.webhook_url, POSTFLOW_DISCORD_ROUTES=routes
+        )
+        done = cli(env, "doctor", "--json")
+    line = {c["check"]: c for c in json.loads(done.stdout)}["discord"]
+    assert not line["ok"]
+    assert line["detail"].startswith(
+        "discord webhook …/0001 answers; route 'Feature Film': discord webhook …/0002 answered 404"
+    )
+    assert main.token not in done.stdout and film.token not in done.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ from postflow_webhooks.adapters.sqlite import (
     SqliteRecords,
 )
 from postflow_webhooks.app.policies import Policies, exponential
-from postflow_webhooks.domain.announce import AnnouncePolicy
+from postflow_webhooks.domain.announce import AnnouncePolicy, Route
 from postflow_webhooks.domain.journal import IncomingDelivery
 from postflow_webhooks.domain.ports import (
     Backoff,
@@ -36,6 +36,7 @@ from postflow_webhooks.service.dispatcher import (
     PassOutcome,
     replay_dead_letters,
 )
+from postflow_webhooks.service.routing import Dispatchers
 from postflow_webhooks.service.worker import DeliveryWorker
 from tests.fakes.fake_discord import FakeDiscord, SimulatedTime
 
@@ -74,7 +75,7 @@ EXPECTED: list[tuple[str, str]] = [
     ("shot_020.mov", f"{S.COMPLETED.value} → {S.REJECTED.value}"),
     ("shot_020.mov", f"{S.REJECTED.value} → {S.PROCESSING.value}"),
     ("shot_020.mov", f"{S.PROCESSING.value} → {S.COMPLETED.value}"),
-    ("💬 shot_010.mov", "Lovely grade"),
+    ("💬 New comment · shot_010.mov", "Lovely grade"),
 ]
 
 EVERYTHING = AnnouncePolicy(enabled=True, comments=True)
@@ -152,6 +153,8 @@ class MakeDispatcher:
         *,
         sleep: Sleep | None = None,
         backoff: Backoff | None = None,
+        route: str | None = None,
+        exclude: Sequence[str] = (),
     ) -> NotificationDispatcher:
         """A dispatcher over ``outbox`` posting to ``url``, short timeouts, default policies."""
         config = DiscordConfig(webhook_url=url, timeout=1.0, connect_timeout=1.0)
@@ -164,6 +167,8 @@ class MakeDispatcher:
             self.sim,
             outage_backoff=backoff or Policies().notification_outage,
             sleep=sleep or self.sim.sleep,
+            route=route,
+            exclude=exclude,
         )
 
 
@@ -534,3 +539,40 @@ async def eventually(check: Callable[[], object], timeout: float = 10.0) -> None
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(0.02)
+
+
+async def test_each_destination_keeps_its_own_order_pacing_and_broken_state(
+    sim: SimulatedTime, db: MemoryDatabase
+) -> None:
+    """Two routes over one outbox: the film channel broken, the default one (with a removed
+    route's leftovers) still gets everything of its own, in commit order."""
+    producer = Producer(
+        db, db, sim, AnnouncePolicy(enabled=True, routes=(Route("p-film"), Route("p-gone")))
+    )
+    for n, project in enumerate(["p-film", "p-x", "p-gone", "p-film", "p-x"]):
+        payload = {"event_type": "file.ready", "resource": {"id": f"f{n}", "name": f"{n}.mov"}}
+        await producer.deliver(f"d{n}", {**payload, "project": {"id": project}})
+    with (
+        FakeDiscord(bucket_limit=1, bucket_window=2.0, clock=sim.monotonic) as main,
+        FakeDiscord(clock=sim.monotonic) as film,
+    ):
+        film.delete_webhook()
+        factory = MakeDispatcher(sim)
+        film_side = factory(db, film.webhook_url, route="project:p-film")
+        default = factory(
+            db, main.webhook_url, exclude=["project:p-film"]
+        )  # p-gone is no route now
+        group = Dispatchers([default, film_side])
+        await group.drain()
+        for notifier in factory.notifiers:
+            await notifier.aclose()
+    assert [m["embeds"][0]["title"] for m in main.messages] == ["1.mov", "2.mov", "4.mov"]
+    assert film.messages == []
+    state = group.state()
+    assert state["destination_broken"] and state["sent"] == 3
+    by_route = {d["route"]: d for d in state["destinations"]}
+    assert by_route["project:p-film"]["destination"] == "broken"
+    assert by_route["default"]["destination"] == "ok"
+    assert [n.file_id for n in await db.due(10)] == ["f0", "f3"]
+    # One message per 2 s in the default channel's bucket: it waited between its three sends.
+    assert len([wait for wait in sim.sleeps if wait > 1.0]) >= 2

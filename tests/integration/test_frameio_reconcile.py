@@ -199,3 +199,26 @@ async def test_the_adapter_bundle_serves_the_reconciler_from_one_config(
     assert fake.grants == ["client_credentials"]
     assert adapter.stored_secret() is None
     await adapter.aclose()
+
+
+async def test_names_of_decided_files_are_refreshed_every_few_passes(
+    fake: FakeFrameio, details: FrameioFileDetails
+) -> None:
+    """An approved file renamed without a delivery gets its new name, on every third pass only."""
+    tracked = Tracked()
+    decided = fake.add_file("cut_v1.mov", status="transcoded", status_field="Approved")
+    open_file = fake.add_file("open.mov", status="transcoded")
+    for file_id in (decided, open_file):
+        await tracked.seed(file_id)
+    reconciler = tracked.reconciler(details, account_id=fake.account_id, decided_every=3)
+    await reconciler.run_once()
+    assert tracked.status(decided) is PostflowStatus.APPROVED
+    fake.rename_file(decided, "cut_v1_FINAL.mov")
+    looked_up = []
+    for _ in range(3):
+        before = len(fake.calls("GET", f"/files/{decided}"))
+        await reconciler.run_once()
+        looked_up.append(len(fake.calls("GET", f"/files/{decided}")) > before)
+    assert looked_up == [False, True, False]  # passes 2, 3 and 4: the third of each three
+    record = tracked.db.records[decided]
+    assert (record.name, record.status) == ("cut_v1_FINAL.mov", PostflowStatus.APPROVED)

@@ -5,11 +5,27 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
+import attrs
 import psycopg
 import pytest
 
+from postflow_webhooks.adapters.postgres import (
+    PostgresDatabase,
+    PostgresIncidents,
+    PostgresJournal,
+    PostgresOutbox,
+    PostgresWatch,
+)
+from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteJournal, SqliteOutbox
+from postflow_webhooks.adapters.sqlite.incidents import SqliteIncidents
+from postflow_webhooks.domain.alerts import ALERTS_DESTINATION, Alert, AlertState, Incident
+from postflow_webhooks.domain.journal import BatchResult, IncomingDelivery
+from postflow_webhooks.domain.records import Notification, NotificationKind
+from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.service.alerts import alert_notification
 from tests.integration.test_migration import FIXTURE, serve_once
 from tests.postgres import scratch_database
 from tests.support import POSTFLOW_COMMAND, command_env, free_port
@@ -134,3 +150,84 @@ def test_migrate_refuses_a_non_empty_database_unless_told(tmp_path: Path) -> Non
             assert conn.execute("SELECT value FROM counters WHERE kind = 'total'").fetchone() == (
                 11,
             )
+
+
+async def write_todays_directory(data: Path) -> None:
+    """A data directory in today's SQLite layout: replay keys, routes, alerts, incidents, counts."""
+    db = SqliteDatabase.in_directory(data)
+    db.open()
+    journal, outbox, incidents = SqliteJournal(db), SqliteOutbox(db), SqliteIncidents(db)
+    now = datetime.now(UTC)
+    first = IncomingDelivery(
+        "first", now, b"{}", "file.versioned", "f1", True, b"\x07" * 32, int(now.timestamp())
+    )
+    assert await journal.append(first) is None
+    assert await journal.append(attrs.evolve(first, delivery_id="again")) == "first"
+    routed = Notification(
+        kind=NotificationKind.STATUS,
+        file_id="f1",
+        at=now,
+        event_type="file.ready",
+        delivery_id="first",
+        version=1,
+        new_status=PostflowStatus.COMPLETED,
+        destination="project:Feature Film",
+    )
+    plain = attrs.evolve(routed, destination="default", file_id="f2")
+    await journal.commit(BatchResult(at=now, notifications=(routed, plain, plain)))
+    sent, dead = await outbox.due(10, exclude=["project:Feature Film"])
+    assert sent.id is not None and dead.id is not None
+    await outbox.mark_sent(sent.id, now)
+    await outbox.mark_dead(dead.id, "400 refused", now)
+    incident = Incident("tunnel_down", "Tunnel down", "tunnel: failed", now)
+    alert = Alert("tunnel_down", AlertState.STARTED, "Tunnel down", "tunnel: failed", now)
+    await incidents.record([incident], [], [alert_notification(alert, now, ALERTS_DESTINATION)])
+    await db.close()
+
+
+@pytest.mark.anyio
+async def test_a_directory_of_todays_layout_moves_with_its_keys_routes_and_incidents(
+    tmp_path: Path,
+) -> None:
+    """Replay keys, destinations, open incidents and notification totals all arrive in PostgreSQL."""
+    data = tmp_path / "today"
+    await write_todays_directory(data)
+    with scratch_database() as url:
+        done = run(
+            "migrate",
+            "--to",
+            "postgres",
+            "--database-url",
+            url,
+            "--data-dir",
+            str(data),
+            env_dir=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "replay keys    1" in done.stdout
+        assert "notifications  4 (1 dead, 2 pending, 1 sent)" in done.stdout
+        db = PostgresDatabase(url)
+        db.open()
+        try:
+            journal, outbox = PostgresJournal(db), PostgresOutbox(db)
+            stats = await journal.stats()
+            assert (stats.total_events, stats.duplicates, stats.backlog) == (1, 1, 1)
+            stamp = int(datetime.now(UTC).timestamp())
+            replayed = IncomingDelivery(
+                "later", datetime.now(UTC), b"{}", "file.versioned", "f1", True, b"\x07" * 32, stamp
+            )
+            with psycopg.connect(url) as conn:
+                (kept,) = conn.execute("SELECT timestamp FROM accepted_signatures").fetchone()
+            assert await journal.append(attrs.evolve(replayed, timestamp=kept)) == "first"
+            routed = await outbox.due(10, "project:Feature Film")
+            assert [n.file_id for n in routed] == ["f1"]
+            alerts = await outbox.due(10, ALERTS_DESTINATION)
+            assert [n.kind for n in alerts] == [NotificationKind.ALERT]
+            assert await outbox.due(10, exclude=["project:Feature Film", ALERTS_DESTINATION]) == []
+            assert [i.reason for i in await PostgresIncidents(db).open_incidents()] == [
+                "tunnel_down"
+            ]
+            reading = await PostgresWatch(db).reading()
+            assert (reading.notifications_sent_total, reading.notifications_dead_total) == (1, 1)
+        finally:
+            await db.close()

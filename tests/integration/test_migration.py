@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteOutbox, SqliteRecords
 from postflow_webhooks.adapters.sqlite.schema import LATEST
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.domain.errors import StorageError
@@ -169,3 +170,21 @@ def test_serve_on_a_database_from_a_newer_release_exits_1_without_a_traceback(
     assert done.returncode == 1
     assert str(path) in done.stderr and "Upgrade" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.anyio
+async def test_earlier_notifications_go_to_the_default_destination(old_data_dir: Path) -> None:
+    """After layout 4, every notification queued by 0.1.0 is the default destination's."""
+    db = SqliteDatabase(old_data_dir / DATABASE)
+    db.open()
+    try:
+        outbox, records = SqliteOutbox(db), SqliteRecords(db)
+        pending = await outbox.due(100, "default")
+        assert len(pending) == 4 and {n.destination for n in pending} == {"default"}
+        assert await outbox.due(100, exclude=["default"]) == []
+        commented = await records.find("file-b")
+        assert commented is not None and commented.comment_count > 0
+        assert commented.open_comments == commented.comment_count
+        assert len(commented.comments) == commented.comment_count
+    finally:
+        await db.close()

@@ -99,7 +99,7 @@ def test_the_statuses_and_comments_settings_decide_what_is_queued(tmp_path: Path
             figures = notifications(url)
     assert shown(discord) == [
         ("c-1.mov", f"{S.WAITING_APPROVAL.value} → {S.APPROVED.value}"),
-        ("💬 c-1.mov", "Lovely grade"),
+        ("💬 New comment · c-1.mov", "Lovely grade"),
     ]
     assert (figures["sent"], figures["skipped"], figures["pending"]) == (2, 4, 0)
 

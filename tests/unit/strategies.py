@@ -15,10 +15,15 @@ from hypothesis import strategies as st
 
 from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.events import EVENT_KINDS, Dialect, EventKind, WebhookEvent
+from postflow_webhooks.domain.mapping import (
+    DEFAULT_REVIEW_MAPPING,
+    ReviewMapping,
+    fold_status,
+)
 from postflow_webhooks.domain.records import Enrichment, FileInfo, UploadRecord
 from postflow_webhooks.domain.rules import Decision, apply_event
 from postflow_webhooks.domain.state_machine import FileState
-from postflow_webhooks.domain.statuses import Processing, Review
+from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review
 
 # --- status words, from the issue's mapping rows -------------------------------
 
@@ -64,11 +69,26 @@ def spelled(words: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return words.flatmap(spellings)
 
 
+# Option names a studio might use (Frame.io's defaults among them).
+OPTION_NAMES = (
+    "Needs Review",
+    "Approved",
+    "Rejected",
+    "In Progress",
+    "Changes Requested",
+    "Client Approved",
+    "Final",
+    "On Hold",
+    "Étalonnage OK",
+)
+option_words = st.sampled_from(OPTION_NAMES).map(fold_status)
+
 # Anything a sender may put in a status field: the mapped words in any
-# spelling, words that decide nothing, and arbitrary text.
+# spelling, a studio's option names, words that decide nothing, and arbitrary text.
 status_texts = st.one_of(
     spelled(processing_words),
     spelled(review_words),
+    spelled(option_words),
     unmapped_words,
     st.text(max_size=12),
 )
@@ -88,14 +108,19 @@ V4_FILE_EVENTS = (
     "file.ready",
     "file.versioned",
     "file.deleted",
+    "file.updated",
     "metadata.value.updated",
 )
+V4_COMMENT_EVENTS = (
+    "comment.created",
+    "comment.updated",
+    "comment.deleted",
+    "comment.completed",
+    "comment.uncompleted",
+)
 V4_OTHER_EVENTS = (
-    "file.updated",
     "file.copied",
     "folder.created",
-    "comment.updated",
-    "comment.completed",
     "customfield.created",
     "project.updated",
     "collection.deleted",
@@ -111,8 +136,11 @@ V2_EVENTS = (
     "asset.updated",
     "reviewlink.created",
 )
+# Resource types Frame.io may send that are not files we track.
+UNTRACKED_TYPES = ("version_stack", "folder", "project")
 
 file_ids = st.sampled_from(("f-1", "f-2", "f-3"))
+FILE_TYPE = st.just("file")
 uuids = st.uuids().map(str)
 names = st.sampled_from(("video.mp4", "take 2.mov", "épisode_03.mxf"))
 link_urls = st.sampled_from(("https://f.io/a", "https://f.io/b", "https://cdn.example/x.mp4"))
@@ -149,13 +177,16 @@ def postflow_payloads(
 
 @st.composite
 def v4_payloads(
-    draw: st.DrawFn, events: Iterable[str] = V4_FILE_EVENTS, ids: st.SearchStrategy[str] = file_ids
+    draw: st.DrawFn,
+    events: Iterable[str] = V4_FILE_EVENTS,
+    ids: st.SearchStrategy[str] = file_ids,
+    types: st.SearchStrategy[str] = FILE_TYPE,
 ) -> dict[str, Any]:
     """A Frame.io V4 payload: ``type``, IDs only."""
     return {
         "account": {"id": draw(uuids)},
         "project": {"id": draw(uuids)},
-        "resource": {"id": draw(ids), "type": "file"},
+        "resource": {"id": draw(ids), "type": draw(types)},
         "type": draw(st.sampled_from(tuple(events))),
         "user": {"id": draw(uuids)},
         "workspace": {"id": draw(uuids)},
@@ -188,8 +219,46 @@ def maybe_wrapped(payloads: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrat
 any_dialect_payloads = st.one_of(
     postflow_payloads(),
     v4_payloads(events=V4_FILE_EVENTS + V4_OTHER_EVENTS),
+    v4_payloads(events=V4_FILE_EVENTS, types=st.sampled_from(UNTRACKED_TYPES)),
+    v4_payloads(
+        events=V4_COMMENT_EVENTS, ids=st.sampled_from(("c-1", "c-2")), types=st.just("comment")
+    ),
     v2_payloads(),
 )
+
+# --- the studio's review field: generated mappings --------------------------------
+
+REVIEW_TARGETS = (
+    PostflowStatus.WAITING_APPROVAL,
+    PostflowStatus.APPROVED,
+    PostflowStatus.REJECTED,
+    None,
+)
+
+
+@st.composite
+def review_mappings(draw: st.DrawFn) -> ReviewMapping:
+    """A studio's review mapping: some options (by any spelling) to decisions or no decision."""
+    names = draw(st.lists(st.sampled_from(OPTION_NAMES), unique=True, max_size=6))
+    options = tuple(
+        (draw(spellings(fold_status(n))), draw(st.sampled_from(REVIEW_TARGETS))) for n in names
+    )
+    field = draw(st.sampled_from(("Status", "Review Stage", "fd-status")))
+    if draw(st.booleans()):
+        return ReviewMapping.with_defaults(field, options)
+    return ReviewMapping(field=field, options=options)
+
+
+def option_texts(mapping: ReviewMapping) -> st.SearchStrategy[str]:
+    """A review-field value: one of the mapping's options (any spelling) or one it lacks."""
+    known = [name for name, _ in mapping.options]
+    known_texts = (
+        st.sampled_from(known).flatmap(lambda n: spellings(fold_status(n)))
+        if known
+        else st.nothing()
+    )
+    return st.one_of(known_texts, st.sampled_from(OPTION_NAMES), unmapped_words)
+
 
 # --- events, enrichments, states -----------------------------------------------------
 
@@ -205,12 +274,14 @@ def events(draw: st.DrawFn, kinds: Iterable[EventKind] = tuple(EventKind)) -> We
     kind = draw(st.sampled_from(tuple(kinds)))
     event_type = draw(st.sampled_from(_NAMES_BY_KIND[kind]))
     fid = draw(file_ids)
+    resource_type = draw(st.sampled_from((None, "file", "file", "version_stack")))
     return WebhookEvent(
         event_type=event_type,
         kind=kind,
         dialect=draw(st.sampled_from(tuple(Dialect))),
         resource_id=fid,
-        file_id=fid,
+        resource_type=resource_type,
+        file_id=None if resource_type == "version_stack" else fid,
         status=draw(_optional(status_texts)),
         review_status=draw(_optional(status_texts)),
         version=draw(_optional(st.integers(min_value=1, max_value=6))),
@@ -255,19 +326,27 @@ def at(n: int) -> datetime:
 
 
 def apply(
-    record: UploadRecord | None, event: WebhookEvent, enrichment: Enrichment, n: int = 0
+    record: UploadRecord | None,
+    event: WebhookEvent,
+    enrichment: Enrichment,
+    n: int = 0,
+    mapping: ReviewMapping = DEFAULT_REVIEW_MAPPING,
 ) -> tuple[UploadRecord | None, Decision]:
     """Apply one event the way the worker does: keep the old record when none is returned."""
-    decision = apply_event(record, event, enrichment, at=at(n), delivery_id=f"d-{n}")
+    decision = apply_event(
+        record, event, enrichment, at=at(n), delivery_id=f"d-{n}", mapping=mapping
+    )
     return (decision.record if decision.record is not None else record), decision
 
 
 def replay(
-    steps: Iterable[tuple[WebhookEvent, Enrichment]], file_id: str = "f-1"
+    steps: Iterable[tuple[WebhookEvent, Enrichment]],
+    file_id: str = "f-1",
+    mapping: ReviewMapping = DEFAULT_REVIEW_MAPPING,
 ) -> UploadRecord | None:
     """The record of ``file_id`` after the steps about it, applied in order."""
     record: UploadRecord | None = None
     for n, (event, enrichment) in enumerate(steps):
         if event.file_id == file_id:
-            record, _ = apply(record, event, enrichment, n)
+            record, _ = apply(record, event, enrichment, n, mapping)
     return record

@@ -9,7 +9,7 @@ from hypothesis import given
 
 from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.errors import PayloadError
-from postflow_webhooks.domain.events import CommentText, Dialect, EventKind
+from postflow_webhooks.domain.events import CommentAction, CommentText, Dialect, EventKind
 from tests.unit.strategies import (
     V4_OTHER_EVENTS,
     any_dialect_payloads,
@@ -114,7 +114,12 @@ def test_v4_delivery_is_ids_only() -> None:
         ("file.versioned", EventKind.VERSIONED),
         ("file.deleted", EventKind.DELETED),
         ("metadata.value.updated", EventKind.METADATA_CHANGED),
+        ("file.updated", EventKind.UPDATED),
         ("comment.created", EventKind.COMMENT),
+        ("comment.updated", EventKind.COMMENT),
+        ("comment.deleted", EventKind.COMMENT),
+        ("comment.completed", EventKind.COMMENT),
+        ("comment.uncompleted", EventKind.COMMENT),
     ],
 )
 def test_every_v4_event_in_the_table_has_its_kind(event_type: str, kind: EventKind) -> None:
@@ -132,6 +137,55 @@ def test_v4_comment_points_at_the_comment_not_a_file() -> None:
     assert event.kind is EventKind.COMMENT
     assert event.file_id is None
     assert event.comment == CommentText(comment_id="cmt-1")
+
+
+@pytest.mark.parametrize("action", list(CommentAction), ids=lambda a: a.value)
+def test_each_comment_event_says_what_happened(action: CommentAction) -> None:
+    """comment.created/updated/deleted/completed/uncompleted carry their action and comment id."""
+    event = read_payload(
+        {
+            **V4_READY,
+            "type": f"comment.{action.value}",
+            "resource": {"id": "c-9", "type": "comment"},
+        }
+    )
+    assert event.comment == CommentText(comment_id="c-9", action=action)
+
+
+def test_a_reply_names_its_thread() -> None:
+    """A PostFlow-dialect reply carries the id of the comment it answers."""
+    event = read_payload(
+        {
+            "event_type": "comment.created",
+            "resource": {"id": "f", "comment_id": "c-2", "parent_id": "c-1", "text": "agreed"},
+        }
+    )
+    assert event.comment == CommentText(text="agreed", comment_id="c-2", parent_id="c-1")
+
+
+def test_asset_updated_is_an_update_of_the_file() -> None:
+    """The legacy asset.updated means what file.updated means: a rename or a new link."""
+    event = read_payload({**V2_LABEL, "type": "asset.updated"})
+    assert (event.kind, event.file_id) == (EventKind.UPDATED, "asset-9")
+
+
+@pytest.mark.parametrize("resource_type", ["version_stack", "Version_Stack", "folder", "project"])
+@pytest.mark.parametrize("event_type", ["file.created", "file.versioned", "file.updated"])
+def test_a_resource_that_is_not_a_file_names_no_file(event_type: str, resource_type: str) -> None:
+    """A version_stack (or any untracked type) keeps its id as the resource, never as a file id."""
+    event = read_payload(
+        {**V4_READY, "type": event_type, "resource": {"id": "vs-1", "type": resource_type}}
+    )
+    assert (event.resource_id, event.file_id) == ("vs-1", None)
+    assert event.untracked_resource
+
+
+@pytest.mark.parametrize("resource_type", ["file", "FILE", "asset", None])
+def test_files_and_assets_are_tracked(resource_type: str | None) -> None:
+    """A file, an asset, or a resource of no stated type names its file."""
+    resource = {"id": "f-1"} if resource_type is None else {"id": "f-1", "type": resource_type}
+    event = read_payload({**V4_READY, "resource": resource})
+    assert (event.file_id, event.untracked_resource) == ("f-1", False)
 
 
 def test_v2_label_update_is_legacy_and_reads_the_label() -> None:
@@ -246,9 +300,10 @@ def test_unknown_event_types_are_accepted(payload: dict[str, Any]) -> None:
 
 
 def test_unknown_resource_types_are_accepted() -> None:
-    """A resource type other than file is not rejected."""
+    """A resource type other than file is not rejected, and is never taken for a file."""
     event = read_payload({**V4_READY, "resource": {"id": "x", "type": "reel"}})
-    assert (event.kind, event.file_id, event.resource_type) == (EventKind.READY, "x", "reel")
+    assert (event.kind, event.file_id, event.resource_type) == (EventKind.READY, None, "reel")
+    assert (event.resource_id, event.untracked_resource) == ("x", True)
 
 
 # --- details: ids, versions, links, comments -----------------------------------------

@@ -12,15 +12,18 @@ from hypothesis import strategies as st
 from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.errors import PayloadError
 from postflow_webhooks.domain.events import WebhookEvent
-from postflow_webhooks.domain.records import Enrichment, UploadRecord
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_MAPPING, ReviewMapping, fold_status
+from postflow_webhooks.domain.records import Enrichment, FileInfo, UploadRecord
 from postflow_webhooks.domain.rules import Outcome
-from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.domain.statuses import PostflowStatus, Review
 from tests.unit.strategies import (
     any_dialect_payloads,
     apply,
     maybe_wrapped,
+    option_texts,
     processing_words,
     replay,
+    review_mappings,
     spelled,
     steps,
 )
@@ -43,25 +46,42 @@ def postflow(event_type: str, file_id: str = "f-1", **resource: Any) -> WebhookE
 # --- applying an event twice equals applying it once ---------------------------------
 
 
+QUIET = (Outcome.UNCHANGED, Outcome.RECORDED, Outcome.IGNORED_DELETED, Outcome.UNTRACKED_RESOURCE)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(steps, max_size=6), steps)
-@example([], (v4("file.versioned"), NOTHING))
-@example([(v4("file.ready"), NOTHING)], (v4("file.versioned"), NOTHING))
-@example([], (postflow("comment.created", text="hi", author="Ana"), NOTHING))
-@example([(v4("file.deleted"), NOTHING)], (v4("file.ready"), NOTHING))
+@given(st.lists(steps, max_size=6), steps, review_mappings())
+@example([], (v4("file.versioned"), NOTHING), DEFAULT_REVIEW_MAPPING)
+@example([(v4("file.ready"), NOTHING)], (v4("file.versioned"), NOTHING), DEFAULT_REVIEW_MAPPING)
+@example(
+    [], (postflow("comment.created", text="hi", author="Ana"), NOTHING), DEFAULT_REVIEW_MAPPING
+)
+@example([(v4("file.deleted"), NOTHING)], (v4("file.ready"), NOTHING), DEFAULT_REVIEW_MAPPING)
+@example(
+    [(postflow("comment.created", comment_id="c1"), NOTHING)],
+    (postflow("comment.deleted", comment_id="c1"), NOTHING),
+    DEFAULT_REVIEW_MAPPING,
+)
+@example(
+    [],
+    (postflow("comment.created", comment_id="c2", parent_id="c1", text="yes"), NOTHING),
+    DEFAULT_REVIEW_MAPPING,
+)
 def test_applying_an_event_twice_equals_applying_it_once(
-    prefix: list[tuple[WebhookEvent, Enrichment]], step: tuple[WebhookEvent, Enrichment]
+    prefix: list[tuple[WebhookEvent, Enrichment]],
+    step: tuple[WebhookEvent, Enrichment],
+    mapping: ReviewMapping,
 ) -> None:
-    """A redelivered event changes nothing and announces nothing the second time."""
+    """Whatever the studio's mapping, a redelivered event changes and announces nothing again."""
     event, enrichment = step
     target = event.file_id or "f-1"
-    record = replay(prefix, file_id=target)
-    once, _ = apply(record, event, enrichment, n=100)
-    twice, second = apply(once, event, enrichment, n=101)
+    record = replay(prefix, file_id=target, mapping=mapping)
+    once, _ = apply(record, event, enrichment, n=100, mapping=mapping)
+    twice, second = apply(once, event, enrichment, n=101, mapping=mapping)
     assert twice == once
     assert second.notifications == ()
     assert second.record is None
-    assert second.outcome in (Outcome.UNCHANGED, Outcome.RECORDED, Outcome.IGNORED_DELETED)
+    assert second.outcome in QUIET
 
 
 # --- any order of the processing events of one version -------------------------------
@@ -96,6 +116,7 @@ def settled(record: UploadRecord | None) -> tuple[Any, ...] | None:
     st.lists(processing_events, min_size=1, max_size=6).flatmap(
         lambda evs: st.tuples(st.just(evs), st.permutations(evs))
     ),
+    review_mappings(),
 )
 @example(
     [],
@@ -103,6 +124,7 @@ def settled(record: UploadRecord | None) -> tuple[Any, ...] | None:
         [v4("file.ready"), v4("file.upload.completed")],
         [v4("file.upload.completed"), v4("file.ready")],
     ),
+    DEFAULT_REVIEW_MAPPING,
 )
 @example(
     [(v4("file.versioned"), NOTHING)],
@@ -110,19 +132,21 @@ def settled(record: UploadRecord | None) -> tuple[Any, ...] | None:
         [postflow("file.status.changed", status="failed"), v4("file.ready")],
         [v4("file.ready"), postflow("file.status.changed", status="failed")],
     ),
+    DEFAULT_REVIEW_MAPPING,
 )
 def test_processing_events_of_one_version_commute(
     prefix: list[tuple[WebhookEvent, Enrichment]],
     orders: tuple[list[WebhookEvent], list[WebhookEvent]],
+    mapping: ReviewMapping,
 ) -> None:
-    """Any order of one version's processing events ends in the same state."""
+    """Whatever the mapping, any order of one version's processing events ends in one state."""
     first, second = orders
-    base = replay(prefix)
+    base = replay(prefix, mapping=mapping)
     results = []
     for order in (first, second):
         record = base
         for n, event in enumerate(order):
-            record, _ = apply(record, event, NOTHING, n=50 + n)
+            record, _ = apply(record, event, NOTHING, n=50 + n, mapping=mapping)
         results.append(settled(record))
     assert results[0] == results[1]
 
@@ -131,7 +155,7 @@ def test_processing_events_of_one_version_commute(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(steps, max_size=20))
+@given(st.lists(steps, max_size=20), review_mappings())
 @example(
     [
         (v4("file.ready"), NOTHING),
@@ -139,25 +163,27 @@ def test_processing_events_of_one_version_commute(
         (v4("file.created"), NOTHING),
         (postflow("file.status.changed", status="processing"), NOTHING),
         (postflow("file.status.changed", status="failed"), NOTHING),
-    ]
+    ],
+    DEFAULT_REVIEW_MAPPING,
 )
 @example(
     [
         (v4("file.ready"), NOTHING),
         (v4("file.versioned", version=1), NOTHING),
         (v4("file.upload.completed"), NOTHING),
-    ]
+    ],
+    DEFAULT_REVIEW_MAPPING,
 )
 def test_completed_never_goes_back_without_a_new_version(
-    sequence: list[tuple[WebhookEvent, Enrichment]],
+    sequence: list[tuple[WebhookEvent, Enrichment]], mapping: ReviewMapping
 ) -> None:
-    """Once COMPLETED, a file's version never displays PROCESSING or UPLOADING again."""
+    """Whatever the mapping, once COMPLETED a version never shows PROCESSING or UPLOADING."""
     records: dict[str, UploadRecord] = {}
     completed: set[tuple[str, int]] = set()
     for n, (event, enrichment) in enumerate(sequence):
         if event.file_id is None:
             continue
-        record, _ = apply(records.get(event.file_id), event, enrichment, n=n)
+        record, _ = apply(records.get(event.file_id), event, enrichment, n=n, mapping=mapping)
         if record is None:
             continue
         records[event.file_id] = record
@@ -166,6 +192,110 @@ def test_completed_never_goes_back_without_a_new_version(
             completed.add(key)
         elif record.status in (PostflowStatus.PROCESSING, PostflowStatus.UPLOADING):
             assert key not in completed
+
+
+# --- the studio's review field, under any mapping -------------------------------------
+
+
+@st.composite
+def mapped_values(draw: st.DrawFn) -> tuple[ReviewMapping, str]:
+    """A mapping and a review-field value: one of its options or not."""
+    mapping = draw(review_mappings())
+    return mapping, draw(option_texts(mapping))
+
+
+def spec_meaning(mapping: ReviewMapping, value: str) -> tuple[bool, Review | None]:
+    """(known, decision) for a value, read from the mapping's pairs as the issue states it."""
+    known, decision = False, None
+    for name, status in mapping.options:  # later pairs win
+        if fold_status(name) == fold_status(value):
+            known, decision = True, None if status is None else DECISIONS[status]
+    return known, decision
+
+
+DECISIONS = {
+    PostflowStatus.WAITING_APPROVAL: Review.NEEDS_REVIEW,
+    PostflowStatus.APPROVED: Review.APPROVED,
+    PostflowStatus.REJECTED: Review.REJECTED,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(steps, max_size=5), mapped_values())
+def test_the_review_field_means_what_the_mapping_says(
+    prefix: list[tuple[WebhookEvent, Enrichment]], mapped: tuple[ReviewMapping, str]
+) -> None:
+    """An option sets its decision; "no decision" and unknown options keep it; unknown is reported."""
+    mapping, value = mapped
+    record = replay(prefix, mapping=mapping)
+    event = v4("metadata.value.updated")
+    details = Enrichment(file=FileInfo(file_id="f-1", review_status=value))
+    after, decision = apply(record, event, details, n=100, mapping=mapping)
+    known, meaning = spec_meaning(mapping, value)
+    before_review = record.review if record is not None else Review.NONE
+    if record is not None and record.deleted:
+        assert decision.outcome is Outcome.IGNORED_DELETED
+        return
+    assert after is not None
+    assert after.review is (meaning or before_review)
+    assert decision.unmapped_option == (None if known else value.strip())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(steps, max_size=6),
+    review_mappings(),
+    st.sampled_from(["file.updated", "asset.updated"]),
+)
+def test_an_update_never_changes_the_status(
+    prefix: list[tuple[WebhookEvent, Enrichment]], mapping: ReviewMapping, name: str
+) -> None:
+    """file.updated renames and relinks, whatever the API says of the file's status."""
+    record = replay(prefix, mapping=mapping)
+    details = Enrichment(
+        file=FileInfo(
+            file_id="f-1",
+            name="renamed.mov",
+            status="transcoded",
+            review_status="Approved",
+            version=9,
+        )
+    )
+    after, decision = apply(record, v4(name), details, n=100, mapping=mapping)
+    if record is None:
+        assert (after, decision.outcome) == (None, Outcome.RECORDED)
+        return
+    assert after is not None
+    assert (after.status, after.version, after.history) == (
+        record.status,
+        record.version,
+        record.history,
+    )
+    assert decision.notifications == ()
+    assert after.name == ("renamed.mov" if not record.deleted else record.name)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(steps, max_size=6),
+    st.sampled_from(
+        ["file.created", "file.ready", "file.versioned", "file.updated", "file.deleted"]
+    ),
+    st.sampled_from(["version_stack", "folder"]),
+)
+def test_a_version_stack_never_becomes_a_record(
+    prefix: list[tuple[WebhookEvent, Enrichment]], name: str, kind: str
+) -> None:
+    """A delivery about a version stack (or a folder) creates, changes and announces nothing."""
+    record = replay(prefix, file_id="f-1")
+    event = read_payload({"type": name, "resource": {"id": "f-1", "type": kind}})
+    details = Enrichment(file=FileInfo(file_id="f-1", status="transcoded", version=9))
+    after, decision = apply(record, event, details, n=100)
+    assert (after, decision.outcome, decision.notifications) == (
+        record,
+        Outcome.UNTRACKED_RESOURCE,
+        (),
+    )
 
 
 # --- parsing never raises anything but PayloadError ----------------------------------

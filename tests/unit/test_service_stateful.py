@@ -1,9 +1,10 @@
 """The service, run statefully against a plain model written from the issue's rules.
 
 The system is ``apply_event`` over a dict of records, as the worker wires it with
-in-memory state. The model is a dict of small plain values per file (processing
-rank, review, version, freshness, deletion) updated by the spec's rules, with
-its own word tables and labels, never by the domain's code.
+in-memory state, under a studio review mapping drawn for each run. The model is
+a dict of small plain values per file (processing rank, review, version,
+freshness, deletion, comments) updated by the spec's rules, with its own word
+tables, labels and reading of the mapping, never by the domain's code.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.events import WebhookEvent
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_MAPPING, ReviewMapping
 from postflow_webhooks.domain.records import (
     CommentInfo,
     Enrichment,
@@ -26,9 +34,9 @@ from postflow_webhooks.domain.records import (
     NotificationKind,
     UploadRecord,
 )
-from postflow_webhooks.domain.rules import apply_event, target_file_id
+from postflow_webhooks.domain.rules import Decision, Outcome, apply_event, target_file_id
 from postflow_webhooks.domain.statuses import PostflowStatus
-from tests.unit.strategies import at, spellings
+from tests.unit.strategies import OPTION_NAMES, at, review_mappings, spellings
 
 RANKS = ["none", "uploading", "processing", "failed", "ready"]
 PROCESSING_LABELS = {
@@ -55,6 +63,26 @@ PROCESSING_MEANING = {
 }
 REVIEW_MEANING = {"needs_review": "needs_review", "approved": "approved", "rejected": "rejected"}
 UNMAPPED = ["in_progress", "pending", "none"]
+# What a studio option may stand for, in the model's words.
+DECISION_OF = {"WAITING_APPROVAL": "needs_review", "APPROVED": "approved", "REJECTED": "rejected"}
+COMMENTS = st.sampled_from(["c1", "c2", "c3", "c4"])
+TEXTS = st.sampled_from(["note", "too dark", "fixed"])
+
+
+def folded(text: str) -> str:
+    """Case and separators folded, as the issue says options are compared."""
+    return "_".join(text.lower().replace("-", " ").replace("_", " ").split())
+
+
+@dataclass
+class ModelComment:
+    """One comment: its thread (for a reply), whether resolved, its words, whether seen."""
+
+    thread: str | None = None
+    completed: bool = False
+    text: str | None = None
+    seen: bool = True
+
 
 FILES = st.sampled_from(["a", "b", "c"])
 NO_DETAILS = Enrichment()
@@ -70,8 +98,46 @@ class ModelFile:
     fresh: bool = False
     deleted: bool = False
     changes: int = 0
-    comments: set[str] = field(default_factory=set)
+    comments: dict[str, ModelComment] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
     links: dict[str, str] = field(default_factory=dict)
+    name: str | None = None
+
+    def open_threads(self) -> int:
+        """Threads not marked complete (replies belong to their thread)."""
+        return sum(1 for c in self.comments.values() if c.thread is None and not c.completed)
+
+    def comment(self, action: str, cid: str, text: str | None, parent: str | None) -> bool:
+        """Apply a comment event; True when there is news to announce."""
+        if cid in self.removed or (parent is not None and parent in self.removed):
+            return False
+        known = self.comments.get(cid)
+        if action == "deleted":
+            if known is None:
+                self.removed.add(cid)
+                return False
+            gone = {cid} | {k for k, c in self.comments.items() if c.thread == cid}
+            for key in gone:
+                del self.comments[key]
+            self.removed |= gone
+            return True
+        if known is None:
+            if parent is not None and parent not in self.comments:
+                self.comments[parent] = ModelComment(seen=False)
+            self.comments[cid] = ModelComment(parent, action == "completed", text)
+            return True
+        news = not known.seen
+        known.seen = True
+        if action == "updated" and text is not None and text != known.text:
+            news = news or known.text is not None
+            known.text = text
+        elif known.text is None and text is not None:
+            known.text = text
+        if action in ("completed", "uncompleted"):
+            wanted = action == "completed"
+            news = news or known.completed != wanted
+            known.completed = wanted
+        return news
 
     def displayed(self) -> str | None:
         """The review decision when there is one, else the processing state."""
@@ -89,12 +155,19 @@ class ModelFile:
         if (self.rank, self.review) != before:
             self.fresh = False
 
-    def read(self, word: str | None) -> None:
-        """Apply what a status word means, if anything."""
+    def read(self, word: str | None, options: dict[str, str | None] | None = None) -> None:
+        """Apply what a payload word means: PostFlow's words first, then the studio's options."""
         if word in PROCESSING_MEANING:
             self.move(processing=PROCESSING_MEANING[word])
         elif word in REVIEW_MEANING:
             self.move(review=REVIEW_MEANING[word])
+        elif word is not None and options:
+            self.decide(options.get(folded(word)))
+
+    def decide(self, decision: str | None) -> None:
+        """A review-field option's decision, if it has one."""
+        if decision is not None:
+            self.move(review=decision)
 
     def new_version(self, number: int | None) -> None:
         """A versioning: numbered ones count when newer; unnumbered ones unless just done."""
@@ -133,6 +206,18 @@ class ServiceMachine(RuleBasedStateMachine):
         self.sent: list[Notification] = []
         self.clock = 0
         self.last: tuple[WebhookEvent, Enrichment, Effect] | None = None
+        self.mapping = DEFAULT_REVIEW_MAPPING
+        self.options: dict[str, str | None] = {}
+        self.news = False
+        self.decision = Decision(Outcome.RECORDED)
+
+    @initialize(mapping=review_mappings())
+    def studio(self, mapping: ReviewMapping) -> None:
+        """The studio's review mapping for this run, as the model reads its pairs."""
+        self.mapping = mapping
+        self.options = {}
+        for name, status in mapping.options:  # a later pair wins
+            self.options[folded(name)] = DECISION_OF[status.name] if status else None
 
     def deliver(self, body: Any, effect: Effect, enrichment: Enrichment = NO_DETAILS) -> None:
         """Apply one delivery to the system and to the model, and compare what is due."""
@@ -151,7 +236,9 @@ class ServiceMachine(RuleBasedStateMachine):
             enrichment,
             at=at(self.clock),
             delivery_id=f"d{self.clock}",
+            mapping=self.mapping,
         )
+        self.decision = decision
         if decision.record is not None:
             self.records[fid] = decision.record
         self.sent.extend(decision.notifications)
@@ -161,6 +248,7 @@ class ServiceMachine(RuleBasedStateMachine):
             return
         m = self.model.setdefault(fid, ModelFile())
         before = m.displayed()
+        self.news = False
         if not m.deleted:
             effect(m)
         after = m.displayed()
@@ -173,6 +261,8 @@ class ServiceMachine(RuleBasedStateMachine):
             assert (note.file_id, note.version) == (fid, m.version)
         else:
             assert statuses == []
+        comments = [n for n in decision.notifications if n.kind is NotificationKind.COMMENT]
+        assert len(comments) == (1 if self.news else 0)
         if m.deleted and fid not in self.frozen:
             self.frozen[fid] = self.records[fid]
 
@@ -220,7 +310,7 @@ class ServiceMachine(RuleBasedStateMachine):
         word, text = spelled
         self.deliver(
             payload("event_type", "file.status.changed", fid, status=text),
-            lambda m: m.read(word),
+            lambda m: m.read(word, self.options),
         )
 
     @rule(
@@ -234,7 +324,7 @@ class ServiceMachine(RuleBasedStateMachine):
         word, text = spelled
         self.deliver(
             payload("event_type", "review.status.changed", fid, review_status=text),
-            lambda m: m.read(word),
+            lambda m: m.read(word, self.options),
         )
 
     @rule(
@@ -250,12 +340,12 @@ class ServiceMachine(RuleBasedStateMachine):
     @rule(
         fid=FILES,
         spelled=st.none()
-        | st.sampled_from([*REVIEW_MEANING, "in_progress"]).flatmap(
-            lambda w: st.tuples(st.just(w), spellings(w))
+        | st.sampled_from([*OPTION_NAMES, "needs_review", "Legal Hold"]).flatmap(
+            lambda w: st.tuples(st.just(w), spellings(folded(w)))
         ),
     )
     def metadata_updated(self, fid: str, spelled: tuple[str, str] | None) -> None:
-        """A metadata.value.updated, with or without the file's Status field from the API."""
+        """A metadata.value.updated, with or without the review field's value from the API."""
         if spelled is None:
             enrichment, word = Enrichment(), None
         else:
@@ -263,44 +353,100 @@ class ServiceMachine(RuleBasedStateMachine):
             enrichment = Enrichment(file=FileInfo(file_id=fid, review_status=text))
         self.deliver(
             payload("type", "metadata.value.updated", fid),
-            lambda m: m.read(word) if word in REVIEW_MEANING else None,
+            lambda m: m.decide(self.options.get(folded(word))) if word else None,
             enrichment,
         )
+        if spelled is not None and self.decision.outcome is not Outcome.IGNORED_DELETED:
+            known = folded(spelled[1]) in self.options
+            assert self.decision.unmapped_option == (None if known else spelled[1].strip())
 
     @rule(fid=FILES, label=st.sampled_from(["approved", "needs_review", "in_progress"]))
     def label_updated(self, fid: str, label: str) -> None:
-        """A legacy asset.label.updated carrying its label."""
+        """A legacy asset.label.updated carrying its label: PostFlow's word, else an option."""
         body = {
             "type": "asset.label.updated",
             "resource": {"type": "asset", "id": fid, "label": label},
             "team": {"id": "t"},
         }
-        self.deliver(body, lambda m: m.read(label))
 
-    @rule(fid=FILES, cid=st.sampled_from(["c1", "c2", "c3"]))
-    def commented(self, fid: str, cid: str) -> None:
-        """A comment: counted once per comment, no status change."""
-        before = len(self.sent)
-        known = fid in self.model and (cid in self.model[fid].comments or self.model[fid].deleted)
-        self.deliver(
-            payload("event_type", "comment.created", fid, comment_id=cid, text="note"),
-            lambda m: m.comments.add(cid),
+        def effect(m: ModelFile) -> None:
+            if label in REVIEW_MEANING:
+                m.move(review=REVIEW_MEANING[label])
+            else:
+                m.decide(self.options.get(folded(label)))
+
+        self.deliver(body, effect)
+
+    @rule(fid=FILES, name=st.sampled_from(["a.mov", "b.mov", "c v2.mov"]))
+    def renamed(self, fid: str, name: str) -> None:
+        """A V4 file.updated: the API's new name; never a status, even from the API's answer."""
+        details = Enrichment(
+            file=FileInfo(file_id=fid, name=name, status="transcoded", review_status="Approved")
         )
-        comments = [n for n in self.sent[before:] if n.kind is NotificationKind.COMMENT]
-        assert len(comments) == (0 if known else 1)
 
-    @rule(fid=FILES, cid=st.sampled_from(["c1", "c4"]))
-    def v4_commented(self, fid: str, cid: str) -> None:
-        """A V4 comment names only the comment; the API says which file it is on."""
-        before = len(self.sent)
-        known = fid in self.model and (cid in self.model[fid].comments or self.model[fid].deleted)
+        def effect(m: ModelFile) -> None:
+            m.name = name
+
         self.deliver(
-            {"type": "comment.created", "resource": {"id": cid, "type": "comment"}},
-            lambda m: m.comments.add(cid),
+            payload("type", "file.updated", fid), effect if fid in self.model else ignore, details
+        )
+
+    @rule(fid=FILES, name=st.sampled_from(["file.created", "file.versioned", "file.ready"]))
+    def version_stack(self, fid: str, name: str) -> None:
+        """A delivery about a version stack: no record, no change, nothing announced."""
+        decision = apply_event(
+            self.records.get(fid),
+            read_payload({"type": name, "resource": {"id": fid, "type": "version_stack"}}),
+            NO_DETAILS,
+            at=at(self.clock),
+            delivery_id="vs",
+            mapping=self.mapping,
+        )
+        assert (decision.outcome, decision.record, decision.notifications) == (
+            Outcome.UNTRACKED_RESOURCE,
+            None,
+            (),
+        )
+
+    def comment_effect(
+        self, action: str, cid: str, text: str | None, parent: str | None = None
+    ) -> Effect:
+        """The model's side of a comment event; notes whether there is news."""
+
+        def effect(m: ModelFile) -> None:
+            self.news = m.comment(action, cid, text, parent)
+
+        return effect
+
+    @rule(
+        fid=FILES,
+        cid=COMMENTS,
+        text=TEXTS,
+        parent=st.none() | COMMENTS,
+        action=st.sampled_from(["created", "updated", "completed", "uncompleted", "deleted"]),
+    )
+    def commented(self, fid: str, cid: str, text: str, parent: str | None, action: str) -> None:
+        """A PostFlow-dialect comment event: counts, open threads and news as the spec says."""
+        if parent == cid:
+            parent = None
+        extra = {} if parent is None else {"parent_id": parent}
+        self.deliver(
+            payload("event_type", f"comment.{action}", fid, comment_id=cid, text=text, **extra),
+            self.comment_effect(action, cid, text, parent),
+        )
+
+    @rule(
+        fid=FILES,
+        cid=COMMENTS,
+        action=st.sampled_from(["created", "completed", "uncompleted", "updated"]),
+    )
+    def v4_commented(self, fid: str, cid: str, action: str) -> None:
+        """A V4 comment event names only the comment; the API says which file it is on."""
+        self.deliver(
+            {"type": f"comment.{action}", "resource": {"id": cid, "type": "comment"}},
+            self.comment_effect(action, cid, "from the API"),
             Enrichment(comment=CommentInfo(comment_id=cid, file_id=fid, text="from the API")),
         )
-        comments = [n for n in self.sent[before:] if n.kind is NotificationKind.COMMENT]
-        assert len(comments) == (0 if known else 1)
 
     @rule(fid=FILES, name=st.sampled_from(["file.deleted", "asset.deleted"]))
     def deleted(self, fid: str, name: str) -> None:
@@ -330,7 +476,10 @@ class ServiceMachine(RuleBasedStateMachine):
             assert label(record.status) == m.displayed()
             assert (record.version, record.deleted) == (m.version, m.deleted)
             assert record.comment_count == len(m.comments)
+            assert record.open_comments == m.open_threads()
             assert dict(record.links) == m.links
+            if m.name is not None:
+                assert record.name == m.name
 
     @invariant()
     def history_counts_status_changes(self) -> None:

@@ -156,3 +156,131 @@ def test_worker_process_is_retired_not_fatal(
     write(tmp_path / "config" / "receiver.json", {"worker_proces": True})
     with pytest.raises(SettingsError, match="worker_proces: unknown key"):
         load_settings(env(tmp_path))
+
+
+# --- the studio's workflow: review field, routes, mentions -----------------------------
+
+SECRET_ROUTE_URL = (
+    "https://discord.com/api/v10/webhooks/123456789012345678/t0ken-for-the-film-channel"
+)
+
+
+def test_the_review_field_defaults_to_frameio_status(tmp_path: Path) -> None:
+    """Without review settings the mapping is Frame.io's own Status field and options."""
+    mapping = load_settings(env(tmp_path)).review_mapping
+    assert mapping.field == "Status"
+    assert mapping.shown() == {
+        "Needs Review": "WAITING_APPROVAL",
+        "Approved": "APPROVED",
+        "Rejected": "REJECTED",
+        "In Progress": None,
+    }
+
+
+@pytest.mark.parametrize("where", ["receiver.json", "frameio_config.json"])
+def test_review_field_and_options_come_from_the_config_files(tmp_path: Path, where: str) -> None:
+    """review_field and review_options in receiver.json, or the seed file's receiver section."""
+    keys = {"review_field": "Review Stage", "review_options": {"Changes Requested": "REJECTED"}}
+    write(tmp_path / "config" / where, keys if where == "receiver.json" else {"receiver": keys})
+    settings = load_settings(env(tmp_path))
+    mapping = settings.review_mapping
+    assert mapping.field == "Review Stage"
+    assert mapping.shown()["Changes Requested"] == "REJECTED"
+    assert mapping.shown()["Approved"] == "APPROVED"
+
+
+def test_review_settings_come_from_the_environment_as_json(tmp_path: Path) -> None:
+    """POSTFLOW_REVIEW_FIELD and POSTFLOW_REVIEW_OPTIONS (JSON) win over the files."""
+    write(tmp_path / "config" / "receiver.json", {"review_options": {"Final": "APPROVED"}})
+    values = env(
+        tmp_path,
+        POSTFLOW_REVIEW_FIELD="fd-status",
+        POSTFLOW_REVIEW_OPTIONS='{"Final": "rejected", "On Hold": null, "Client OK": "APPROVED ✅"}',
+    )
+    settings = load_settings(values)
+    assert settings.review_field == "fd-status"
+    shown = settings.review_mapping.shown()
+    assert (shown["Final"], shown["On Hold"], shown["Client OK"]) == ("REJECTED", None, "APPROVED")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ('{"Final": "DONE"}', ["POSTFLOW_REVIEW_OPTIONS", "'Final'", "unknown status 'DONE'"]),
+        (
+            '{"Final": "COMPLETED"}',
+            ["POSTFLOW_REVIEW_OPTIONS", "COMPLETED is not a review decision"],
+        ),
+        ('["Final"]', ["POSTFLOW_REVIEW_OPTIONS", "expected an object"]),
+        ("{Final: APPROVED}", ["POSTFLOW_REVIEW_OPTIONS", "not valid JSON"]),
+        ('{"": "APPROVED"}', ["POSTFLOW_REVIEW_OPTIONS", "option name is empty"]),
+    ],
+)
+def test_bad_review_options_name_the_variable_and_the_option(
+    tmp_path: Path, value: str, words: list[str]
+) -> None:
+    """A malformed mapping stops start-up naming the variable, the option and what to use."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env(tmp_path, POSTFLOW_REVIEW_OPTIONS=value))
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_routes_and_mentions_are_read_and_the_urls_never_shown(tmp_path: Path) -> None:
+    """discord_routes and discord_mentions parse; a route's URL never appears in a repr."""
+    write(
+        tmp_path / "config" / "receiver.json",
+        {
+            "discord_routes": [
+                {
+                    "project": "Feature Film",
+                    "webhook_url": SECRET_ROUTE_URL,
+                    "mentions": {"REJECTED": ["role:111", "<@222>"]},
+                }
+            ],
+            "discord_mentions": {"WAITING_APPROVAL": "<@&333>"},
+        },
+    )
+    settings = load_settings(env(tmp_path))
+    (route,) = settings.discord_routes
+    assert route.project == "Feature Film" and route.webhook_url == SECRET_ROUTE_URL
+    assert [(m.kind.value, m.id) for m in route.mentions[0][1]] == [
+        ("role", "111"),
+        ("user", "222"),
+    ]
+    assert [(s.name, m[0].id) for s, m in settings.discord_mentions] == [
+        ("WAITING_APPROVAL", "333")
+    ]
+    assert "t0ken" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("routes", "words"),
+    [
+        ([{"project": "X"}], ["discord_routes", "[0].webhook_url"]),
+        ([{"webhook_url": SECRET_ROUTE_URL}], ["[0].project"]),
+        ([{"project": "X", "webhook_url": "ftp://x"}], ["[0].webhook_url"]),
+        ([{"project": "X", "webhook_url": SECRET_ROUTE_URL, "channel": 1}], ["[0].channel"]),
+        (
+            [{"project": "X", "webhook_url": SECRET_ROUTE_URL, "mentions": {"REJECTED": "@here"}}],
+            ["[0].mentions.REJECTED", "role:<id>"],
+        ),
+        (
+            [
+                {"project": "X", "webhook_url": SECRET_ROUTE_URL},
+                {"project": "x", "webhook_url": SECRET_ROUTE_URL},
+            ],
+            ["[1].project", "has a route already"],
+        ),
+    ],
+)
+def test_bad_routes_name_the_route_and_never_echo_a_url(
+    tmp_path: Path, routes: list[dict[str, object]], words: list[str]
+) -> None:
+    """A malformed route names its index and key; the message never contains a token."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env(tmp_path, POSTFLOW_DISCORD_ROUTES=json.dumps(routes)))
+    message = str(caught.value)
+    assert "t0ken" not in message
+    for word in words:
+        assert word in message

@@ -12,8 +12,18 @@ from hypothesis import strategies as st
 
 from postflow_webhooks.adapters.payload import read_payload
 from postflow_webhooks.domain.events import Dialect, EventKind, WebhookEvent
+from postflow_webhooks.domain.mapping import (
+    DEFAULT_REVIEW_MAPPING,
+    ReviewMapping,
+    ReviewMappingError,
+)
 from postflow_webhooks.domain.records import Enrichment, FileInfo
-from postflow_webhooks.domain.state_machine import TABLE, FileState, transition
+from postflow_webhooks.domain.state_machine import (
+    TABLE,
+    FileState,
+    transition,
+    unmapped_review_option,
+)
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, displayed_status
 from tests.unit.strategies import (
     PROCESSING_WORDS,
@@ -22,6 +32,7 @@ from tests.unit.strategies import (
     enrichments,
     events,
     file_states,
+    review_mappings,
 )
 
 NOTHING = Enrichment()
@@ -350,6 +361,107 @@ def test_reconciliation_applies_the_api_view_forward_only() -> None:
     assert kept.processing is Processing.READY
 
 
+# --- the studio's review field --------------------------------------------------------
+
+STUDIO = ReviewMapping.with_defaults(
+    "Review Stage",
+    (
+        ("Changes Requested", PostflowStatus.REJECTED),
+        ("Client Approved", PostflowStatus.APPROVED),
+        ("Final", PostflowStatus.APPROVED),
+        ("Internal Review", PostflowStatus.WAITING_APPROVAL),
+        ("On Hold", None),
+    ),
+)
+
+
+def decide(start: FileState, value: str | None, mapping: ReviewMapping = STUDIO) -> FileState:
+    """The state after the review field took ``value`` (metadata.value.updated + the API)."""
+    return transition(
+        start, event("metadata.value.updated"), details(review=value), mapping=mapping
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "review"),
+    [
+        ("Changes Requested", Review.REJECTED),
+        ("changes-requested", Review.REJECTED),
+        ("Client Approved", Review.APPROVED),
+        ("FINAL", Review.APPROVED),
+        ("Internal Review", Review.NEEDS_REVIEW),
+        ("Approved", Review.APPROVED),
+    ],
+)
+def test_a_studio_option_sets_its_decision(value: str, review: Review) -> None:
+    """Each configured option (any case or separator) sets the decision it is mapped to."""
+    assert decide(state(Processing.READY), value).review is review
+
+
+@pytest.mark.parametrize("value", ["On Hold", "In Progress"])
+def test_a_no_decision_option_keeps_the_decision(value: str) -> None:
+    """An option mapped to no decision changes nothing, and is not reported."""
+    start = state(Processing.READY, Review.APPROVED)
+    assert decide(start, value) == start
+    found = unmapped_review_option(
+        event("metadata.value.updated"), details(review=value), mapping=STUDIO
+    )
+    assert found is None
+
+
+def test_an_unknown_option_decides_nothing_and_is_reported() -> None:
+    """An option the mapping lacks keeps the decision, and is named for the status page."""
+    start = state(Processing.READY, Review.NEEDS_REVIEW)
+    assert decide(start, " Legal Hold ") == start
+    found = unmapped_review_option(
+        event("metadata.value.updated"), details(review=" Legal Hold "), mapping=STUDIO
+    )
+    assert found == "Legal Hold"
+
+
+def test_a_mapping_without_the_defaults_knows_only_its_own_options() -> None:
+    """A mapping given in full (not merged) does not read Frame.io's default option names."""
+    own = ReviewMapping(options=(("OK", PostflowStatus.APPROVED),))
+    start = state(Processing.READY)
+    assert decide(start, "OK", own).review is Review.APPROVED
+    assert decide(start, "Approved", own) == start
+
+
+def test_a_payload_word_falls_back_to_the_studio_options() -> None:
+    """review.status.changed naming a studio option means what the option means."""
+    e = event("review.status.changed", review_status="Changes Requested")
+    result = transition(state(Processing.READY), e, NOTHING, mapping=STUDIO)
+    assert result.review is Review.REJECTED
+
+
+def test_postflow_words_win_over_the_studio_options_in_payloads() -> None:
+    """PostFlow's own word "approved" keeps its meaning even if a studio option says otherwise."""
+    odd = ReviewMapping.with_defaults(options=(("Approved", PostflowStatus.REJECTED),))
+    e = event("review.status.changed", review_status="approved")
+    assert transition(state(Processing.READY), e, NOTHING, mapping=odd).review is Review.APPROVED
+    assert decide(state(Processing.READY), "Approved", odd).review is Review.REJECTED
+
+
+def test_the_default_mapping_is_frameio_out_of_the_box() -> None:
+    """Defaults: Needs Review, Approved, Rejected decide; In Progress decides nothing."""
+    assert DEFAULT_REVIEW_MAPPING.field == "Status"
+    assert DEFAULT_REVIEW_MAPPING.shown() == {
+        "Needs Review": "WAITING_APPROVAL",
+        "Approved": "APPROVED",
+        "Rejected": "REJECTED",
+        "In Progress": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "status", [PostflowStatus.COMPLETED, PostflowStatus.FAILED, PostflowStatus.PROCESSING]
+)
+def test_an_option_may_not_mean_a_processing_status(status: PostflowStatus) -> None:
+    """Only review decisions (or no decision) may be given to an option; the error names it."""
+    with pytest.raises(ReviewMappingError, match=f"'Final'.*{status.name}"):
+        ReviewMapping(options=(("Final", status),))
+
+
 # --- every mapping row through the table -------------------------------------------
 
 EXPECTED_DISPLAY = {
@@ -387,11 +499,16 @@ ALL_STATES = [
 WORDS = [None, *PROCESSING_WORDS, *REVIEW_WORDS, "in_progress"]
 
 
-def check_invariants(before: FileState, e: WebhookEvent, enrichment: Enrichment) -> None:
-    """The rules every transition obeys, whatever the state and the event."""
-    result = transition(before, e, enrichment)
+def check_invariants(
+    before: FileState,
+    e: WebhookEvent,
+    enrichment: Enrichment,
+    mapping: ReviewMapping = DEFAULT_REVIEW_MAPPING,
+) -> None:
+    """The rules every transition obeys, whatever the state, the event and the mapping."""
+    result = transition(before, e, enrichment, mapping=mapping)
     # Applying the same fact again changes nothing.
-    assert transition(result, e, enrichment) == result
+    assert transition(result, e, enrichment, mapping=mapping) == result
     if before.deleted:
         assert result == before
         return
@@ -399,7 +516,7 @@ def check_invariants(before: FileState, e: WebhookEvent, enrichment: Enrichment)
         assert result == attrs.evolve(before, deleted=True)
         return
     assert not result.deleted
-    if e.kind in (EventKind.COMMENT, EventKind.OTHER):
+    if e.kind in (EventKind.COMMENT, EventKind.OTHER, EventKind.UPDATED):
         assert result == before
         return
     assert result.version >= before.version
@@ -451,6 +568,7 @@ _KIND_NAMES = [
     ("file.versioned", EventKind.VERSIONED),
     ("metadata.value.updated", EventKind.METADATA_CHANGED),
     ("comment.created", EventKind.COMMENT),
+    ("file.updated", EventKind.UPDATED),
     ("file.deleted", EventKind.DELETED),
     ("postflow.reconciled", EventKind.RECONCILED),
     ("folder.created", EventKind.OTHER),
@@ -458,22 +576,24 @@ _KIND_NAMES = [
 
 
 @settings(max_examples=300, deadline=None)
-@given(file_states, events(), enrichments())
+@given(file_states, events(), enrichments(), review_mappings())
 @example(
     FileState(Processing.READY),
     WebhookEvent("file.upload.completed", EventKind.UPLOAD_COMPLETED, Dialect.V4, file_id="f"),
     NOTHING,
+    DEFAULT_REVIEW_MAPPING,
 )
 @example(
     FileState(Processing.FAILED, version_fresh=True),
     WebhookEvent("file.versioned", EventKind.VERSIONED, Dialect.V4, file_id="f", version=1),
     NOTHING,
+    DEFAULT_REVIEW_MAPPING,
 )
 def test_any_state_and_any_event_obey_the_invariants(
-    before: FileState, e: WebhookEvent, enrichment: Enrichment
+    before: FileState, e: WebhookEvent, enrichment: Enrichment, mapping: ReviewMapping
 ) -> None:
-    """Any state, any kind of event with arbitrary status strings, any API answer: invariants."""
-    check_invariants(before, e, enrichment)
+    """Any state, event, API answer and studio mapping: the table's invariants hold."""
+    check_invariants(before, e, enrichment, mapping)
 
 
 @given(file_states.filter(lambda s: not s.deleted), st.sampled_from(sorted(REVIEW_WORDS)))

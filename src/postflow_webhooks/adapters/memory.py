@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from postflow_webhooks.domain.alerts import Incident
+from postflow_webhooks.domain.endpoint import MAX_EVENT_TYPES_SHOWN, MAX_SKEW_SECONDS
 from postflow_webhooks.domain.journal import (
     BatchResult,
     DeadLetter,
@@ -26,7 +28,7 @@ from postflow_webhooks.domain.journal import (
     PendingDelivery,
     QuarantinedDelivery,
 )
-from postflow_webhooks.domain.records import Notification, UploadRecord
+from postflow_webhooks.domain.records import Notification, UploadRecord, holds_comment
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 
@@ -46,6 +48,16 @@ class _Note:
     settled_at: datetime | None = None
 
 
+def _bounded(by_type: Counter[str]) -> dict[str, int]:
+    """The most frequent event types by name, the rest under ``other`` (as SQLite does)."""
+    ranked = sorted(by_type.items(), key=lambda item: (-item[1], item[0]))
+    shown = dict(ranked[:MAX_EVENT_TYPES_SHOWN])
+    if len(ranked) > MAX_EVENT_TYPES_SHOWN:
+        rest = sum(n for _, n in ranked[MAX_EVENT_TYPES_SHOWN:])
+        shown["other"] = shown.get("other", 0) + rest
+    return shown
+
+
 class MemoryDatabase:
     """Deliveries, records, notifications and destinations in lists and dicts."""
 
@@ -63,11 +75,22 @@ class MemoryDatabase:
         self._by_type: Counter[str] = Counter()
         self._rejections: Counter[str] = Counter()
         self._last_event: LastEvent | None = None
+        self._incidents: list[Incident] = []
+        self._signatures: dict[tuple[bytes, int], str] = {}
+        self._duplicates = 0
 
     # -- DeliveryInbox ---------------------------------------------------------
 
-    async def append(self, delivery: IncomingDelivery) -> None:
-        """Keep the delivery and count it."""
+    async def append(self, delivery: IncomingDelivery) -> str | None:
+        """Keep the delivery and count it; for a replayed signature, the first one's id."""
+        if delivery.signature is not None:
+            horizon = int(delivery.received_at.timestamp()) - MAX_SKEW_SECONDS - 1
+            self._signatures = {k: v for k, v in self._signatures.items() if k[1] >= horizon}
+            key = (delivery.signature, delivery.timestamp or 0)
+            if key in self._signatures:
+                self._duplicates += 1
+                return self._signatures[key]
+            self._signatures[key] = delivery.delivery_id
         self._last_seq += 1
         pending = PendingDelivery(
             seq=self._last_seq,
@@ -80,6 +103,7 @@ class MemoryDatabase:
         self._rows.append(_Row(pending))
         self._total += 1
         self._by_type[delivery.event_type] += 1
+        return None
 
     async def reject(self, reason: str) -> None:
         """Count a refused request."""
@@ -203,8 +227,9 @@ class MemoryDatabase:
         """Counters as ``/webhook-status`` shows them."""
         return JournalStats(
             total_events=self._total,
-            events_by_type=dict(self._by_type),
+            events_by_type=_bounded(self._by_type),
             rejections=dict(self._rejections),
+            duplicates=self._duplicates,
             backlog=sum(1 for r in self._rows if r.state == "pending"),
             quarantined=sum(1 for r in self._rows if r.state == "quarantined"),
             notifications_pending=self._count(NotificationState.PENDING),
@@ -237,6 +262,12 @@ class MemoryDatabase:
         """How many records, optionally of one status."""
         return sum(1 for r in self.records.values() if status is None or r.status is status)
 
+    async def find_by_comment(self, comment_key: str) -> UploadRecord | None:
+        """The record holding a comment, live or deleted (most recently changed first)."""
+        found = [r for r in self.records.values() if holds_comment(r, comment_key)]
+        found.sort(key=lambda r: r.last_change, reverse=True)
+        return found[0] if found else None
+
     async def adopt(self, records: Sequence[UploadRecord]) -> int:
         """Add records not held yet."""
         fresh = [r for r in records if r.file_id not in self.records]
@@ -262,9 +293,17 @@ class MemoryDatabase:
 
     # -- NotificationOutbox, DeadLetters, DestinationStates --------------------
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order."""
-        pending = [n.notification for n in self._notes if n.state is NotificationState.PENDING]
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in commit order (of one destination, or none of ``exclude``)."""
+        pending = [
+            n.notification
+            for n in self._notes
+            if n.state is NotificationState.PENDING
+            and (destination is None or n.notification.destination == destination)
+            and n.notification.destination not in exclude
+        ]
         return pending[:limit]
 
     async def mark_sent(self, notification_id: int, at: datetime) -> None:
@@ -306,6 +345,24 @@ class MemoryDatabase:
     async def set_destination(self, state: DestinationState) -> None:
         """Save a destination's state."""
         self._destinations[state.key] = state
+
+    # -- IncidentLog -----------------------------------------------------------
+
+    async def open_incidents(self) -> list[Incident]:
+        """The incidents open now, oldest first."""
+        return list(self._incidents)
+
+    async def record(
+        self,
+        opened: Sequence[Incident],
+        closed: Sequence[str],
+        notifications: Sequence[Notification],
+    ) -> None:
+        """Open and close incidents and queue their alerts, all at once."""
+        kept = [i for i in self._incidents if i.reason not in set(closed)]
+        known = {i.reason for i in kept}
+        self._incidents = kept + [i for i in opened if i.reason not in known]
+        await self.commit(BatchResult(notifications=tuple(notifications)))
 
 
 class MemoryTracker:

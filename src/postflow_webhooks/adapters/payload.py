@@ -2,7 +2,10 @@
 
 One private cattrs converter structures the decoded JSON into the domain's
 ``RawPayload`` (strict types, extra keys ignored); the domain then gives it
-its meaning. The receiver (to answer 400/422 at once) and the worker (on the
+its meaning. Text that could not be stored is refused here, with its path:
+a lone surrogate (``"\\ud83d"``, what a truncated emoji becomes) in any string
+the payload carries, an event type over ``MAX_EVENT_TYPE_LENGTH`` characters,
+an id over ``MAX_ID_LENGTH``. The receiver (to answer 400/422 at once) and the worker (on the
 stored bytes) both read deliveries here, the one way there is; the app gives
 both the same ``remembering_reader``, so a delivery is usually read once.
 """
@@ -16,7 +19,9 @@ from typing import Any
 
 import cattrs
 from cattrs.errors import ClassValidationError
+from cattrs.gen import make_dict_structure_fn, override
 
+from postflow_webhooks.domain.endpoint import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
 from postflow_webhooks.domain.errors import NotJsonError, PayloadError, Problem
 from postflow_webhooks.domain.events import WebhookEvent, required_problems, unwrap
 from postflow_webhooks.domain.payload import (
@@ -29,18 +34,46 @@ from postflow_webhooks.domain.payload import (
 )
 
 
+def _encodable(text: str) -> str:
+    """``text`` if it can be stored as UTF-8; else ``ValueError`` naming the bad code point."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        point = ord(text[exc.start])
+        raise ValueError(
+            f"text that cannot be encoded as UTF-8: a lone surrogate U+{point:04X} at "
+            f"character {exc.start} (a truncated emoji?); send valid UTF-8 text"
+        ) from None
+    return text
+
+
 def _strict_str(value: object, _: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {json_type(value)}")
-    return value
+    return _encodable(value)
+
+
+def _event_name(value: object, _: object) -> str | None:
+    if value is None:
+        return None
+    text = _strict_str(value, str)
+    if len(text) > MAX_EVENT_TYPE_LENGTH:
+        raise ValueError(
+            f"an event type of {len(text)} characters; the limit is {MAX_EVENT_TYPE_LENGTH}"
+        )
+    return text
 
 
 def _identifier(value: object, _: object) -> Identifier:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"expected a string or integer id, got {json_type(value)}")
-    text = str(value)
+    text = _encodable(str(value))
     if not text.strip():
         raise ValueError("expected a non-empty id")
+    if len(text) > MAX_ID_LENGTH:
+        raise ValueError(f"an id of {len(text)} characters; the limit is {MAX_ID_LENGTH}")
     return Identifier(text)
 
 
@@ -53,7 +86,7 @@ def _strict_int(value: object, _: object) -> int:
 def _links(value: object, _: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"expected an object, got {json_type(value)}")
-    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+    return {_encodable(k): _encodable(v) for k, v in value.items() if isinstance(v, str)}
 
 
 def make_converter() -> cattrs.Converter:
@@ -76,10 +109,13 @@ def make_converter() -> cattrs.Converter:
     # costs more); each class's hook is generated after the hooks of its fields.
     for kind in (str, int, Identifier, dict[str, str]):
         _register_optional(converter, kind)
-    for cls in (RawRef, RawAuthor, RawResource, RawPayload):
+    for cls in (RawRef, RawAuthor, RawResource):
         base = converter.gen_structure_attrs_fromdict(cls)
         converter.register_structure_hook(cls, _objects_only(base, cls))
         _register_optional(converter, cls)
+    names = override(struct_hook=_event_name)
+    payload = make_dict_structure_fn(RawPayload, converter, event_type=names, type=names)
+    converter.register_structure_hook(RawPayload, _objects_only(payload, RawPayload))
     return converter
 
 

@@ -35,8 +35,36 @@ def to_plain(value: Any) -> Any:
 
 
 def from_plain(data: Any, cls: type[T]) -> T:
-    """Plain data back into a stored value."""
+    """Plain data back into a stored value (records of earlier releases upgraded)."""
+    if cls is UploadRecord:
+        data = upgrade_record(data)
     return _CONVERTER.structure(data, cls)
+
+
+def upgrade_record(data: Any) -> Any:
+    """A stored record from before per-comment tracking, in today's shape.
+
+    Until 0.2, a record counted comments (``comment_count``) and remembered the
+    keys of the last 50 (``recent_comment_keys``); every comment read as open.
+    Each becomes a ``CommentEntry`` (open), the ones counted but not
+    remembered an anonymous ``legacy:<n>`` entry, so the counts stay exact and
+    later events on those comments find them. Today's records pass unchanged.
+    """
+    if not isinstance(data, dict) or "comments" in data:
+        return data
+    upgraded = dict(data)
+    keys = [k for k in upgraded.pop("recent_comment_keys", None) or [] if isinstance(k, str)]
+    count = upgraded.get("comment_count", 0)
+    count = count if isinstance(count, int) and count > 0 else 0
+    keys = keys[-count:] if count else []
+    anonymous = [f"legacy:{n}" for n in range(count - len(keys))]
+    entries: list[dict[str, Any]] = [{"key": key} for key in (*anonymous, *keys)]
+    last = upgraded.get("last_comment")
+    if entries and isinstance(last, dict):
+        entries[-1].update({k: last.get(k) for k in ("text", "author", "at")})
+    upgraded["comments"] = entries
+    upgraded["open_comments"] = len(entries)
+    return upgraded
 
 
 def dump_record(record: UploadRecord) -> str:
@@ -45,7 +73,7 @@ def dump_record(record: UploadRecord) -> str:
 
 
 def load_record(text: str) -> UploadRecord:
-    """A record from JSON text written by ``dump_record``."""
+    """A record from JSON text written by ``dump_record`` (of this release or an earlier one)."""
     return from_plain(json.loads(text), UploadRecord)
 
 

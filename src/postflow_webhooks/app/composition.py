@@ -25,41 +25,34 @@ from postflow_webhooks.adapters.cloudflared import (
     require_public_exposure_allowed,
     restart_retrying,
 )
-from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter, FrameioConfig, retry_policy
 from postflow_webhooks.adapters.frameio.borrowed import BorrowedTokens
 from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
+from postflow_webhooks.adapters.http.metering import RequestCounts
 from postflow_webhooks.adapters.payload import remembering_reader
-from postflow_webhooks.adapters.postgres import (
-    DELIVERIES_CHANNEL,
-    OUTBOX_CHANNEL,
-    PostgresDatabase,
-    PostgresJournal,
-    PostgresOutbox,
-    PostgresRecords,
-    PostgresRoles,
-)
-from postflow_webhooks.adapters.sqlite import (
-    SqliteDatabase,
-    SqliteJournal,
-    SqliteOutbox,
-    SqliteRecords,
-)
+from postflow_webhooks.adapters.prometheus import PrometheusMetrics
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.health import Thresholds
+from postflow_webhooks.app.logs import escape_request_values
+from postflow_webhooks.app.metrics import pass_reporter
+from postflow_webhooks.app.notifying import (
+    announce_policy,
+    build_dispatchers,
+    build_notifier,
+    name_directory,
+)
+from postflow_webhooks.app.page import RuntimePageViews
 from postflow_webhooks.app.policies import Policies
-from postflow_webhooks.app.roles import SoleRoles
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
-from postflow_webhooks.app.settings import (
-    Settings,
-    SettingsError,
-    load_settings,
-    shared_store_problem,
-)
+from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
-from postflow_webhooks.domain.announce import AnnouncePolicy
+from postflow_webhooks.app.stores import build_store
+from postflow_webhooks.app.watching import Watcher
+from postflow_webhooks.domain.alerts import ALERTS_DESTINATION
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
+from postflow_webhooks.domain.records import DEFAULT_DESTINATION
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
@@ -114,7 +107,9 @@ def build_frameio(
     """The Frame.io API adapter: our own credentials, else the host's tokens, else none."""
     config = frameio_config(settings)
     if config is not None:
-        return FrameioAdapter(config, clock=clock, retrying=retry_policy())
+        return FrameioAdapter(
+            config, clock=clock, retrying=retry_policy(), review_field=settings.review_field
+        )
     if borrowed_auth is None:
         return None
     return FrameioAdapter(
@@ -122,6 +117,7 @@ def build_frameio(
         clock=clock,
         retrying=retry_policy(),
         tokens=BorrowedTokens(borrowed_auth),
+        review_field=settings.review_field,
     )
 
 
@@ -134,53 +130,6 @@ def build_tunnel(settings: Settings, secret_set: bool) -> Tunnel | None:
         return None
     require_public_exposure_allowed(secret_set, settings.allow_insecure_public)
     return CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
-
-
-def build_notifier(settings: Settings) -> DiscordNotifier | None:
-    """The Discord notifier, when a webhook URL is configured."""
-    if not settings.discord_webhook_url:
-        return None
-    return DiscordNotifier(
-        DiscordConfig(
-            webhook_url=settings.discord_webhook_url,
-            username=settings.discord_username,
-            avatar_url=settings.discord_avatar_url,
-        )
-    )
-
-
-@attrs.frozen
-class Store:
-    """The configured database, by role, and how the roles are shared out."""
-
-    storage: SqliteDatabase | PostgresDatabase
-    journal: SqliteJournal | PostgresJournal
-    records: SqliteRecords | PostgresRecords
-    outbox: SqliteOutbox | PostgresOutbox
-    roles: SoleRoles | PostgresRoles
-    label: str
-
-    @property
-    def shared(self) -> bool:
-        """True when several receivers may use this database at once."""
-        return isinstance(self.storage, PostgresDatabase)
-
-
-def build_store(settings: Settings, policies: Policies) -> Store:
-    """SQLite in the data directory, or the shared PostgreSQL database; nothing opened yet."""
-    problem = shared_store_problem(settings)
-    if problem is not None:
-        raise SettingsError(problem[0], "configuration", problem[1])
-    if settings.store == "postgres" and settings.database_url:
-        pg = PostgresDatabase(settings.database_url)
-        roles = PostgresRoles(pg.conninfo, pg.label, reconnect=policies.store_reconnect)
-        return Store(
-            pg, PostgresJournal(pg), PostgresRecords(pg), PostgresOutbox(pg), roles, pg.label
-        )
-    db = SqliteDatabase.in_directory(settings.data_dir)
-    return Store(
-        db, SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db), SoleRoles(), str(db.path)
-    )
 
 
 def build_runtime(
@@ -203,6 +152,7 @@ def build_runtime(
     policies = policies or Policies()
     closers: list[Closer] = []
     read_event = remembering_reader()
+    metrics = PrometheusMetrics()
     store = build_store(settings, policies)
     db, journal, records, outbox = store.storage, store.journal, store.records, store.outbox
 
@@ -222,9 +172,11 @@ def build_runtime(
     secrets = SigningSecrets(settings.webhook_secret, stored, locked=locked)
     if tunnel is None:
         tunnel = build_tunnel(settings, secret_set=has_secret or locked)
+    checks = []
     if tracker is None and settings.store == "json":
         json_tracker = JsonTracker(settings.data_dir / FILE_NAME)
         closers.append(json_tracker.close)
+        checks.append(json_tracker.check)
         tracker = json_tracker
     if notifier is None:
         discord = build_notifier(settings)
@@ -232,10 +184,25 @@ def build_runtime(
             closers.append(discord.aclose)
         notifier = discord
 
-    dispatcher = None
-    if notifier is not None:
-        dispatcher = NotificationDispatcher(
-            outbox, outbox, notifier, clock, outage_backoff=policies.notification_outage
+    alerts_url = settings.discord_alerts_url if settings.alerts else None
+    alerts_notifier = None
+    if alerts_url and alerts_url != settings.discord_webhook_url:
+        alerts_notifier = build_notifier(settings, alerts_url)
+        if alerts_notifier is not None:
+            closers.append(alerts_notifier.aclose)
+    reserved = [ALERTS_DESTINATION] if alerts_notifier is not None else []
+    dispatcher = build_dispatchers(
+        settings, notifier, outbox, clock, policies, closers, reserved=reserved
+    )
+    alerts = None
+    if alerts_notifier is not None:
+        alerts = NotificationDispatcher(
+            outbox,
+            outbox,
+            alerts_notifier,
+            clock,
+            outage_backoff=policies.notification_outage,
+            route=ALERTS_DESTINATION,
         )
     tracker_sync = None
     if tracker is not None:
@@ -254,19 +221,15 @@ def build_runtime(
         failure_backoff=policies.worker_failure,
         enrich_backoff=policies.enrichment,
         details=file_details,
-        announce=AnnouncePolicy(
-            enabled=notifier is not None,
-            statuses=frozenset(settings.discord_statuses),
-            comments=settings.discord_comments,
-        ),
+        announce=announce_policy(settings, notifier),
+        review=settings.review_mapping,
+        directory=name_directory(settings, frameio) if dispatcher is not None else None,
         batch_size=settings.worker_batch,
         after_commit=after_commit,
+        report=pass_reporter(metrics),
     )
     db.on_deliveries = worker.wake
-    if isinstance(store.roles, PostgresRoles):
-        store.roles.on_notify(DELIVERIES_CHANNEL, worker.wake)
-        if dispatcher is not None:
-            store.roles.on_notify(OUTBOX_CHANNEL, dispatcher.wake)
+    store.listen(worker.wake, [part.wake for part in (dispatcher, alerts) if part is not None])
 
     registrar = reconciler = None
     if frameio is not None:
@@ -291,7 +254,7 @@ def build_runtime(
                 worker.apply_external,
                 account_id=frameio.config.account_id,
             )
-    return ReceiverRuntime(
+    runtime = ReceiverRuntime(
         settings=settings,
         clock=clock,
         lock=DataDirectoryLock(settings.data_dir),
@@ -311,9 +274,27 @@ def build_runtime(
         registrar=registrar,
         reconciler=reconciler,
         closers=closers,
+        checks=checks,
         roles=store.roles,
         store_label=store.label,
     )
+    runtime.watcher = Watcher(
+        runtime,
+        store=store.watch,
+        incidents=store.incidents,
+        counts=RequestCounts(),
+        metrics=metrics,
+        thresholds=Thresholds(settings.tunnel_down_threshold, settings.backlog_age_threshold),
+        observer=frameio.observer if frameio is not None else None,
+        check_signin=frameio.check_signin if frameio is not None else None,
+        alerts=alerts,
+        announce_alerts=settings.alerts and (notifier is not None or alerts is not None),
+        alerts_separate=alerts is not None,
+        alerts_destination=ALERTS_DESTINATION if alerts is not None else DEFAULT_DESTINATION,
+        check_interval=settings.alert_check_interval,
+        resolve_after=settings.alert_resolve_after,
+    )
+    return runtime
 
 
 def create_app(
@@ -329,6 +310,7 @@ def create_app(
 ) -> Starlette:
     """The receiver as a Starlette app; settings default to the environment's."""
     settings = settings or load_settings(os.environ)
+    escape_request_values()
     runtime = build_runtime(
         settings,
         tracker=tracker,
@@ -354,12 +336,19 @@ def create_app(
             await runtime.stop()
 
     receiver = WebhookReceiver(runtime.inbox, runtime.read_event, runtime.clock, runtime.secrets)
+    watcher = runtime.watcher
+    assert watcher is not None
+    views = RuntimeStatusViews(runtime, watcher)
     app = build_http_app(
         receiver,
-        RuntimeStatusViews(runtime),
+        views,
         signature_required=runtime.secrets.required,
         lifespan=lifespan,
         public_status=settings.public_status,
+        watch=views,
+        page=RuntimePageViews(views, watcher),
+        counts=watcher.counts,
+        status_token=settings.status_token,
     )
     app.state.runtime = runtime
     app.state.receiver = receiver

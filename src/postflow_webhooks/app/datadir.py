@@ -74,10 +74,12 @@ class DataDirectoryLock:
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for our whole life
         if not _try_lock(handle):
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = handle.read().strip()
             handle.close()
+            # At the same instant, the holder may not have written its pid yet.
+            who = f"another receiver (pid {holder})" if holder.isdigit() else "another receiver"
             raise DataDirectoryError(
-                f"another receiver (pid {holder}) is using the data directory {self.data_dir}",
+                f"{who} is using the data directory {self.data_dir}",
                 self.data_dir,
                 in_use=True,
             )

@@ -1,11 +1,62 @@
-"""Logging setup: readable text lines or one JSON object per line."""
+"""Logging setup: readable text lines or one JSON object per line.
+
+Values taken from a request (event types, file ids, reasons quoting them) go
+into log records as arguments. ``EscapeControlCharacters`` escapes the
+control characters in them (``\\n`` for a newline, ``\\x1b`` for ESC, ``\\u2028``,
+lone surrogates as ``\\ud83d``), so no request can forge or break a log line.
+It is installed on our loggers by ``create_app`` (so PostFlow's own handlers
+get escaped records too) and on the handler ``configure_logging`` sets up.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+
+LOGGER_PREFIX = "postflow_webhooks"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with control characters, line separators and lone surrogates escaped."""
+    if text.isprintable():
+        return text
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+
+
+class EscapeControlCharacters(logging.Filter):
+    """Escapes control characters in a record's message and its text arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drops it."""
+        if isinstance(record.msg, str):
+            record.msg = escape_controls(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_escaped(arg) for arg in record.args)
+        return True
+
+
+def _escaped(arg: object) -> object:
+    if isinstance(arg, str):
+        return escape_controls(arg)
+    if isinstance(arg, BaseException):
+        return escape_controls(str(arg))
+    return arg
+
+
+_ESCAPE = EscapeControlCharacters()
+
+
+def escape_request_values() -> None:
+    """Install the escaping filter on every ``postflow_webhooks`` logger (idempotent)."""
+    names = [name for name in logging.root.manager.loggerDict if name.startswith(LOGGER_PREFIX)]
+    for name in [LOGGER_PREFIX, *names]:
+        logger = logging.getLogger(name)
+        if _ESCAPE not in logger.filters:
+            logger.addFilter(_ESCAPE)
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +78,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     """Send our and uvicorn's logs to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_ESCAPE)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

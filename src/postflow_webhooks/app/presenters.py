@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from postflow_webhooks.domain.endpoint import webhook_url
+from postflow_webhooks.domain.health import Finding
 from postflow_webhooks.domain.journal import DeadLetter, LastEvent, PendingDelivery
 from postflow_webhooks.domain.ports import TunnelInfo
 from postflow_webhooks.domain.records import UploadRecord
@@ -29,7 +30,10 @@ def present_record(record: UploadRecord, *, history: bool = False) -> dict[str, 
         "version": record.version,
         "links": dict(record.links),
         "view_url": record.view_url,
+        "project_id": record.project_id,
+        "project_name": record.project_name,
         "comment_count": record.comment_count,
+        "open_comments": record.open_comments,
         "last_comment": (
             {
                 "text": record.last_comment.text,
@@ -108,4 +112,14 @@ def present_dead_letter(letter: DeadLetter) -> dict[str, Any]:
         "status": notification.new_status.label if notification.new_status else None,
         "reason": letter.reason,
         "at": iso(letter.at),
+    }
+
+
+def present_finding(finding: Finding) -> dict[str, Any]:
+    """One health finding as JSON: reason, severity, words, since when."""
+    return {
+        "reason": finding.reason,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "since": iso(finding.since),
     }

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -19,6 +19,7 @@ from postflow_webhooks.domain.endpoint import webhook_url
 from postflow_webhooks.domain.errors import StorageError, TunnelError
 from postflow_webhooks.domain.ports import (
     Clock,
+    CommitHealth,
     Counters,
     DeadLetters,
     DeliveryDesk,
@@ -34,8 +35,12 @@ from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
 from postflow_webhooks.service.retention import prune_periodically
+from postflow_webhooks.service.routing import Dispatchers
 from postflow_webhooks.service.tracker_sync import TrackerSync
 from postflow_webhooks.service.worker import DeliveryWorker
+
+if TYPE_CHECKING:
+    from postflow_webhooks.app.watching import Watcher
 
 log = logging.getLogger("postflow_webhooks")
 
@@ -46,7 +51,7 @@ Closer = Callable[[], Awaitable[None]]
 LOOK_AGAIN_SECONDS = 1.0
 
 
-class Storage(Protocol):
+class Storage(CommitHealth, Protocol):
     """The durable store as a resource: opened at start, closed at the end."""
 
     def open(self) -> None:
@@ -59,6 +64,10 @@ class Storage(Protocol):
 
     async def changed(self) -> bool:
         """True when something was committed since the last call."""
+        ...
+
+    async def recheck(self) -> None:
+        """After a failed commit, try a small one, so health recovers with the cause."""
         ...
 
 
@@ -79,12 +88,16 @@ class ReceiverRuntime:
     retention: Retention
     worker: DeliveryWorker
     secrets: SigningSecrets
-    dispatcher: NotificationDispatcher | None = None
+    dispatcher: Dispatchers | None = None
     tracker_sync: TrackerSync | None = None
     tunnel: Tunnel | None = None
     registrar: WebhookRegistrar | None = None
     reconciler: Reconciler | None = None
+    watcher: Watcher | None = None
     closers: list[Closer] = attrs.Factory(list)
+    # Files to read before anything listens (PostFlow's tracker file); each raises
+    # ``StorageError`` naming the file and the fix.
+    checks: list[Callable[[], None]] = attrs.Factory(list)
     roles: RoleLeases = attrs.Factory(SoleRoles)
     store_label: str = ""
     started: bool = False
@@ -95,11 +108,13 @@ class ReceiverRuntime:
     _public_url: str | None = None
 
     def open(self) -> None:
-        """Take the data directory and open the database (before the port is bound)."""
+        """Take the data directory, check the files, open the database (before the port is bound)."""
         if self.opened:
             return
         self.lock.acquire()
         try:
+            for check in self.checks:
+                check()
             self.storage.open()
         except BaseException:
             self.lock.release()
@@ -127,6 +142,8 @@ class ReceiverRuntime:
             if self.registrar is not None:
                 self.tunnel.subscribe(self._new_public_url)
             self._spawn(self._start_tunnel(self.tunnel), "tunnel-start")
+        if self.watcher is not None:
+            await self.watcher.start()
         self.started = True
         log.info(
             "receiver started on %s (data: %s)", self.settings.local_url, self.settings.data_dir
@@ -139,6 +156,8 @@ class ReceiverRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.watcher is not None:
+            await self.watcher.stop()
         if self.tunnel is not None:
             await self.tunnel.stop()
         await self.roles.stop()
@@ -164,9 +183,24 @@ class ReceiverRuntime:
         if self.registrar is not None:
             roles.append(Role("registrar", self._gain_registrar, self.registrar.aclose))
         roles.append(Role("worker", self._gain_worker, self._lose_worker))
-        if self.dispatcher is not None:
-            roles.append(Role("dispatcher", self.dispatcher.start, self.dispatcher.stop))
+        if self._senders():
+            roles.append(Role("dispatcher", self._gain_dispatcher, self._lose_dispatcher))
+        if self.watcher is not None:
+            roles.append(Role("alerts", self.watcher.lead, self.watcher.follow))
         return roles
+
+    def _senders(self) -> list[Dispatchers | NotificationDispatcher]:
+        """Every destination's dispatcher: the status channels', and the alerts channel's."""
+        alerts = self.watcher.alerts if self.watcher is not None else None
+        return [part for part in (self.dispatcher, alerts) if part is not None]
+
+    async def _gain_dispatcher(self) -> None:
+        for part in self._senders():
+            await part.start()
+
+    async def _lose_dispatcher(self) -> None:
+        for part in self._senders():
+            await part.stop()
 
     async def _gain_worker(self) -> None:
         await self.worker.start()
@@ -200,17 +234,23 @@ class ReceiverRuntime:
         self._tasks.append(asyncio.create_task(run(), name=name))
 
     async def _look_again_periodically(self) -> None:
-        """Wake the worker and the dispatcher when another process changed the database."""
+        """Wake the worker and the dispatcher when another process changed the database.
+
+        While commits fail (disk full, say), also try a small one each time, so
+        ``/health`` recovers by itself once the cause is gone.
+        """
         while True:
             await asyncio.sleep(LOOK_AGAIN_SECONDS)
             try:
+                if self.storage.commit_failure() is not None:
+                    await self.storage.recheck()
                 changed = await self.storage.changed()
             except StorageError:
                 changed = True
             if changed:
                 self.worker.wake()
-                if self.dispatcher is not None:
-                    self.dispatcher.wake()
+                for part in self._senders():
+                    part.wake()
 
     async def _start_tunnel(self, tunnel: Tunnel) -> None:
         try:

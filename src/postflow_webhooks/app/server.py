@@ -1,17 +1,32 @@
-"""Serving the app with uvicorn on a socket we bind ourselves.
+"""Serving the app with uvicorn on a socket we bind ourselves, within connection limits.
 
 Binding first lets a taken port fail with a message naming the port and the
 fix, instead of a traceback, and there is no window between check and use.
+The connection limits (``adapters/http/connections.py``) come from the
+settings; at start the open-files limit is raised as far as the system
+allows, and the connection cap lowered if it would not leave enough files
+for the database, the logs and the outgoing connections.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import signal
 import socket
 
+import attrs
 import uvicorn
 from starlette.applications import Starlette
+
+from postflow_webhooks.adapters.http.connections import ConnectionLimits, protocol_for
+from postflow_webhooks.app.settings import Settings
+
+log = logging.getLogger("postflow_webhooks")
+
+# Open files kept for everything but incoming connections: the database and its
+# journal, the lock, logs, cloudflared's pipes, connections to Discord and Frame.io.
+RESERVED_FILES = 100
 
 
 class PortInUseError(Exception):
@@ -54,12 +69,66 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
-    """A uvicorn server for ``app`` (uvloop and httptools when installed), no access log."""
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """The connection limits the settings ask for."""
+    return ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        idle_timeout=settings.idle_timeout,
+        max_connections=settings.max_connections,
+    )
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's open-files soft limit towards ``wanted`` (up to the hard limit).
+
+    Returns the soft limit now in force (``wanted`` where the platform has none).
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return wanted if soft == resource.RLIM_INFINITY else soft
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):  # macOS caps it below the hard limit; keep what we have
+        return soft
+    return target
+
+
+def fit_open_files(limits: ConnectionLimits) -> ConnectionLimits:
+    """``limits`` with the connection cap lowered to what the open-files limit can hold."""
+    wanted = limits.max_connections + RESERVED_FILES
+    available = raise_open_files_limit(wanted)
+    if available >= wanted:
+        return limits
+    fitted = max(available - RESERVED_FILES, 1)
+    log.warning(
+        "the open-files limit is %d (the system allows no more), so at most %d connections "
+        "are served instead of max_connections=%d; raise it (ulimit -n, LimitNOFILE=) to "
+        "serve more",
+        available,
+        fitted,
+        limits.max_connections,
+    )
+    return attrs.evolve(limits, max_connections=fitted)
+
+
+def make_server(
+    app: Starlette, host: str, port: int, limits: ConnectionLimits | None = None
+) -> uvicorn.Server:
+    """A uvicorn server for ``app`` within ``limits`` (httptools, uvloop when installed)."""
+    limits = fit_open_files(limits or ConnectionLimits())
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=protocol_for(limits),
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         log_config=None,
         access_log=False,
         lifespan="on",
@@ -69,7 +138,7 @@ def make_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(app: Starlette, sock: socket.socket) -> None:
+def serve(app: Starlette, sock: socket.socket, limits: ConnectionLimits | None = None) -> None:
     """Serve on a bound socket until SIGINT or SIGTERM; a signal is a clean stop, exit status 0.
 
     uvicorn handles both signals gracefully, then re-raises the one it caught
@@ -77,7 +146,7 @@ def serve(app: Starlette, sock: socket.socket) -> None:
     re-raise harmless, so the process ends normally after its shutdown.
     """
     host, port = sock.getsockname()[:2]
-    server = make_server(app, host, port)
+    server = make_server(app, host, port, limits)
     previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])

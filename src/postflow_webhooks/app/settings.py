@@ -24,6 +24,10 @@ from typing import Any
 
 import attrs
 
+from postflow_webhooks.app import workflow
+from postflow_webhooks.app.workflow import RouteSetting
+from postflow_webhooks.domain.announce import Mentions
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_FIELD, ReviewMapping, ReviewOption
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 log = logging.getLogger("postflow_webhooks.settings")
@@ -88,6 +92,30 @@ class Settings:
     frameio_ims_token_url: str | None = None
     frameio_ims_authorize_url: str | None = None
     reconcile_interval: float = 600.0
+    max_header_bytes: int = 16384
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 5.0
+    max_connections: int = 2048
+    # The studio's workflow (app/workflow.py).
+    review_field: str = DEFAULT_REVIEW_FIELD
+    review_options: tuple[ReviewOption, ...] = ()
+    discord_routes: tuple[RouteSetting, ...] = ()
+    discord_mentions: Mentions = ()
+
+    # Watching it (docs/operations.md).
+    status_token: str | None = _secret()
+    discord_alerts_url: str | None = _secret()
+    alerts: bool = True
+    tunnel_down_threshold: float = 60.0
+    backlog_age_threshold: float = 120.0
+    alert_check_interval: float = 5.0
+    alert_resolve_after: float = 30.0
+
+    @property
+    def review_mapping(self) -> ReviewMapping:
+        """Frame.io's default review options with the studio's added (theirs win)."""
+        return ReviewMapping.with_defaults(self.review_field, self.review_options)
 
     @property
     def signature_required(self) -> bool:
@@ -146,6 +174,13 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _header_bytes(value: Any) -> int:
+    number = _integer(value)
+    if number < 1024:
+        raise ValueError(f"expected at least 1024 (bytes), got {number}")
+    return number
+
+
 def _positive_float(value: Any) -> float:
     try:
         number = float(value)
@@ -153,6 +188,16 @@ def _positive_float(value: Any) -> float:
         raise ValueError(f"expected a number, got {value!r}") from None
     if isinstance(value, bool) or not number > 0:
         raise ValueError(f"expected a number above 0, got {value!r}")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not number >= 0:
+        raise ValueError(f"expected a number of at least 0, got {value!r}")
     return number
 
 
@@ -294,6 +339,22 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "frameio_ims_token_url": _url,
     "frameio_ims_authorize_url": _url,
     "reconcile_interval": _positive_float,
+    "max_header_bytes": _header_bytes,
+    "header_timeout": _positive_float,
+    "body_timeout": _positive_float,
+    "idle_timeout": _positive_float,
+    "max_connections": _positive_int,
+    "review_field": workflow.review_field,
+    "review_options": workflow.review_options,
+    "discord_routes": workflow.routes,
+    "discord_mentions": workflow.mentions,
+    "status_token": _optional_text,
+    "discord_alerts_url": _url,
+    "alerts": _boolean,
+    "tunnel_down_threshold": _positive_float,
+    "backlog_age_threshold": _positive_float,
+    "alert_check_interval": _positive_float,
+    "alert_resolve_after": _non_negative_float,
 }
 
 SECRET_KEYS = frozenset(
@@ -303,6 +364,8 @@ SECRET_KEYS = frozenset(
         "discord_webhook_url",
         "frameio_client_secret",
         "database_url",
+        "status_token",
+        "discord_alerts_url",
     }
 )
 

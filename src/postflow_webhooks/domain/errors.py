@@ -74,3 +74,7 @@ class TunnelError(DomainError):
 
 class StorageError(DomainError):
     """A store or journal could not read or write; the message names the file."""
+
+
+class StorageUnavailableError(StorageError):
+    """The storage itself takes no commit (disk full, read-only, I/O error, locked too long)."""

@@ -43,13 +43,28 @@ class EventKind(enum.Enum):
     REVIEW_CHANGED = "review_changed"
     VERSIONED = "versioned"
     METADATA_CHANGED = "metadata_changed"
+    UPDATED = "updated"
     COMMENT = "comment"
     DELETED = "deleted"
     RECONCILED = "reconciled"
     OTHER = "other"
 
 
+class CommentAction(enum.Enum):
+    """What happened to a comment."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    COMPLETED = "completed"
+    UNCOMPLETED = "uncompleted"
+
+
 RECONCILE_EVENT = "postflow.reconciled"
+
+COMMENT_ACTIONS: Mapping[str, CommentAction] = {
+    f"comment.{action.value}": action for action in CommentAction
+}
 
 EVENT_KINDS: Mapping[str, EventKind] = {
     "file.created": EventKind.CREATED,
@@ -63,7 +78,9 @@ EVENT_KINDS: Mapping[str, EventKind] = {
     "asset.versioned": EventKind.VERSIONED,
     "metadata.value.updated": EventKind.METADATA_CHANGED,
     "asset.label.updated": EventKind.METADATA_CHANGED,
-    "comment.created": EventKind.COMMENT,
+    "file.updated": EventKind.UPDATED,
+    "asset.updated": EventKind.UPDATED,
+    **dict.fromkeys(COMMENT_ACTIONS, EventKind.COMMENT),
     "file.deleted": EventKind.DELETED,
     "asset.deleted": EventKind.DELETED,
     RECONCILE_EVENT: EventKind.RECONCILED,
@@ -71,15 +88,20 @@ EVENT_KINDS: Mapping[str, EventKind] = {
 
 _V2_PREFIXES = ("asset.", "reviewlink.")
 _COMMENT_TYPES = ("comment",)
+# Resource types that are files we track (PostFlow's own payloads name no type).
+# Anything else, such as a ``version_stack``, is recorded and never becomes a record.
+TRACKED_RESOURCE_TYPES = ("file", "asset")
 
 
 @attrs.frozen
 class CommentText:
-    """A comment's words and who wrote them, when the delivery says."""
+    """A comment's words, who wrote them and what happened to it, when the delivery says."""
 
     text: str | None = None
     author: str | None = None
     comment_id: str | None = None
+    action: CommentAction = CommentAction.CREATED
+    parent_id: str | None = None
 
 
 @attrs.frozen
@@ -108,6 +130,11 @@ class WebhookEvent:
         """True for Frame.io's own dialects, whose payloads carry no names or statuses."""
         return self.dialect is not Dialect.POSTFLOW
 
+    @property
+    def untracked_resource(self) -> bool:
+        """True when the resource is not a file we track (a ``version_stack``, a folder, ...)."""
+        return self.file_id is None and not _tracked_type(self.resource_type)
+
     @classmethod
     def from_raw(cls, raw: RawPayload, root: str = "$") -> WebhookEvent:
         """The event a structured payload describes; ``PayloadError`` if it lacks an essential."""
@@ -130,7 +157,7 @@ class WebhookEvent:
             review_status=resource.review_status or resource.label,
             version=resource.version,
             links=_collect_links(resource),
-            comment=_comment(kind, resource),
+            comment=_comment(event_type, resource),
             account_id=raw.account.id if raw.account else None,
             workspace_id=raw.workspace.id if raw.workspace else None,
             project_id=raw.project.id if raw.project else None,
@@ -189,10 +216,17 @@ def _about_comment(resource: RawResource) -> bool:
     return resource.type is not None and resource.type.lower() in _COMMENT_TYPES
 
 
+def _tracked_type(resource_type: str | None) -> bool:
+    if resource_type is None:
+        return True
+    folded = resource_type.strip().lower()
+    return folded in TRACKED_RESOURCE_TYPES or folded in _COMMENT_TYPES
+
+
 def _file_id(resource: RawResource) -> str | None:
     if resource.file_id is not None:
         return resource.file_id
-    if _about_comment(resource):
+    if _about_comment(resource) or not _tracked_type(resource.type):
         return None
     return resource.id
 
@@ -206,12 +240,17 @@ def _collect_links(resource: RawResource) -> Links:
     return tuple(sorted(found.items()))
 
 
-def _comment(kind: EventKind, resource: RawResource) -> CommentText | None:
-    if kind is not EventKind.COMMENT:
+def _comment(event_type: str, resource: RawResource) -> CommentText | None:
+    action = COMMENT_ACTIONS.get(event_type)
+    if action is None:
         return None
     author = resource.author
     author_name = author.name if isinstance(author, RawAuthor) else author
     comment_id = resource.comment_id or (resource.id if _about_comment(resource) else None)
     return CommentText(
-        text=resource.text or resource.comment, author=author_name, comment_id=comment_id
+        text=resource.text or resource.comment,
+        author=author_name,
+        comment_id=comment_id,
+        action=action,
+        parent_id=resource.parent_id,
     )

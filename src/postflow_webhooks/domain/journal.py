@@ -12,7 +12,11 @@ from postflow_webhooks.domain.records import Notification, UploadRecord
 
 @attrs.frozen
 class IncomingDelivery:
-    """A verified, parsed delivery about to be committed, raw bytes included."""
+    """A verified, parsed delivery about to be committed, raw bytes included.
+
+    A signed delivery carries its signature's digest and timestamp: a pair
+    already accepted within the signature window is a replay, not journaled.
+    """
 
     delivery_id: str
     received_at: datetime
@@ -20,6 +24,8 @@ class IncomingDelivery:
     event_type: str
     file_id: str | None = None
     signed: bool = False
+    signature: bytes | None = attrs.field(default=None, repr=False)
+    timestamp: int | None = None
 
 
 @attrs.frozen
@@ -119,14 +125,42 @@ class DestinationState:
 
 
 @attrs.frozen
+class CommitFailure:
+    """Why the database took no commit the last time one was tried, and since when.
+
+    ``reason`` is one of ``disk_full``, ``read_only``, ``io_error``, ``locked``,
+    ``damaged``, ``cannot_open``, ``out_of_memory`` or ``unavailable``.
+    """
+
+    reason: str
+    detail: str
+    since: datetime
+
+
+@attrs.frozen
 class JournalStats:
     """Counters that survive restarts, as ``/webhook-status`` shows them."""
 
     total_events: int = 0
     events_by_type: dict[str, int] = attrs.field(factory=dict)
     rejections: dict[str, int] = attrs.field(factory=dict)
+    duplicates: int = 0
     backlog: int = 0
     quarantined: int = 0
     notifications_pending: int = 0
     notifications_dead: int = 0
     last_event: LastEvent | None = None
+
+
+@attrs.frozen
+class StoreReading:
+    """What the status page, ``/health`` and ``/metrics`` read from the database in one go."""
+
+    oldest_pending_at: datetime | None = None
+    deferred: int = 0
+    oldest_deferred_at: datetime | None = None
+    deferred_reason: str | None = None
+    files_by_status: dict[str, int] = attrs.field(factory=dict)
+    revision: int = 0
+    notifications_sent_total: int = 0
+    notifications_dead_total: int = 0

@@ -45,6 +45,7 @@ class RawResource:
     version: int | None = None
     file_id: Identifier | None = None
     comment_id: Identifier | None = None
+    parent_id: Identifier | None = None
     text: str | None = None
     comment: str | None = None
     author: str | RawAuthor | None = None

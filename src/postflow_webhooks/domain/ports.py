@@ -13,9 +13,11 @@ from typing import Protocol
 
 import attrs
 
+from postflow_webhooks.domain.alerts import Incident
 from postflow_webhooks.domain.events import WebhookEvent
 from postflow_webhooks.domain.journal import (
     BatchResult,
+    CommitFailure,
     DeadLetter,
     DestinationState,
     IncomingDelivery,
@@ -47,12 +49,25 @@ class Clock(Protocol):
 class DeliveryInbox(Protocol):
     """Where the receiver commits deliveries before it answers."""
 
-    async def append(self, delivery: IncomingDelivery) -> None:
-        """Commit the delivery durably; return only once it is on disk."""
+    async def append(self, delivery: IncomingDelivery) -> str | None:
+        """Commit the delivery durably; return only once it is on disk.
+
+        Returns ``None``, or for a replay of a signed delivery already accepted
+        (same signature and timestamp) the first one's delivery id, and then
+        nothing is stored or counted as an event.
+        """
         ...
 
     async def reject(self, reason: str) -> None:
         """Count a refused request by reason (bad signature, too large, ...)."""
+        ...
+
+
+class CommitHealth(Protocol):
+    """Whether the database takes commits: the outcome of the last one tried."""
+
+    def commit_failure(self) -> CommitFailure | None:
+        """Why the last commit failed (disk full, locked, ...); ``None`` once one succeeds."""
         ...
 
 
@@ -125,6 +140,10 @@ class RecordStore(Protocol):
         """How many tracked files, optionally of one status."""
         ...
 
+    async def find_by_comment(self, comment_key: str) -> UploadRecord | None:
+        """The record holding a comment (``id:<comment id>``), live or deleted."""
+        ...
+
 
 class TrackerFeed(Protocol):
     """Records changed since a mark, for keeping PostFlow's tracker in step."""
@@ -161,8 +180,14 @@ class Tracker(Protocol):
 class NotificationOutbox(Protocol):
     """Due notifications, committed with the change that caused them."""
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in the order they were committed."""
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in the order they were committed.
+
+        Only those for ``destination`` when one is given; never those for a
+        destination in ``exclude``.
+        """
         ...
 
     async def mark_sent(self, notification_id: int, at: datetime) -> None:
@@ -183,6 +208,23 @@ class DeadLetters(Protocol):
 
     async def requeue_dead(self, notification_ids: Sequence[int]) -> int:
         """Put dead letters back to pending; how many moved."""
+        ...
+
+
+class IncidentLog(Protocol):
+    """Open incidents about the receiver itself, kept across restarts, and their alerts."""
+
+    async def open_incidents(self) -> list[Incident]:
+        """The incidents open now, oldest first."""
+        ...
+
+    async def record(
+        self,
+        opened: Sequence[Incident],
+        closed: Sequence[str],
+        notifications: Sequence[Notification],
+    ) -> None:
+        """Open and close incidents (by reason) and queue their alerts, in one transaction."""
         ...
 
 
@@ -234,6 +276,18 @@ class FileDetails(Protocol):
 
     async def comment(self, comment_id: str, account_id: str | None = None) -> CommentInfo | None:
         """A comment's text, author and file; ``None`` if it is gone."""
+        ...
+
+
+class NameDirectory(Protocol):
+    """Frame.io's names for the ids a delivery carries (projects, users); best effort."""
+
+    async def project_name(self, project_id: str, account_id: str | None = None) -> str | None:
+        """The project's name; ``None`` if it is gone or hidden from us."""
+        ...
+
+    async def user_name(self, user_id: str, account_id: str | None = None) -> str | None:
+        """The user's name; ``None`` when Frame.io will not say (never raises)."""
         ...
 
 

@@ -7,11 +7,14 @@ from datetime import datetime
 
 import attrs
 
+from postflow_webhooks.domain.alerts import Alert
 from postflow_webhooks.domain.events import Links
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, displayed_status
 
 HISTORY_LIMIT = 200
-RECENT_COMMENTS_LIMIT = 50
+REMOVED_COMMENTS_LIMIT = 200
+COMMENT_TEXT_LIMIT = 2000
+DEFAULT_DESTINATION = "default"
 
 
 @attrs.frozen
@@ -25,24 +28,33 @@ class FileInfo:
     view_url: str | None = None
     links: Links = ()
     version: int | None = None
+    project_id: str | None = None
 
 
 @attrs.frozen
 class CommentInfo:
-    """A comment as Frame.io's API describes it."""
+    """A comment as Frame.io's API describes it (``parent_id`` for a reply)."""
 
     comment_id: str
     file_id: str | None = None
     text: str | None = None
     author: str | None = None
+    parent_id: str | None = None
+    completed: bool | None = None
 
 
 @attrs.frozen
 class Enrichment:
-    """What the API added to an IDs-only delivery; empty when nothing was looked up."""
+    """What the API added to a delivery; empty when nothing was looked up.
+
+    ``project_name`` and ``actor_name`` name the delivery's project and user
+    (the one who acted), when Frame.io could say.
+    """
 
     file: FileInfo | None = None
     comment: CommentInfo | None = None
+    project_name: str | None = None
+    actor_name: str | None = None
 
 
 @attrs.frozen
@@ -52,6 +64,28 @@ class LastComment:
     text: str | None
     author: str | None
     at: datetime
+
+
+@attrs.frozen
+class CommentEntry:
+    """One comment on a file, as far as we know it.
+
+    ``key`` is ``id:<comment id>`` (or ``text:<author>:<text>`` when a payload
+    gives no id). A reply names its thread's key; a thread we only know
+    through a reply has no ``at`` (we never saw it created).
+    """
+
+    key: str
+    thread: str | None = None
+    completed: bool = False
+    text: str | None = None
+    author: str | None = None
+    at: datetime | None = None
+
+    @property
+    def is_thread(self) -> bool:
+        """True for a thread's first comment, False for a reply."""
+        return self.thread is None
 
 
 @attrs.frozen
@@ -77,8 +111,12 @@ class UploadRecord:
     version: int = 1
     version_fresh: bool = False
     links: Links = ()
+    project_id: str | None = None
+    project_name: str | None = None
     comment_count: int = 0
-    recent_comment_keys: tuple[str, ...] = ()
+    open_comments: int = 0
+    comments: tuple[CommentEntry, ...] = ()
+    removed_comments: tuple[str, ...] = ()
     last_comment: LastComment | None = None
     deleted: bool = False
     history: tuple[HistoryEntry, ...] = ()
@@ -117,11 +155,35 @@ class NotificationKind(enum.Enum):
 
     STATUS = "status"
     COMMENT = "comment"
+    ALERT = "alert"
+
+
+class MentionKind(enum.Enum):
+    """Who a mention calls."""
+
+    ROLE = "role"
+    USER = "user"
+
+
+@attrs.frozen
+class Mention:
+    """A role or user to call in a message (a Discord snowflake id)."""
+
+    kind: MentionKind
+    id: str
 
 
 @attrs.frozen
 class Notification:
-    """A due announcement: a displayed status change, or a new comment."""
+    """A due announcement: a displayed status change, something that happened to a
+    comment, or an alert about the receiver itself.
+
+    ``destination`` names the route it goes to (``"default"`` unless a
+    project's route took it) and ``mentions`` who it calls; both are decided
+    when the change is committed (``AnnouncePolicy``). ``actor_*`` is the user
+    who acted, ``project_*`` where the file is. An alert has an empty
+    ``file_id`` and ``alert`` says what started or ended.
+    """
 
     kind: NotificationKind
     file_id: str
@@ -135,4 +197,18 @@ class Notification:
     link: str | None = None
     comment_text: str | None = None
     comment_author: str | None = None
+    comment_action: str | None = None
+    open_comments: int | None = None
+    project_id: str | None = None
+    project_name: str | None = None
+    actor_id: str | None = None
+    actor_name: str | None = None
+    destination: str = DEFAULT_DESTINATION
+    mentions: tuple[Mention, ...] = ()
+    alert: Alert | None = None
     id: int | None = None
+
+
+def holds_comment(record: UploadRecord, key: str) -> bool:
+    """True when ``record`` knows the comment ``key``, still there or deleted."""
+    return key in record.removed_comments or any(e.key == key for e in record.comments)

@@ -17,6 +17,13 @@ sets, where it reads a status string from (the payload or the API's answer),
 and whether it starts a version or deletes the record. ``transition`` is the
 one function that looks rows up and applies them. Nothing else in the project
 decides a status.
+
+Two vocabularies are read. A word in a payload is one of PostFlow's own
+(``mapping.STATUS_MAP``: processing or review) or, failing that, one of the
+studio's review options. The review field read from the API (``API Status
+field``) is read with the studio's options only: each means what the
+``ReviewMapping`` passed in says, a decision or no decision. A review value
+that is neither decides nothing and is reported (``unmapped_review_option``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,12 @@ from collections.abc import Mapping
 import attrs
 
 from postflow_webhooks.domain.events import EventKind, WebhookEvent
-from postflow_webhooks.domain.mapping import map_status
+from postflow_webhooks.domain.mapping import (
+    DEFAULT_REVIEW_MAPPING,
+    ReviewMapping,
+    StatusMeaning,
+    map_status,
+)
 from postflow_webhooks.domain.records import Enrichment
 from postflow_webhooks.domain.statuses import Processing, Review
 
@@ -70,7 +82,9 @@ TABLE: Mapping[EventKind, Row] = {
     EventKind.VERSIONED: Row(new_version=True),
     # metadata.value.updated, asset.label.updated: the Status field decides.
     EventKind.METADATA_CHANGED: Row(review_from=(Source.PAYLOAD_REVIEW, Source.API_STATUS_FIELD)),
-    # comment.created: counted by the service, no status change.
+    # file.updated, asset.updated: name and links refreshed by the rules, never the status.
+    EventKind.UPDATED: _NOTHING,
+    # comment.*: the comment rules keep the counts, no status change.
     EventKind.COMMENT: _NOTHING,
     # file.deleted, asset.deleted: later events change nothing.
     EventKind.DELETED: Row(delete=True),
@@ -99,7 +113,13 @@ def row_for(kind: EventKind) -> Row:
     return TABLE.get(kind, _NOTHING)
 
 
-def transition(state: FileState, event: WebhookEvent, enrichment: Enrichment) -> FileState:
+def transition(
+    state: FileState,
+    event: WebhookEvent,
+    enrichment: Enrichment,
+    *,
+    mapping: ReviewMapping = DEFAULT_REVIEW_MAPPING,
+) -> FileState:
     """The state after ``event``; the same state when the event changes nothing."""
     if state.deleted:
         return state
@@ -110,17 +130,53 @@ def transition(state: FileState, event: WebhookEvent, enrichment: Enrichment) ->
     processing, review = new.processing, new.review
     if row.floor is not None:
         processing = _forward(processing, row.floor)
-    meaning = map_status(_first_text(row.status_from, event, enrichment))
+    meaning = _word_meaning(_first(row.status_from, event, enrichment), mapping)
     if isinstance(meaning, Processing):
         processing = _forward(processing, meaning)
-    elif isinstance(meaning, Review):
+    elif isinstance(meaning, Review) and meaning is not Review.NONE:
         review = meaning
-    decision = map_status(_first_text(row.review_from, event, enrichment))
-    if isinstance(decision, Review):
+    decision = _option_meaning(_first(row.review_from, event, enrichment), mapping)
+    if decision is not None and decision is not Review.NONE:
         review = decision
     if (processing, review) == (new.processing, new.review):
         return new
     return attrs.evolve(new, processing=processing, review=review, version_fresh=False)
+
+
+def unmapped_review_option(
+    event: WebhookEvent,
+    enrichment: Enrichment,
+    *,
+    mapping: ReviewMapping = DEFAULT_REVIEW_MAPPING,
+) -> str | None:
+    """The review-field value this event reads when it is none of the field's options."""
+    found = _first(row_for(event.kind).review_from, event, enrichment)
+    if found is None or _option_meaning(found, mapping) is not None:
+        return None
+    return found[1].strip()
+
+
+def _word_meaning(found: tuple[Source, str] | None, mapping: ReviewMapping) -> StatusMeaning | None:
+    """A status word: PostFlow's own, else (in a payload) one of the studio's options."""
+    if found is None:
+        return None
+    source, text = found
+    meaning = map_status(text)
+    if meaning is None and source in _PAYLOAD:
+        return mapping.meaning(text)
+    return meaning
+
+
+def _option_meaning(found: tuple[Source, str] | None, mapping: ReviewMapping) -> Review | None:
+    """A review value: (in a payload) PostFlow's review word, else the studio's option."""
+    if found is None:
+        return None
+    source, text = found
+    if source in _PAYLOAD:
+        word = map_status(text)
+        if isinstance(word, Review):
+            return word
+    return mapping.meaning(text)
 
 
 def _forward(current: Processing, target: Processing) -> Processing:
@@ -149,13 +205,17 @@ def _start_version(state: FileState, event: WebhookEvent, enrichment: Enrichment
     )
 
 
-def _first_text(
+_PAYLOAD = (Source.PAYLOAD_STATUS, Source.PAYLOAD_REVIEW)
+
+
+def _first(
     sources: tuple[Source, ...], event: WebhookEvent, enrichment: Enrichment
-) -> str | None:
+) -> tuple[Source, str] | None:
+    """The first non-empty text the sources hold, with where it came from."""
     for source in sources:
         text = _read(source, event, enrichment)
         if text is not None and text.strip():
-            return text
+            return source, text
     return None
 
 

@@ -10,8 +10,12 @@ skipped). A broken destination (gone, or refusing our credentials) is saved
 and stops sending at once until ``reset_destination()``. A refused
 notification is dead-lettered alone.
 
-What is worth announcing was decided when the change was committed
-(``AnnouncePolicy``): everything due here is sent.
+What is worth announcing, and where, was decided when the change was
+committed (``AnnouncePolicy``): everything due here is sent. A dispatcher
+serves one destination: it reads only the notifications addressed to its
+``route`` (or, for the default destination, every one not addressed to a
+route of another dispatcher), so several destinations keep their own order,
+pacing and broken state over the one outbox (``service/routing.py``).
 """
 
 from __future__ import annotations
@@ -91,7 +95,11 @@ class NotificationDispatcher:
         sleep: Sleep = asyncio.sleep,
         batch_size: int = 50,
         stop_timeout: float = 5.0,
+        route: str | None = None,
+        exclude: Sequence[str] = (),
     ) -> None:
+        self.route = route
+        self._exclude = tuple(exclude)
         self._outbox = outbox
         self._destinations = destinations
         self._notifier = notifier
@@ -104,19 +112,29 @@ class NotificationDispatcher:
         self._destination = DestinationState(key=notifier.key)
         self._last_sent_at: datetime | None = None
         self._last_error: str | None = None
-        self._counts = {"sent": 0, "dead": 0, "rate_limited": 0}
+        self._counts = {"sent": 0, "dead": 0, "rate_limited": 0, "failed": 0}
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Look for due notifications now."""
         self._control.wake()
 
+    @property
+    def running(self) -> bool:
+        """True while the delivery loop runs in this process."""
+        return self._task is not None and not self._task.done()
+
+    async def refresh(self) -> None:
+        """Read the destination's saved state (another process may be the one sending)."""
+        self._destination = await self._destinations.destination(self._notifier.key)
+
     async def start(self) -> None:
         """Start the delivery loop in the background."""
         if self._task is None or self._task.done():
             self._control.restart()
             self._destination = await self._destinations.destination(self._notifier.key)
-            self._task = asyncio.create_task(self._run(), name="notification-dispatcher")
+            name = f"notification-dispatcher:{self.route or 'default'}"
+            self._task = asyncio.create_task(self._run(), name=name)
 
     async def stop(self) -> None:
         """Stop after the send in flight (cancelled after ``stop_timeout``)."""
@@ -155,7 +173,7 @@ class NotificationDispatcher:
         self._destination = await self._destinations.destination(self._notifier.key)
         if self._destination.broken:
             return PassResult(PassOutcome.BROKEN)
-        batch = await self._outbox.due(self._batch_size)
+        batch = await self._outbox.due(self._batch_size, self.route, exclude=self._exclude)
         if not batch:
             return PassResult(PassOutcome.IDLE)
         settled = 0
@@ -198,6 +216,7 @@ class NotificationDispatcher:
                 await self._dead_letter(ident, exc.reason)
                 return _Sent.SETTLED
             except (TransientError, NotifierError) as exc:
+                self._counts["failed"] += 1
                 self._last_error = exc.reason
                 log.warning("notification %s kept for later: %s", ident, exc.reason)
                 return _Sent.OUTAGE
@@ -225,7 +244,11 @@ class NotificationDispatcher:
         )
         await self._destinations.set_destination(self._destination)
         self._last_error = reason
-        log.error("notification destination marked broken, sending stopped: %s", reason)
+        log.error(
+            "notification destination %s marked broken, sending stopped: %s",
+            self.route or "default",
+            reason,
+        )
 
     async def _run(self) -> None:
         failures = 0
@@ -250,6 +273,7 @@ class NotificationDispatcher:
         """JSON-ready figures for ``/health`` and ``/webhook-status`` (as of the last pass)."""
         broken = self._destination.broken
         return {
+            "route": self.route or "default",
             "destination": "broken" if broken else "ok",
             "destination_broken": broken,
             "destination_label": self._notifier.label,
@@ -257,10 +281,11 @@ class NotificationDispatcher:
             "broken_since": _iso(self._destination.since) if broken else None,
             "last_sent_at": _iso(self._last_sent_at),
             "last_error": self._last_error,
-            "running": self._task is not None and not self._task.done(),
+            "running": self.running,
             "sent": self._counts["sent"],
             "dead_lettered": self._counts["dead"],
             "rate_limited": self._counts["rate_limited"],
+            "failed": self._counts["failed"],
         }
 
 

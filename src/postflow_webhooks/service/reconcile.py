@@ -4,7 +4,9 @@ Frame.io gives up on a delivery after five attempts, so a receiver that was
 down can miss a change for good. Every ``interval`` seconds the files that are
 not settled are looked up, and what the API says is applied through the
 worker's own path (``apply``), so a repaired status is recorded and announced
-exactly as a delivery's would be.
+exactly as a delivery's would be. Every ``decided_every``-th pass also looks
+up the files already approved or rejected (not the deleted ones), so their
+names and links stay current after a rename whose delivery was lost.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from postflow_webhooks.domain.records import Enrichment
 log = logging.getLogger("postflow_webhooks.reconcile")
 
 RECONCILE_LIMIT = 500
+DECIDED_EVERY = 6
 
 Change = tuple[WebhookEvent, Enrichment]
 Apply = Callable[[Sequence[Change]], Awaitable[int]]
@@ -49,6 +52,7 @@ class Reconciler:
         account_id: str | None = None,
         concurrency: int = 4,
         sleep: Sleep = asyncio.sleep,
+        decided_every: int = DECIDED_EVERY,
     ) -> None:
         self._details = details
         self._records = records
@@ -56,11 +60,18 @@ class Reconciler:
         self._account_id = account_id
         self._limit = asyncio.Semaphore(max(1, concurrency))
         self._sleep = sleep
+        self._decided_every = max(1, decided_every)
+        self.passes = 0
 
     async def unsettled(self) -> list[str]:
         """Tracked files that may still change, most recent first."""
         records = await self._records.list_records(limit=RECONCILE_LIMIT)
         return [r.file_id for r in records if not r.settled]
+
+    async def tracked(self, *, decided: bool) -> list[str]:
+        """Files to look up: the unsettled ones, with the approved and rejected ones if ``decided``."""
+        records = await self._records.list_records(limit=RECONCILE_LIMIT)
+        return [r.file_id for r in records if not r.deleted and (decided or not r.settled)]
 
     async def reconcile(self, file_ids: Iterable[str]) -> ReconcileResult:
         """Look every file up; the changes come back in the order the ids were given."""
@@ -79,8 +90,10 @@ class Reconciler:
         return ReconcileResult(tuple(items), tuple(gone), tuple(unavailable))
 
     async def run_once(self) -> ReconcileResult:
-        """Reconcile the unsettled files and apply the changes."""
-        result = await self.reconcile(await self.unsettled())
+        """Reconcile the unsettled files (every few passes the decided ones too); apply the changes."""
+        self.passes += 1
+        decided = self.passes % self._decided_every == 0
+        result = await self.reconcile(await self.tracked(decided=decided))
         if result.items:
             await self._apply(result.items)
         log.info(

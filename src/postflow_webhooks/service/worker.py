@@ -7,9 +7,20 @@ decided for that file. The pass then commits the processed marks, the new
 records, the notifications worth sending and the last event in one
 transaction (``DeliveryQueue.commit``).
 
-A delivery that cannot be read or applied is quarantined with its reason. A
-delivery whose enrichment fails waits with backoff, and so do the later
-deliveries for the same file, so a file's events are never applied out of order.
+Nothing one delivery holds can stop the worker: a delivery that cannot be
+read, applied or stored (any exception, whatever its cause) is quarantined
+alone, with its reason. When a pass cannot be committed and the storage
+itself is fine, its deliveries are committed one at a time, so only the one
+whose changes cannot be stored is quarantined. A delivery whose enrichment
+fails (Frame.io down, or any error of the lookup) waits with backoff, and so
+do the later deliveries for the same file, so a file's events are never
+applied out of order; after ``max_enrich_attempts`` it is quarantined too.
+Only a storage outage fails a pass; the next one retries it.
+
+The studio's review mapping is passed to the rules with every event; a
+review-field value it does not know decides nothing, is logged once and kept
+in ``unmapped_options`` for the status page. The announce policy addresses
+each due notification (its route and mentions) before it is queued.
 """
 
 from __future__ import annotations
@@ -20,11 +31,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import attrs
 
 from postflow_webhooks.domain.announce import AnnouncePolicy
-from postflow_webhooks.domain.errors import DetailsUnavailableError, StorageError
+from postflow_webhooks.domain.errors import (
+    DetailsUnavailableError,
+    DomainError,
+    StorageError,
+    StorageUnavailableError,
+)
 from postflow_webhooks.domain.events import EventKind, WebhookEvent
 from postflow_webhooks.domain.journal import (
     BatchResult,
@@ -33,23 +50,51 @@ from postflow_webhooks.domain.journal import (
     PendingDelivery,
     Quarantine,
 )
+from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_MAPPING, ReviewMapping
 from postflow_webhooks.domain.ports import (
     Backoff,
     Clock,
     DeliveryQueue,
     EventReader,
     FileDetails,
+    NameDirectory,
     RecordStore,
     Sleep,
 )
 from postflow_webhooks.domain.records import Enrichment, Notification, UploadRecord
 from postflow_webhooks.domain.rules import apply_event, target_file_id
 from postflow_webhooks.service.control import LoopControl
-from postflow_webhooks.service.enrichment import enrich
+from postflow_webhooks.service.enrichment import Enricher
 
 log = logging.getLogger("postflow_webhooks.worker")
 
 MAX_ENRICH_ATTEMPTS = 50
+MAX_REASON_LENGTH = 1000
+
+
+def storable(text: str) -> str:
+    """``text`` as a reason that can always be stored: bad code points escaped, bounded."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_REASON_LENGTH]
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a storable reason: its type and message."""
+    return storable(f"{type(exc).__name__}: {exc}")
+
+
+class Settled(NamedTuple):
+    """One delivery a pass settled: its event type, outcome and when it was received.
+
+    A named tuple: one is made per delivery, on the hot path.
+    """
+
+    event_type: str
+    outcome: str
+    received_at: datetime
+
+
+PassReport = Callable[[Sequence[Settled], datetime], None]
+"""Told after each committed pass what it settled and when it committed (for metrics)."""
 
 
 @attrs.define
@@ -65,6 +110,7 @@ class _Pass:
     last: LastEvent | None = None
     unannounced: int = 0
     applied: list[tuple[str, str, str, str, float]] = attrs.Factory(list)
+    settled: list[Settled] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -92,10 +138,13 @@ class DeliveryWorker:
         enrich_backoff: Backoff,
         details: FileDetails | None = None,
         announce: AnnouncePolicy | None = None,
+        review: ReviewMapping = DEFAULT_REVIEW_MAPPING,
+        directory: NameDirectory | None = None,
         sleep: Sleep = asyncio.sleep,
         batch_size: int = 256,
         max_enrich_attempts: int = MAX_ENRICH_ATTEMPTS,
         after_commit: Callable[[], None] | None = None,
+        report: PassReport | None = None,
     ) -> None:
         self._queue = queue
         self._records = records
@@ -103,11 +152,13 @@ class DeliveryWorker:
         self._clock = clock
         self._failure_backoff = failure_backoff
         self._enrich_backoff = enrich_backoff
-        self._details = details
+        self._enrich = Enricher(details, records, directory)
         self._announce = announce or AnnouncePolicy()
+        self._review = review
         self._batch_size = batch_size
         self._max_attempts = max_enrich_attempts
         self._after_commit = after_commit
+        self._report = report
         self._control = LoopControl(sleep)
         self._pass_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -115,6 +166,7 @@ class DeliveryWorker:
         self.last_error: str | None = None
         self.processed_total = 0
         self.unannounced_total = 0
+        self.unmapped_options: dict[str, int] = {}
 
     @property
     def alive(self) -> bool:
@@ -189,9 +241,49 @@ class DeliveryWorker:
                 item = await self._prepare(delivery, state, now)
                 if item is not None:
                     ready.append(item)
+            prepared = _Pass(deferred=list(state.deferred), quarantined=list(state.quarantined))
             await self._apply_all(ready, state)
-            await self._commit(state, now, processed=True)
+            try:
+                await self._commit(state, now, processed=True)
+            except StorageUnavailableError:
+                raise
+            except Exception as exc:  # one delivery's changes, most likely: find it
+                log.warning(
+                    "a pass of %d deliveries could not be committed (%s); "
+                    "committing them one at a time",
+                    len(batch),
+                    describe(exc),
+                )
+                await self._commit_one_by_one(prepared, ready, now)
             return True
+
+    async def _commit_one_by_one(self, prepared: _Pass, ready: list[_Ready], now: datetime) -> None:
+        """Commit a failed pass delivery by delivery; quarantine those that cannot be stored.
+
+        ``prepared`` holds what reading and enriching decided (deferrals,
+        quarantines). A storage outage still fails the pass
+        (``StorageUnavailableError``).
+        """
+        if prepared.deferred or prepared.quarantined:
+            await self._commit(prepared, now, processed=True)
+        held: set[str] = set()
+        for item in ready:
+            files = {item.delivery.file_id, item.file_id} - {None}
+            if files & held:
+                continue  # stays pending: applied after the quarantined one, next pass
+            single = _Pass()
+            await self._apply_all([item], single)
+            try:
+                await self._commit(single, now, processed=True)
+            except StorageUnavailableError:
+                raise
+            except Exception as exc:
+                alone = _Pass()
+                self._quarantine(
+                    item.delivery, alone, f"its changes could not be stored: {describe(exc)}"
+                )
+                await self._commit(alone, now, processed=True)
+                held.update(f for f in files if f is not None)
 
     async def apply_external(self, items: Sequence[tuple[WebhookEvent, Enrichment]]) -> int:
         """Apply events that did not come as deliveries (reconciliation), like deliveries.
@@ -220,9 +312,37 @@ class DeliveryWorker:
 
     async def _apply_all(self, ready: list[_Ready], state: _Pass) -> None:
         file_ids = [item.file_id for item in ready if item.file_id is not None]
-        known = await self._records.find_many(file_ids) if file_ids else {}
+        unreadable: dict[str, str] = {}
+        try:
+            known = await self._records.find_many(file_ids) if file_ids else {}
+        except StorageError:
+            raise
+        except Exception:  # a stored record that no longer reads: find which
+            known, unreadable = await self._find_each(file_ids)
         for item in ready:
+            if item.file_id in unreadable:
+                reason = f"the stored record of {item.file_id} cannot be read: "
+                self._quarantine(item.delivery, state, reason + unreadable[item.file_id])
+                continue
             self._apply(item, known, state)
+
+    async def _find_each(
+        self, file_ids: list[str]
+    ) -> tuple[dict[str, UploadRecord], dict[str, str]]:
+        """Records one by one: those found, and why the others cannot be read."""
+        known: dict[str, UploadRecord] = {}
+        unreadable: dict[str, str] = {}
+        for file_id in dict.fromkeys(file_ids):
+            try:
+                record = await self._records.find(file_id)
+            except StorageError:
+                raise
+            except Exception as exc:
+                unreadable[file_id] = describe(exc)
+                continue
+            if record is not None:
+                known[file_id] = record
+        return known, unreadable
 
     async def _commit(self, state: _Pass, now: datetime, *, processed: bool) -> None:
         await self._queue.commit(
@@ -238,6 +358,8 @@ class DeliveryWorker:
         )
         if processed:
             self.processed_total += len(state.processed)
+            if self._report is not None and state.settled:
+                self._report(state.settled, self._clock.now())
         self.unannounced_total += state.unannounced
         if log.isEnabledFor(logging.INFO):
             for applied in state.applied:
@@ -255,17 +377,22 @@ class DeliveryWorker:
         try:
             event = self._read(delivery.body)
         except Exception as exc:  # bytes that no longer read, whatever the reason
-            self._quarantine(delivery, state, f"unreadable delivery: {exc}")
+            why = storable(str(exc)) if isinstance(exc, DomainError) else describe(exc)
+            self._quarantine(delivery, state, f"unreadable delivery: {why}")
             return None
         try:
             enrichment = await self._enrich(event)
         except DetailsUnavailableError as exc:
-            self._defer(delivery, state, now, str(exc))
+            self._defer(delivery, state, now, storable(str(exc)))
             return None
         except Exception as exc:  # any other lookup failure waits and retries too
-            self._defer(delivery, state, now, f"{type(exc).__name__}: {exc}")
+            self._defer(delivery, state, now, describe(exc))
             return None
-        file_id = None if event.kind is EventKind.OTHER else target_file_id(event, enrichment)
+        try:
+            file_id = None if event.kind is EventKind.OTHER else target_file_id(event, enrichment)
+        except Exception as exc:  # a bug in the rules must not block the queue
+            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}")
+            return None
         return _Ready(delivery, event, enrichment, file_id, started)
 
     def _apply(self, item: _Ready, known: dict[str, UploadRecord], state: _Pass) -> None:
@@ -281,19 +408,26 @@ class DeliveryWorker:
                 item.enrichment,
                 at=delivery.received_at,
                 delivery_id=delivery.delivery_id,
+                mapping=self._review,
             )
         except Exception as exc:  # a bug in the rules must not block the queue
-            self._quarantine(delivery, state, f"the rules failed: {type(exc).__name__}: {exc}")
+            self._quarantine(delivery, state, f"the rules failed: {describe(exc)}")
             return
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record
+        if decision.unmapped_option is not None:
+            self._unmapped(decision.unmapped_option, decision.file_id)
         for notification in decision.notifications:
-            if self._announce.wants(notification):
-                state.notifications.append(notification)
+            addressed = self._announce.address(notification)
+            if addressed is not None:
+                state.notifications.append(addressed)
             else:
                 state.unannounced += 1
         if delivery.seq:
             state.processed.append(delivery.seq)
+            state.settled.append(
+                Settled(event.event_type, decision.outcome.value, delivery.received_at)
+            )
         state.last = LastEvent(
             delivery_id=delivery.delivery_id,
             event_type=event.event_type,
@@ -311,10 +445,17 @@ class DeliveryWorker:
             )
         )
 
-    async def _enrich(self, event: WebhookEvent) -> Enrichment:
-        if self._details is None:
-            return Enrichment()
-        return await enrich(self._details, event)
+    def _unmapped(self, option: str, file_id: str | None) -> None:
+        """A review option the mapping does not know: warned about once, then counted."""
+        if option not in self.unmapped_options:
+            log.warning(
+                "review field %r: option %r maps to no PostFlow status (file %s); it decides "
+                "nothing. Add it to review_options (POSTFLOW_REVIEW_OPTIONS) to map it",
+                self._review.field,
+                option,
+                file_id or "-",
+            )
+        self.unmapped_options[option] = self.unmapped_options.get(option, 0) + 1
 
     def _defer(self, delivery: PendingDelivery, state: _Pass, now: datetime, reason: str) -> None:
         if delivery.file_id is not None:
@@ -324,6 +465,7 @@ class DeliveryWorker:
             return
         wait = timedelta(seconds=self._enrich_backoff(delivery.attempts + 1))
         state.deferred.append(Deferral(delivery.seq, now + wait, reason))
+        state.settled.append(Settled(delivery.event_type, "deferred", delivery.received_at))
         log.warning(
             "delivery %s event=%s file=%s outcome=deferred reason=%s retry_in_s=%.0f",
             delivery.delivery_id,
@@ -337,6 +479,8 @@ class DeliveryWorker:
         if delivery.file_id is not None:
             state.held.add(delivery.file_id)
         state.quarantined.append(Quarantine(delivery.seq, reason))
+        if delivery.seq:
+            state.settled.append(Settled(delivery.event_type, "quarantined", delivery.received_at))
         log.error(
             "delivery %s event=%s file=%s outcome=quarantined reason=%s",
             delivery.delivery_id,

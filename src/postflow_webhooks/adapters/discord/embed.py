@@ -3,13 +3,20 @@
 Texts are measured in UTF-16 code units, which is never less than the count in
 code points, so a cut that fits here fits Discord however it counts. Over a
 limit a text is cut and ends with an ellipsis; a body is never refused.
+
+Each message says who and where: the project, the user who acted, the file's
+version and a link to it in Frame.io. A notification's mentions (decided when
+it was queued) go in ``content``, and ``allowed_mentions`` allows exactly
+those roles and users and nothing else, so no text from Frame.io (a file
+named ``@everyone.mov``, a comment quoting a role) can ever ping anyone.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from postflow_webhooks.domain.records import Notification, NotificationKind
+from postflow_webhooks.domain.alerts import AlertState
+from postflow_webhooks.domain.records import Mention, MentionKind, Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 ELLIPSIS = "…"
@@ -35,8 +42,19 @@ STATUS_COLOURS: dict[PostflowStatus, int] = {
 }
 COMMENT_COLOUR = 0x5865F2
 UNKNOWN_COLOUR = 0x95A5A6
+ALERT_COLOUR = 0xE74C3C
+RESOLVED_COLOUR = 0x2ECC71
 
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
+MENTIONS_LIMIT = 100  # Discord allows at most 100 ids of each kind
+
+COMMENT_TITLES = {
+    "created": "💬 New comment",
+    "updated": "✏️ Comment edited",
+    "completed": "✅ Comment resolved",
+    "uncompleted": "↩️ Comment reopened",
+    "deleted": "🗑️ Comment deleted",
+}
 
 
 def text_length(text: str) -> int:
@@ -68,17 +86,39 @@ def build_message(
     username: str | None = None,
     avatar_url: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body announcing ``notification``: one embed, no mentions parsed."""
+    """The JSON body announcing ``notification``: one embed; only its own mentions ping."""
     if notification.kind is NotificationKind.COMMENT:
         embed = comment_embed(notification)
+    elif notification.kind is NotificationKind.ALERT:
+        embed = alert_embed(notification)
     else:
         embed = status_embed(notification)
-    body: dict[str, Any] = {"embeds": [fit_total(embed)], "allowed_mentions": NO_MENTIONS}
+    body: dict[str, Any] = {"embeds": [fit_total(embed)], **mention_parts(notification.mentions)}
     if username:
         body["username"] = truncate(username, USERNAME_LIMIT)
     if avatar_url and _is_http_url(avatar_url):
         body["avatar_url"] = avatar_url
     return body
+
+
+def mention_parts(mentions: tuple[Mention, ...]) -> dict[str, Any]:
+    """``content`` calling ``mentions`` and ``allowed_mentions`` allowing exactly them."""
+    roles = _ids(mentions, MentionKind.ROLE)
+    users = _ids(mentions, MentionKind.USER)
+    if not roles and not users:
+        return {"allowed_mentions": NO_MENTIONS}
+    allowed: dict[str, list[str]] = {"parse": []}
+    if roles:
+        allowed["roles"] = roles
+    if users:
+        allowed["users"] = users
+    content = " ".join([*(f"<@&{i}>" for i in roles), *(f"<@{i}>" for i in users)])
+    return {"content": content, "allowed_mentions": allowed}
+
+
+def _ids(mentions: tuple[Mention, ...], kind: MentionKind) -> list[str]:
+    found = [m.id for m in mentions if m.kind is kind and m.id.isdigit()]
+    return list(dict.fromkeys(found))[:MENTIONS_LIMIT]
 
 
 def file_title(notification: Notification) -> str:
@@ -104,8 +144,10 @@ def status_embed(notification: Notification) -> dict[str, Any]:
         "description": truncate(status_line(notification), DESCRIPTION_LIMIT),
         "color": colour,
         "fields": [
+            *_where_and_who(notification),
             _field("Version", str(notification.version)),
             _field("Event", notification.event_type),
+            *_link_field(notification.link),
         ],
         "footer": {"text": truncate(f"PostFlow · file {notification.file_id}", FOOTER_LIMIT)},
         "timestamp": notification.at.isoformat(),
@@ -115,21 +157,68 @@ def status_embed(notification: Notification) -> dict[str, Any]:
 
 
 def comment_embed(notification: Notification) -> dict[str, Any]:
-    """The embed for a new comment: author, text, file, status, link, version, time."""
+    """The embed for a comment: what happened to it, author, text, file, status, link, time."""
     author = (notification.comment_author or "").strip() or "Someone"
     text = (notification.comment_text or "").strip() or "(no text)"
     status = notification.new_status.value if notification.new_status else "no status"
+    action = COMMENT_TITLES.get(notification.comment_action or "created", COMMENT_TITLES["created"])
+    fields = [*_where_and_who(notification, author), _field("Status", status)]
+    fields.append(_field("Version", str(notification.version)))
+    if notification.open_comments is not None:
+        fields.append(_field("Open comments", str(notification.open_comments)))
     embed: dict[str, Any] = {
         "author": {"name": truncate(author, AUTHOR_LIMIT)},
-        "title": truncate(f"💬 {file_title(notification)}", TITLE_LIMIT),
+        "title": truncate(f"{action} · {file_title(notification)}", TITLE_LIMIT),
         "description": truncate(text, DESCRIPTION_LIMIT),
         "color": COMMENT_COLOUR,
-        "fields": [_field("Status", status), _field("Version", str(notification.version))],
+        "fields": [*fields, *_link_field(notification.link)],
         "footer": {"text": truncate(f"PostFlow · file {notification.file_id}", FOOTER_LIMIT)},
         "timestamp": notification.at.isoformat(),
     }
     _add_link(embed, notification.link)
     return embed
+
+
+def alert_embed(notification: Notification) -> dict[str, Any]:
+    """The embed for an alert about the receiver: started (red) or ended (green)."""
+    alert = notification.alert
+    if alert is None:
+        title, detail, ended, fields = notification.name or "Receiver alert", "", False, []
+    else:
+        ended = alert.state is AlertState.ENDED
+        title, detail = alert.title, alert.detail
+        fields = [_field("Since", alert.started_at.isoformat(timespec="seconds"))]
+        if alert.ended_at is not None:
+            minutes = (alert.ended_at - alert.started_at).total_seconds() / 60
+            fields.append(_field("Lasted", f"{minutes:.1f} min"))
+        fields.append(_field("Reason", alert.reason))
+    heading = f"✅ Resolved: {title}" if ended else f"🚨 {title}"
+    return {
+        "title": truncate(heading, TITLE_LIMIT),
+        "description": truncate(detail or "-", DESCRIPTION_LIMIT),
+        "color": RESOLVED_COLOUR if ended else ALERT_COLOUR,
+        "fields": fields,
+        "footer": {"text": "PostFlow webhook receiver"},
+        "timestamp": notification.at.isoformat(),
+    }
+
+
+def _where_and_who(notification: Notification, author: str | None = None) -> list[dict[str, Any]]:
+    """The project the file is in and the user who acted (unless that is the comment's author)."""
+    fields = []
+    project = notification.project_name or notification.project_id
+    if project:
+        fields.append(_field("Project", project))
+    actor = notification.actor_name or notification.actor_id
+    if actor and actor != author:
+        fields.append(_field("By", actor))
+    return fields
+
+
+def _link_field(link: str | None) -> list[dict[str, Any]]:
+    if not link or not _is_http_url(link) or len(link) > FIELD_VALUE_LIMIT - 20:
+        return []
+    return [_field("Frame.io", f"[Open the file]({link})")]
 
 
 def embed_length(embed: dict[str, Any]) -> int:

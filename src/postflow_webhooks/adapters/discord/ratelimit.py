@@ -99,17 +99,24 @@ class RateLimitState:
         )
 
 
+MAX_RETRY_AFTER = 600.0
+"""The longest wait a 429 can impose, in seconds; longer (or infinite) asks are capped."""
+
+
 def retry_after_from(headers: Mapping[str, str], body: object, default: float) -> float:
-    """The wait a 429 asks for: JSON ``retry_after``, else ``Retry-After``, else the reset."""
+    """The wait a 429 asks for: JSON ``retry_after``, else ``Retry-After``, else the reset.
+
+    Capped at ``MAX_RETRY_AFTER``: an absurd or infinite value (``1e999``) waits 600 s.
+    """
     if isinstance(body, dict):
         value = body.get("retry_after")
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return float(value)
+            return min(float(value), MAX_RETRY_AFTER)
     for name in ("retry-after", "x-ratelimit-reset-after"):
         seconds = _float(headers.get(name))
         if seconds is not None and seconds >= 0:
-            return seconds
-    return default
+            return min(seconds, MAX_RETRY_AFTER)
+    return min(default, MAX_RETRY_AFTER)
 
 
 def _int(text: str | None) -> int | None:

@@ -8,6 +8,7 @@ from postflow_webhooks.adapters.frameio.callback import open_in_browser
 from postflow_webhooks.adapters.frameio.client import FrameioClient, parse_retry_after, retry_policy
 from postflow_webhooks.adapters.frameio.config import AuthFlow, FrameioConfig
 from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
+from postflow_webhooks.adapters.frameio.directory import FrameioDirectory
 from postflow_webhooks.adapters.frameio.errors import (
     FrameioApiError,
     FrameioAuthError,
@@ -34,6 +35,7 @@ __all__ = [
     "FrameioClient",
     "FrameioConfig",
     "FrameioConfigError",
+    "FrameioDirectory",
     "FrameioError",
     "FrameioFileDetails",
     "FrameioRateLimitedError",

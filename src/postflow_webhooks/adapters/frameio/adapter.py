@@ -15,13 +15,16 @@ from postflow_webhooks.adapters.frameio.client import (
     retry_policy,
 )
 from postflow_webhooks.adapters.frameio.config import FrameioConfig
-from postflow_webhooks.adapters.frameio.details import FrameioFileDetails
+from postflow_webhooks.adapters.frameio.details import STATUS_FIELD, FrameioFileDetails
+from postflow_webhooks.adapters.frameio.directory import FrameioDirectory
+from postflow_webhooks.adapters.frameio.errors import FrameioError
+from postflow_webhooks.adapters.frameio.observed import FrameioObserver, ObservedTokens
 from postflow_webhooks.adapters.frameio.webhooks import FrameioWebhooks, Pacer, SecretFile
 from postflow_webhooks.domain.ports import Clock
 
 
 class FrameioAdapter:
-    """Tokens, client, file details and webhooks sharing one token source and one HTTP pool."""
+    """Tokens, client, file details, names and webhooks sharing one token source and HTTP pool."""
 
     def __init__(
         self,
@@ -32,22 +35,33 @@ class FrameioAdapter:
         sleep: Sleep = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
         tokens: TokenSource | None = None,
+        review_field: str = STATUS_FIELD,
     ) -> None:
         self.config = config
+        self.observer = FrameioObserver(clock)
         # Our own sign-in, unless the host lends its tokens (``borrowed.py``).
         self.auth: ImsAuth | None = None
         if tokens is None:
-            self.auth = ImsAuth(config, clock=clock)
+            self.auth = ImsAuth(config, clock=clock, observer=self.observer)
             tokens = self.auth
+        else:
+            tokens = ObservedTokens(tokens, self.observer)
+        self._tokens = tokens
         self.client = FrameioClient(
-            config, tokens, http=http, retrying=retrying or retry_policy(sleep=sleep)
+            config,
+            tokens,
+            http=http,
+            retrying=retrying or retry_policy(sleep=sleep),
+            observer=self.observer,
         )
         self.details = FrameioFileDetails(
             self.client,
             account_id=config.account_id,
             cache_ttl=config.details_cache_ttl,
             clock=clock,
+            review_field=review_field,
         )
+        self.directory = FrameioDirectory(self.client, account_id=config.account_id, clock=clock)
         self.webhooks = FrameioWebhooks(
             self.client,
             account_id=config.account_id,
@@ -56,6 +70,13 @@ class FrameioAdapter:
             name=config.webhook_name,
             pacer=Pacer(sleep=sleep),
         )
+
+    async def check_signin(self) -> None:
+        """Make sure a token can be had (a cached valid one costs no call); errors are observed."""
+        try:
+            await self._tokens.access_token()
+        except FrameioError:
+            pass
 
     def stored_secret(self) -> str | None:
         """The webhook signing secret saved by the last ``register``, if any."""

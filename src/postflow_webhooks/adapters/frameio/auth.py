@@ -17,6 +17,7 @@ from postflow_webhooks.adapters.clock import SystemClock
 from postflow_webhooks.adapters.frameio.callback import serve_callback
 from postflow_webhooks.adapters.frameio.config import AuthFlow, FrameioConfig
 from postflow_webhooks.adapters.frameio.errors import FrameioApiError, FrameioAuthError
+from postflow_webhooks.adapters.frameio.observed import FrameioObserver
 from postflow_webhooks.adapters.frameio.tokens import Token, TokenCache, TokenSummary
 from postflow_webhooks.domain.ports import Clock
 
@@ -35,8 +36,10 @@ class ImsAuth:
         http: httpx.AsyncClient | None = None,
         cache: TokenCache | None = None,
         clock: Clock | None = None,
+        observer: FrameioObserver | None = None,
     ) -> None:
         self._config = config
+        self.observer = observer or FrameioObserver(clock)
         self._own_http = http is None
         timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http = http or httpx.AsyncClient(timeout=timeout)
@@ -52,9 +55,18 @@ class ImsAuth:
         async with self._lock:
             token = self._current()
             if token is not None and not token.expiring(self._now(), self._config.refresh_margin):
+                self.observer.token_cached()
                 return token.access_token
-            fresh = await self._renew(token)
+            try:
+                fresh = await self._renew(token)
+            except FrameioAuthError as exc:
+                self.observer.token_refused(str(exc), expired=exc.needs_sign_in)
+                raise
+            except FrameioApiError as exc:
+                self.observer.token_unreachable(f"Adobe IMS cannot be reached: {exc}")
+                raise
             self._store(fresh)
+            self.observer.token_granted()
             return fresh.access_token
 
     async def invalidate(self, rejected: str) -> None:
@@ -166,10 +178,13 @@ class ImsAuth:
                         "the stored user token cannot be refreshed: run `postflow-webhooks auth`",
                         status=exc.status,
                         code=exc.code,
+                        needs_sign_in=True,
                     ) from None
                 log.warning("Frame.io refresh token refused; falling back to client credentials")
         if flow is AuthFlow.USER:
-            raise FrameioAuthError("no usable user token: run `postflow-webhooks auth`")
+            raise FrameioAuthError(
+                "no usable user token: run `postflow-webhooks auth`", needs_sign_in=True
+            )
         form = {"grant_type": "client_credentials", "scope": ",".join(self._config.s2s_scopes)}
         return await self._request_token(form, AuthFlow.SERVER)
 

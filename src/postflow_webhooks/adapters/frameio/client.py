@@ -19,6 +19,7 @@ from postflow_webhooks.adapters.frameio.errors import (
     FrameioAuthError,
     FrameioRateLimitedError,
 )
+from postflow_webhooks.adapters.frameio.observed import FrameioObserver
 
 log = logging.getLogger("postflow_webhooks.frameio")
 
@@ -106,9 +107,11 @@ class FrameioClient:
         *,
         http: httpx.AsyncClient | None = None,
         retrying: tenacity.AsyncRetrying | None = None,
+        observer: FrameioObserver | None = None,
     ) -> None:
         self._config = config
         self._auth = auth
+        self.observer = observer or FrameioObserver()
         self._own_http = http is None
         timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http = http or httpx.AsyncClient(timeout=timeout)
@@ -124,19 +127,24 @@ class FrameioClient:
         params: Mapping[str, str | int] | None = None,
         json: JsonObject | None = None,
         allow: tuple[int, ...] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One call with the retry policy; statuses in ``allow`` are returned, not raised."""
         retrying = self._retrying.copy()
         async for attempt in retrying:
             with attempt:
-                return await self._once(method, path, params, json, allow)
+                return await self._once(method, path, params, json, allow, headers)
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
     async def get_json(
-        self, path: str, *, params: Mapping[str, str | int] | None = None
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> JsonObject | None:
         """The decoded body of a GET, or ``None`` when Frame.io answers 404 or 410."""
-        response = await self.request("GET", path, params=params, allow=(404, 410))
+        response = await self.request("GET", path, params=params, allow=(404, 410), headers=headers)
         if response.status_code in (404, 410):
             return None
         return _object(response, "GET", path)
@@ -184,28 +192,35 @@ class FrameioClient:
         params: Mapping[str, str | int] | None,
         json: JsonObject | None,
         allow: tuple[int, ...],
+        extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        response = await self._send(method, path, params, json)
+        response = await self._send(method, path, params, json, extra)
         if response.status_code == 401:
             rejected = response.request.headers.get("authorization", "").removeprefix("Bearer ")
             await self._auth.invalidate(rejected)
-            response = await self._send(method, path, params, json)
+            response = await self._send(method, path, params, json, extra)
             if response.status_code == 401:
-                raise FrameioAuthError(
+                refused = FrameioAuthError(
                     "Frame.io refused a fresh token (check the credential's scopes and products)",
                     status=401,
                     code=_error_code(response),
                 )
+                self.observer.answered(401, str(refused))
+                raise refused
         status = response.status_code
         if status < 300 or status in allow:
+            self.observer.answered(status)
             return response
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             log.info("Frame.io rate limit on %s %s; waiting %.1fs", method, path, retry_after)
+            self.observer.answered(status)
             raise FrameioRateLimitedError(method, path, retry_after)
-        raise FrameioApiError(
+        error = FrameioApiError(
             method, _bare(path), status, code=_error_code(response), detail=_error_title(response)
         )
+        self.observer.answered(status, str(error))
+        raise error
 
     async def _send(
         self,
@@ -213,16 +228,19 @@ class FrameioClient:
         path: str,
         params: Mapping[str, str | int] | None,
         json: JsonObject | None,
+        extra: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         token = await self._auth.access_token()
-        headers = {"Authorization": f"Bearer {token}", "User-Agent": _USER_AGENT}
+        headers = {**(extra or {}), "Authorization": f"Bearer {token}", "User-Agent": _USER_AGENT}
         self.calls += 1
         try:
             return await self._http.request(
                 method, self._origin + path, params=params, json=json, headers=headers
             )
         except httpx.TransportError as exc:
-            raise FrameioApiError(method, _bare(path), None, detail=type(exc).__name__) from None
+            error = FrameioApiError(method, _bare(path), None, detail=type(exc).__name__)
+            self.observer.answered(None, str(error))
+            raise error from None
 
 
 def _bare(path: str) -> str:

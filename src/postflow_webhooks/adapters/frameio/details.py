@@ -1,4 +1,8 @@
-"""The file-details port over the V4 API: file, Status field and comments, briefly cached."""
+"""The file-details port over the V4 API: file, review field and comments, briefly cached.
+
+The review field is the studio's (``review_field``: a field's name, compared
+case- and space-insensitively, or its id); Frame.io's default is ``Status``.
+"""
 
 from __future__ import annotations
 
@@ -39,20 +43,20 @@ class FrameioFileDetails:
         account_id: str,
         cache_ttl: float = 5.0,
         clock: Clock | None = None,
-        status_field: str = STATUS_FIELD,
+        review_field: str = STATUS_FIELD,
     ) -> None:
         self._client = client
         self._account_id = account_id
         self._ttl = cache_ttl
         self._clock: Clock = clock or SystemClock()
-        self._status_key = fold_field_name(status_field)
+        self.review_field = review_field
         self._files: dict[str, tuple[float, FileInfo]] = {}
         self._inflight: dict[str, asyncio.Future[FileInfo | None]] = {}
 
     async def file(
         self, file_id: str, account_id: str | None = None, *, fresh: bool = False
     ) -> FileInfo | None:
-        """Name, status, view URL, media links and Status field; ``None`` if the file is gone."""
+        """Name, status, project, links and review field; ``None`` if the file is gone."""
         account = account_id or self._account_id
         key = f"{account}/{file_id}"
         now = self._clock.now().timestamp()
@@ -108,17 +112,19 @@ class FrameioFileDetails:
         body = await self._client.get_json(base, params={"include": "media_links.original"})
         if body is None:
             return None
-        data = _data(body)
+        data = data_of(body)
         metadata = await self._client.get_json(f"{base}/metadata", params={"show_null": "true"})
         links = _media_links(data)
         view_url = data.get("view_url") if isinstance(data.get("view_url"), str) else None
+        project = data.get("project_id")
         return FileInfo(
             file_id=str(data.get("id") or file_id),
-            name=_text(data.get("name")),
-            status=_text(data.get("status")),
-            review_status=self._status_value(metadata),
+            name=text_of(data.get("name")),
+            status=text_of(data.get("status")),
+            review_status=self._review_value(metadata),
             view_url=view_url,
             links=links,
+            project_id=str(project) if isinstance(project, str | int) and project else None,
         )
 
     async def _fetch_comment(self, account: str, comment_id: str) -> CommentInfo | None:
@@ -127,33 +133,48 @@ class FrameioFileDetails:
         )
         if body is None:
             return None
-        data = _data(body)
+        data = data_of(body)
         owner = data.get("owner")
         if not isinstance(owner, dict):
             owner = {}
-        author = _text(owner.get("name")) or _text(owner.get("email"))
+        author = text_of(owner.get("name")) or text_of(owner.get("email"))
         file_id = data.get("file_id")
+        parent = data.get("parent_id") or data.get("parent_comment_id")
+        completed = data.get("completed")
+        if not isinstance(completed, bool):
+            completed = bool(data.get("completed_at")) if "completed_at" in data else None
         return CommentInfo(
             comment_id=str(data.get("id") or comment_id),
             file_id=str(file_id) if isinstance(file_id, str | int) else None,
-            text=_text(data.get("text")),
+            text=text_of(data.get("text")),
             author=author,
+            parent_id=str(parent) if isinstance(parent, str | int) and parent else None,
+            completed=completed,
         )
 
-    def _status_value(self, metadata: JsonObject | None) -> str | None:
+    def _review_value(self, metadata: JsonObject | None) -> str | None:
         for item in _metadata_items(metadata):
-            name = item.get("field_definition_name")
-            if isinstance(name, str) and fold_field_name(name) == self._status_key:
+            if is_field(item, self.review_field, "field_definition_name", "field_definition_id"):
                 return _select_value(item.get("value"))
         return None
 
 
-def _data(body: JsonObject) -> JsonObject:
+def is_field(item: JsonObject, wanted: str, name_key: str, id_key: str) -> bool:
+    """True when ``item`` is the field named ``wanted`` (folded) or whose id is ``wanted``."""
+    name, ident = item.get(name_key), item.get(id_key)
+    if isinstance(ident, str | int) and str(ident) == wanted.strip():
+        return True
+    return isinstance(name, str) and fold_field_name(name) == fold_field_name(wanted)
+
+
+def data_of(body: JsonObject) -> JsonObject:
+    """The ``data`` object of an API answer (or the answer itself when it has none)."""
     data = body.get("data")
     return data if isinstance(data, dict) else body
 
 
-def _text(value: object) -> str | None:
+def text_of(value: object) -> str | None:
+    """A non-blank string from an API answer, else ``None``."""
     return value if isinstance(value, str) and value.strip() else None
 
 
@@ -169,14 +190,14 @@ def _metadata_items(metadata: JsonObject | None) -> list[JsonObject]:
 def _select_value(value: object) -> str | None:
     if isinstance(value, list):
         for option in value:
-            if isinstance(option, dict) and _text(option.get("display_name")):
+            if isinstance(option, dict) and text_of(option.get("display_name")):
                 return str(option["display_name"])
-            if _text(option):
+            if text_of(option):
                 return str(option)
         return None
     if isinstance(value, dict):
-        return _text(value.get("display_name"))
-    return _text(value)
+        return text_of(value.get("display_name"))
+    return text_of(value)
 
 
 def _media_links(data: JsonObject) -> Links:

@@ -20,12 +20,20 @@ class FrameioConfigError(FrameioError):
 class FrameioAuthError(FrameioError):
     """Adobe IMS refused us, or no usable token exists; ``reason`` says what to do."""
 
-    def __init__(self, reason: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        needs_sign_in: bool = False,
+    ) -> None:
         detail = f" (HTTP {status}{', ' + code if code else ''})" if status is not None else ""
         super().__init__(f"{reason}{detail}")
         self.reason = reason
         self.status = status
         self.code = code
+        self.needs_sign_in = needs_sign_in
 
 
 class FrameioApiError(FrameioError):

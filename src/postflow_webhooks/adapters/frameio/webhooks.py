@@ -33,6 +33,10 @@ HANDLED_EVENTS = (
     "file.updated",
     "metadata.value.updated",
     "comment.created",
+    "comment.updated",
+    "comment.deleted",
+    "comment.completed",
+    "comment.uncompleted",
 )
 MUTATION_INTERVAL = 6.0  # create and update: 10 calls a minute
 

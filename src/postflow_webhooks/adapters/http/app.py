@@ -15,9 +15,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from postflow_webhooks.adapters.http.answers import ANSWERED, UNEXPECTED, refusal
-from postflow_webhooks.adapters.http.public import PublicAccessGuard
+from postflow_webhooks.adapters.http.metering import RequestCounts, RequestMeter
+from postflow_webhooks.adapters.http.public import PublicAccessGuard, StatusToken
 from postflow_webhooks.adapters.http.receiver import WebhookReceiver
+from postflow_webhooks.adapters.http.ui import PageViews, StatusPage, page_routes
 from postflow_webhooks.adapters.http.views import StatusEndpoints, StatusViews
+from postflow_webhooks.adapters.http.watch import WatchViews, watch_routes
 from postflow_webhooks.domain.endpoint import WEBHOOK_PATH
 
 log = logging.getLogger("postflow_webhooks.http")
@@ -32,13 +35,20 @@ def build_http_app(
     signature_required: Callable[[], bool],
     lifespan: Lifespan | None = None,
     public_status: bool = False,
+    watch: WatchViews | None = None,
+    page: PageViews | None = None,
+    counts: RequestCounts | None = None,
+    status_token: str | None = None,
 ) -> Starlette:
     """The receiver's Starlette app; ``lifespan`` opens and closes the resources.
 
     Unless ``public_status``, requests that came through the tunnel reach only
-    the webhook endpoint and a bare ``/health`` (``public.py``).
+    the webhook endpoint and a bare ``/health``; the status page and, once a
+    ``status_token`` is set, every status path need that token (``public.py``).
+    ``watch`` adds ``/livez``, ``/readyz`` and ``/metrics``; ``page`` the status
+    page; ``counts`` counts every request (``metering.py``).
     """
-    endpoints = StatusEndpoints(views, signature_required, public_status=public_status)
+    endpoints = StatusEndpoints(views, signature_required)
     routes = [
         Route(WEBHOOK_PATH, receiver, methods=["POST"]),
         Route(WEBHOOK_PATH, endpoints.describe_webhook, methods=["GET"]),
@@ -47,6 +57,14 @@ def build_http_app(
         Route("/uploads", endpoints.uploads, methods=["GET"]),
         Route("/uploads/{file_id:str}", endpoints.upload, methods=["GET"]),
     ]
+    token = StatusToken(status_token) if status_token else None
+    if watch is not None:
+        routes += watch_routes(watch)
+    if page is not None:
+        routes += page_routes(StatusPage(page, token))
+    middleware = [Middleware(PublicAccessGuard, public_status=public_status, token=token)]
+    if counts is not None:
+        middleware.insert(0, Middleware(RequestMeter, counts=counts))
     handlers: dict[Any, Any] = {kind: _refused for kind in ANSWERED}
     handlers[HTTPException] = _http_error
     handlers[Exception] = _unexpected
@@ -54,7 +72,7 @@ def build_http_app(
         routes=routes,
         exception_handlers=handlers,
         lifespan=lifespan,
-        middleware=[Middleware(PublicAccessGuard, enabled=not public_status)],
+        middleware=middleware,
     )
 
 

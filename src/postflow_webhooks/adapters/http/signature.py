@@ -2,7 +2,8 @@
 
 The signed string is ``b"v0:" + timestamp + b":" + body``, HMAC-SHA256 keyed
 with the webhook secret, sent as ``X-Frameio-Signature: v0=<hex>`` next to
-``X-Frameio-Request-Timestamp`` (Unix seconds).
+``X-Frameio-Request-Timestamp`` (Unix seconds). The timestamp must be within
+``MAX_SKEW_SECONDS`` of this machine's clock, either way (both ends included).
 """
 
 from __future__ import annotations
@@ -10,8 +11,20 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 
-MAX_SKEW_SECONDS = 300
+import attrs
+
+from postflow_webhooks.domain.endpoint import MAX_SKEW_SECONDS
+
+MAX_TIMESTAMP_DIGITS = 12
 _PREFIX = "v0="
+
+
+@attrs.frozen
+class Signed:
+    """What a verified request was signed with: the digest and the timestamp."""
+
+    digest: bytes = attrs.field(repr=False)
+    timestamp: int
 
 
 class SignatureError(Exception):
@@ -31,10 +44,11 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify(
     secrets: Sequence[str], signature: str | None, timestamp: str | None, body: bytes, now: float
-) -> None:
-    """Raise ``SignatureError`` unless one of ``secrets`` signed ``body`` recently.
+) -> Signed:
+    """What a request was signed with; ``SignatureError`` unless one of ``secrets`` signed it.
 
-    ``signature`` and ``timestamp`` are the two header values (``None`` when absent).
+    ``signature`` and ``timestamp`` are the two header values (``None`` when
+    absent); the timestamp must be within ``MAX_SKEW_SECONDS`` of ``now``.
     """
     if not secrets:
         raise SignatureError(
@@ -49,20 +63,27 @@ def verify(
             "missing_timestamp", "the X-Frameio-Request-Timestamp header is missing"
         )
     timestamp = timestamp.strip()
-    if not timestamp.isascii() or not timestamp.isdigit():
-        raise SignatureError("bad_timestamp", "the request timestamp is not Unix seconds")
-    skew = now - int(timestamp)
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
+        raise SignatureError(
+            "bad_timestamp",
+            f"the request timestamp is not Unix seconds (at most {MAX_TIMESTAMP_DIGITS} digits)",
+        )
+    sent = int(timestamp)
+    skew = int(now) - sent
     if skew > MAX_SKEW_SECONDS:
-        raise SignatureError("stale_timestamp", f"the request is {int(skew)} s old (limit 300 s)")
+        raise SignatureError(
+            "stale_timestamp", f"the request is {skew} s old (limit {MAX_SKEW_SECONDS} s)"
+        )
     if skew < -MAX_SKEW_SECONDS:
         raise SignatureError(
-            "future_timestamp", f"the request is {int(-skew)} s in the future (limit 300 s)"
+            "future_timestamp",
+            f"the request is {-skew} s in the future (limit {MAX_SKEW_SECONDS} s)",
         )
-    given = signature.strip()
+    given = signature.strip().lower()
     if not given.startswith(_PREFIX):
         raise SignatureError("bad_signature_format", "the signature does not start with 'v0='")
-    given_bytes = given.lower().encode("ascii", "replace")
+    given_bytes = given.encode("ascii", "replace")
     for secret in secrets:
         if hmac.compare_digest(sign(secret, timestamp, body).encode("ascii"), given_bytes):
-            return
+            return Signed(bytes.fromhex(given[len(_PREFIX) :]), sent)
     raise SignatureError("bad_signature", "the signature does not match the body")

@@ -13,12 +13,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from postflow_webhooks.adapters.http.errors import BadQueryError
-from postflow_webhooks.adapters.http.public import came_through_tunnel
-from postflow_webhooks.domain.endpoint import MAX_BODY_BYTES, WEBHOOK_PATH
+from postflow_webhooks.adapters.http.public import may_see_status
+from postflow_webhooks.domain.endpoint import (
+    MAX_BODY_BYTES,
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    WEBHOOK_PATH,
+)
 from postflow_webhooks.domain.mapping import fold_status
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 MAX_PAGE = 500
+MAX_OFFSET = 1_000_000_000
 
 
 class StatusViews(Protocol):
@@ -55,12 +61,16 @@ ENDPOINT_HELP = {
         "any of them wrapped as {'data': {...}}",
     ],
     "signature": "X-Frameio-Request-Timestamp + X-Frameio-Signature: v0=<hex HMAC-SHA256>",
+    "max_event_type_length": MAX_EVENT_TYPE_LENGTH,
+    "max_id_length": MAX_ID_LENGTH,
     "answers": {
-        "202": "committed; applied shortly by the worker",
+        "202": "committed; applied shortly by the worker ('duplicate': a replay, not stored again)",
         "400": "not JSON",
         "401": "missing, stale or wrong signature",
+        "408": "the request head or body arrived too slowly",
         "413": "body over 1 MiB",
-        "422": "JSON whose structure cannot be read (the problems are listed)",
+        "422": "JSON that cannot be read or stored (the problems are listed with their paths)",
+        "431": "request head over the size limit",
         "503": "storage unavailable; Frame.io will retry",
     },
 }
@@ -73,17 +83,14 @@ class StatusEndpoints:
         self,
         views: StatusViews,
         signature_required: Callable[[], bool],
-        *,
-        public_status: bool = False,
     ) -> None:
         self._views = views
         self._signature_required = signature_required
-        self._public_status = public_status
 
     async def health(self, request: Request) -> Response:
-        """200 when healthy, else 503, with the reasons (only the verdict through the tunnel)."""
+        """200 unless unhealthy, with the reasons (only the verdict through the tunnel, tokenless)."""
         healthy, body = await self._views.health()
-        if came_through_tunnel(request.scope) and not self._public_status:
+        if not may_see_status(request.scope):
             body = {"status": body["status"]}
         return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -95,8 +102,8 @@ class StatusEndpoints:
         """Tracked files, paginated, filterable by status."""
         params = request.query_params
         status = parse_status(params.get("status"))
-        offset = _int_param(params.get("offset"), "offset", 0, 0, None)
-        limit = _int_param(params.get("limit"), "limit", 50, 1, MAX_PAGE)
+        offset = int_param(params.get("offset"), "offset", 0, 0, MAX_OFFSET)
+        limit = int_param(params.get("limit"), "limit", 50, 1, MAX_PAGE)
         return JSONResponse(await self._views.uploads(status, offset, limit))
 
     async def upload(self, request: Request) -> Response:
@@ -127,16 +134,18 @@ def parse_status(text: str | None) -> PostflowStatus | None:
         if status.name == folded:
             return status
     names = ", ".join(s.name for s in PostflowStatus)
-    raise BadQueryError("bad_status", f"unknown status {text!r}; use one of {names}")
+    raise BadQueryError("bad_status", f"unknown status {text[:40]!r}; use one of {names}")
 
 
-def _int_param(text: str | None, name: str, default: int, low: int, high: int | None) -> int:
+def int_param(text: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter from ``low`` to ``high``; 400 naming the parameter otherwise."""
     if text is None or text == "":
         return default
-    if not text.isdigit():
-        raise BadQueryError(f"bad_{name}", f"{name} must be a whole number, got {text!r}")
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)):
+        raise BadQueryError(
+            f"bad_{name}", f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}"
+        )
     value = int(text)
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadQueryError(f"bad_{name}", f"{name} must be {bound}, got {value}")
+    if not low <= value <= high:
+        raise BadQueryError(f"bad_{name}", f"{name} must be from {low} to {high}, got {value}")
     return value

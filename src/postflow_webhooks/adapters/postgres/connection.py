@@ -6,6 +6,12 @@ ends watch the TCP connection: the client (libpq keepalives and
 ``tcp_user_timeout``) and the server (the same settings per session), so a
 receiver whose machine vanishes without closing its connection loses its
 session, and with it its advisory locks, about ``DEAD_PEER_SECONDS`` later.
+
+PostgreSQL's text cannot hold NUL, which a payload's event type, file id or
+name may carry (SQLite stores it). ``nul_safe`` makes a connection write each
+NUL in a string parameter as U+FFFD, the same way every time, so such a
+delivery is stored and applied instead of refused; its stored bytes are kept
+exactly (``bytea``).
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.abc import Buffer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
 from postflow_webhooks.domain.errors import StorageError
 
@@ -80,3 +88,26 @@ def storage_error(label: str, exc: BaseException) -> StorageError:
     """A PostgreSQL failure as the domain's ``StorageError``, naming the database (redacted)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return StorageError(f"database {label}: {text}")
+
+
+NUL_STAND_IN = "\ufffd"
+
+
+class _NulSafeText(StrDumperUnknown):
+    """Text parameters, each NUL written as U+FFFD."""
+
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", NUL_STAND_IN) if "\x00" in obj else obj)
+
+
+class _NulSafeBinary(StrBinaryDumper):
+    """Binary text parameters (COPY), each NUL written as U+FFFD."""
+
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace("\x00", NUL_STAND_IN) if "\x00" in obj else obj)
+
+
+def nul_safe(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    """Make ``conn`` write NUL in strings as U+FFFD instead of failing (see the module doc)."""
+    conn.adapters.register_dumper(str, _NulSafeText)
+    conn.adapters.register_dumper(str, _NulSafeBinary)

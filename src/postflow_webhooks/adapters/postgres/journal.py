@@ -16,15 +16,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from postflow_webhooks.adapters.postgres.database import (
-    DELIVERIES_CHANNEL,
-    OUTBOX_CHANNEL,
-    Conn,
-    PostgresDatabase,
-)
+from postflow_webhooks.adapters.postgres.database import Conn, PostgresDatabase
+from postflow_webhooks.adapters.postgres.ingress import DELIVERIES_CHANNEL
+from postflow_webhooks.adapters.postgres.outbox import insert_notifications
 from postflow_webhooks.adapters.postgres.records import upsert_records
-from postflow_webhooks.adapters.serialization import dump_notification, from_plain, to_plain
-from postflow_webhooks.domain.errors import StorageError
+from postflow_webhooks.adapters.serialization import from_plain, to_plain
+from postflow_webhooks.domain.endpoint import MAX_EVENT_TYPES_SHOWN
+from postflow_webhooks.domain.errors import StorageUnavailableError
 from postflow_webhooks.domain.journal import (
     BatchResult,
     IncomingDelivery,
@@ -52,8 +50,12 @@ LIMIT %(limit)s
 """
 
 
-class ConcurrentWorkerError(StorageError):
-    """Another worker settled some of this pass's deliveries first; the pass was rolled back."""
+class ConcurrentWorkerError(StorageUnavailableError):
+    """Another worker settled some of this pass's deliveries first; the pass was rolled back.
+
+    Unavailable rather than a bad item: the worker retries the whole pass (which
+    no longer finds the settled deliveries) instead of quarantining any of them.
+    """
 
 
 def _pending(row: tuple[Any, ...]) -> PendingDelivery:
@@ -101,6 +103,24 @@ async def _mark_processed(conn: Conn, at: datetime | None, seqs: Sequence[int]) 
         )
 
 
+async def _events_by_type(conn: Conn) -> dict[str, int]:
+    """The most frequent event types by name; the rest summed under ``other``."""
+    cur = await conn.execute(
+        "SELECT key, value FROM counters WHERE kind = 'event_type' "
+        'ORDER BY value DESC, key COLLATE "C" LIMIT %s',
+        (MAX_EVENT_TYPES_SHOWN,),
+    )
+    shown = {key: int(value) for key, value in await cur.fetchall()}
+    cur = await conn.execute(
+        "SELECT count(*), coalesce(sum(value), 0) FROM counters WHERE kind = 'event_type'"
+    )
+    row = await cur.fetchone()
+    kinds, total = (int(row[0]), int(row[1])) if row else (0, 0)
+    if kinds > len(shown):
+        shown["other"] = shown.get("other", 0) + total - sum(shown.values())
+    return shown
+
+
 class PostgresJournal:
     """The deliveries of one ``PostgresDatabase``."""
 
@@ -109,9 +129,9 @@ class PostgresJournal:
 
     # -- DeliveryInbox ---------------------------------------------------------
 
-    async def append(self, delivery: IncomingDelivery) -> None:
-        """Commit a delivery and count it; returns once it is committed."""
-        await self._db.accept(delivery)
+    async def append(self, delivery: IncomingDelivery) -> str | None:
+        """Commit a delivery and count it, once committed; for a replay, the first one's id."""
+        return await self._db.accept(delivery)
 
     async def reject(self, reason: str) -> None:
         """Count a refused request by reason."""
@@ -143,7 +163,6 @@ class PostgresJournal:
 
     async def commit(self, result: BatchResult) -> None:
         """One transaction: marks, deferrals, quarantine, records, notifications, last event."""
-        notes = [(n.file_id, dump_notification(n), n.at) for n in result.notifications]
         last = json.dumps(to_plain(result.last_event)) if result.last_event else None
 
         async def write(conn: Conn) -> None:
@@ -161,19 +180,13 @@ class PostgresJournal:
                 [(q.reason, q.seq) for q in result.quarantined],
             )
             await upsert_records(conn, result.records)
-            async with conn.cursor() as cur:
-                if notes:
-                    await cur.executemany(
-                        "INSERT INTO notifications (file_id, body, created_at) VALUES (%s, %s, %s)",
-                        notes,
-                    )
-                    await cur.execute(f"NOTIFY {OUTBOX_CHANNEL}")
-                if last is not None:
-                    await cur.execute(
-                        "INSERT INTO meta (key, value) VALUES ('last_event', %s) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                        (last,),
-                    )
+            await insert_notifications(conn, result.notifications)
+            if last is not None:
+                await conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('last_event', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (last,),
+                )
 
         await self._db.write(write)
 
@@ -247,8 +260,10 @@ class PostgresJournal:
         """The counters ``/webhook-status`` shows, the same from every receiver."""
 
         async def query(conn: Conn) -> JournalStats:
-            counters: dict[str, dict[str, int]] = {"total": {}, "event_type": {}, "rejection": {}}
-            cur = await conn.execute("SELECT kind, key, value FROM counters")
+            counters: dict[str, dict[str, int]] = {"total": {}, "duplicate": {}, "rejection": {}}
+            cur = await conn.execute(
+                "SELECT kind, key, value FROM counters WHERE kind != 'event_type'"
+            )
             for kind, key, value in await cur.fetchall():
                 counters.setdefault(kind, {})[key] = int(value)
             cur = await conn.execute(
@@ -264,8 +279,9 @@ class PostgresJournal:
             last = from_plain(json.loads(last_text), LastEvent) if last_text else None
             return JournalStats(
                 total_events=counters["total"].get("", 0),
-                events_by_type=counters["event_type"],
+                events_by_type=await _events_by_type(conn),
                 rejections=counters["rejection"],
+                duplicates=counters["duplicate"].get("", 0),
                 backlog=int(pending),
                 quarantined=int(quarantined),
                 notifications_pending=int(notes_pending),

@@ -4,17 +4,20 @@ The input is the neutral form ``adapters.sqlite.export`` produces: each table's
 rows as dicts of plain values, with the same table and column names as here.
 Everything is written in one transaction: the target ends up with all of it
 or none of it. Numbers (delivery seq, notification id, record revision) are
-kept, and the sequences continue above them.
+kept, and the sequences continue above them. A notification without a
+``destination`` value (a source older than destinations) goes to ``default``,
+or to the destination its body names.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
 
-from postflow_webhooks.adapters.postgres.connection import storage_error
+from postflow_webhooks.adapters.postgres.connection import nul_safe, storage_error
 from postflow_webhooks.domain.errors import StorageError
 
 # Load order and the columns copied; the tables ``TRUNCATE`` empties with --replace.
@@ -35,9 +38,19 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     "counters": ("kind", "key", "value"),
     "meta": ("key", "value"),
-    "notifications": ("id", "file_id", "state", "body", "created_at", "settled_at", "reason"),
+    "notifications": (
+        "id",
+        "file_id",
+        "destination",
+        "state",
+        "body",
+        "created_at",
+        "settled_at",
+        "reason",
+    ),
     "destinations": ("key", "broken", "reason", "since"),
     "uploads": ("file_id", "name", "status", "updated_at", "record", "revision"),
+    "accepted_signatures": ("timestamp", "signature", "delivery_id"),
 }
 IDENTITIES = {"deliveries": "seq", "notifications": "id"}
 
@@ -48,6 +61,23 @@ def row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
         name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
         for name in TABLES
     }
+
+
+def _destination(row: Mapping[str, Any]) -> str:
+    """A notification row's destination: its own column, else what its body says."""
+    if row.get("destination"):
+        return str(row["destination"])
+    try:
+        named = json.loads(row.get("body") or "{}").get("destination")
+    except (ValueError, AttributeError):
+        named = None
+    return str(named) if named else "default"
+
+
+def _value(name: str, row: Mapping[str, Any], column: str) -> Any:
+    if name == "notifications" and column == "destination":
+        return _destination(row)
+    return row.get(column)
 
 
 def load_tables(
@@ -63,6 +93,7 @@ def load_tables(
         raise StorageError(
             f"the source has tables this release cannot load into PostgreSQL: {', '.join(unknown)}"
         )
+    nul_safe(conn)
     try:
         with conn.transaction():
             held = {name: n for name, n in row_counts(conn).items() if n}
@@ -84,7 +115,7 @@ def load_tables(
                     cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy,
                 ):
                     for row in rows:
-                        copy.write_row([row.get(column) for column in columns])
+                        copy.write_row([_value(name, row, column) for column in columns])
             for name, column in IDENTITIES.items():
                 conn.execute(
                     f"SELECT setval(pg_get_serial_sequence('{name}', '{column}'), "

@@ -1,8 +1,12 @@
 """``PostgresOutbox``: the notification outbox, the dead letters and the destinations' state.
 
-Notifications are committed by the worker's pass (``PostgresJournal.commit``),
-with ``NOTIFY postflow_outbox``; one receiver at a time holds the dispatcher
-role and reads them here in commit order.
+Notifications are committed by the worker's pass (``PostgresJournal.commit``)
+or with an incident (``PostgresIncidents``), with ``NOTIFY postflow_outbox``;
+one receiver at a time holds the dispatcher role and reads them here, each
+destination's in commit order. Each notification's destination is a column of
+its own, written with it. Settling one also counts it (``counters``, kind
+``notification``), so the totals survive restarts and are the same on every
+receiver.
 """
 
 from __future__ import annotations
@@ -11,9 +15,28 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from postflow_webhooks.adapters.postgres.database import OUTBOX_CHANNEL, Conn, PostgresDatabase
-from postflow_webhooks.adapters.serialization import load_notification
+from postflow_webhooks.adapters.serialization import dump_notification, load_notification
 from postflow_webhooks.domain.journal import DeadLetter, DestinationState, NotificationState
 from postflow_webhooks.domain.records import Notification
+
+_BUMP = (
+    "INSERT INTO counters (kind, key, value) VALUES ('notification', %s, 1) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = counters.value + 1"
+)
+
+
+async def insert_notifications(conn: Conn, notifications: Sequence[Notification]) -> None:
+    """Queue notifications in the caller's transaction, and ring the dispatcher at commit."""
+    if not notifications:
+        return
+    rows = [(n.file_id, n.destination, dump_notification(n), n.at) for n in notifications]
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO notifications (file_id, destination, body, created_at) "
+            "VALUES (%s, %s, %s, %s)",
+            rows,
+        )
+        await cur.execute(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 class PostgresOutbox:
@@ -22,14 +45,22 @@ class PostgresOutbox:
     def __init__(self, db: PostgresDatabase) -> None:
         self._db = db
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order."""
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in commit order (of one destination, or none of ``exclude``)."""
+        where = ["state = 'pending'"]
+        args: list[object] = []
+        if destination is not None:
+            where.append("destination = %s")
+            args.append(destination)
+        if exclude:
+            where.append("NOT (destination = ANY(%s))")
+            args.append(list(exclude))
+        sql = f"SELECT id, body FROM notifications WHERE {' AND '.join(where)} ORDER BY id LIMIT %s"
 
         async def query(conn: Conn) -> list[Notification]:
-            cur = await conn.execute(
-                "SELECT id, body FROM notifications WHERE state = 'pending' ORDER BY id LIMIT %s",
-                (limit,),
-            )
+            cur = await conn.execute(sql, (*args, limit))
             return [load_notification(body, nid) for nid, body in await cur.fetchall()]
 
         return await self._db.read(query)
@@ -46,10 +77,12 @@ class PostgresOutbox:
         self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
     ) -> None:
         async def write(conn: Conn) -> None:
-            await conn.execute(
+            cur = await conn.execute(
                 "UPDATE notifications SET state = %s, reason = %s, settled_at = %s WHERE id = %s",
                 (state.value, reason, at, notification_id),
             )
+            if cur.rowcount:
+                await conn.execute(_BUMP, (state.value,))
 
         await self._db.write(write)
 

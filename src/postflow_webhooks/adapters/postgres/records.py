@@ -7,12 +7,13 @@ worker-role holder writes records, so revisions follow commit order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from postflow_webhooks.adapters.postgres.database import Conn, PostgresDatabase
 from postflow_webhooks.adapters.serialization import dump_record, load_record
-from postflow_webhooks.domain.records import UploadRecord
+from postflow_webhooks.domain.records import UploadRecord, holds_comment
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 _UPSERT = (
@@ -51,14 +52,31 @@ class PostgresRecords:
         return (await self.find_many([file_id])).get(file_id)
 
     async def find_many(self, file_ids: Sequence[str]) -> dict[str, UploadRecord]:
-        """The records of these file ids, in one query."""
+        """The records of these file ids, in one query (keyed by the record's own file id)."""
         ids = list(dict.fromkeys(file_ids))
+        wanted = set(ids)
 
         async def query(conn: Conn) -> dict[str, UploadRecord]:
+            cur = await conn.execute("SELECT record FROM uploads WHERE file_id = ANY(%s)", (ids,))
+            records = [load_record(text) for (text,) in await cur.fetchall()]
+            return {r.file_id: r for r in records if r.file_id in wanted}
+
+        return await self._db.read(query)
+
+    async def find_by_comment(self, comment_key: str) -> UploadRecord | None:
+        """The record holding a comment, live or deleted (a scan: comment deletions are rare)."""
+        needle = json.dumps(comment_key, ensure_ascii=False)
+
+        async def query(conn: Conn) -> UploadRecord | None:
             cur = await conn.execute(
-                "SELECT file_id, record FROM uploads WHERE file_id = ANY(%s)", (ids,)
+                "SELECT record FROM uploads WHERE strpos(record, %s) > 0 ORDER BY updated_at DESC",
+                (needle,),
             )
-            return {fid: load_record(text) for fid, text in await cur.fetchall()}
+            async for (text,) in cur:
+                record = load_record(text)
+                if holds_comment(record, comment_key):
+                    return record
+            return None
 
         return await self._db.read(query)
 
@@ -71,7 +89,7 @@ class PostgresRecords:
             where, args = ("WHERE status = %s", [status.name]) if status else ("", [])
             cur = await conn.execute(
                 f"SELECT record FROM uploads {where} "
-                "ORDER BY updated_at DESC, file_id DESC LIMIT %s OFFSET %s",
+                'ORDER BY updated_at DESC, file_id COLLATE "C" DESC LIMIT %s OFFSET %s',
                 (*args, limit, offset),
             )
             return [load_record(r[0]) for r in await cur.fetchall()]

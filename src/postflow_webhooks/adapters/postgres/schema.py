@@ -91,8 +91,34 @@ def _version_1(conn: psycopg.Connection) -> None:
             conn.execute(statement)
 
 
+def _version_2(conn: psycopg.Connection) -> None:
+    """Replay protection, and each notification's destination as a column of its own.
+
+    ``accepted_signatures`` keeps the signed deliveries accepted within the
+    signature window (keyed by time first, so inserts land near the end and
+    pruning deletes a prefix). ``destination`` is written with each notification
+    (``"default"`` unless a route is named); rows queued before read it from
+    their body once, here.
+    """
+    conn.execute(
+        "CREATE TABLE accepted_signatures ("
+        " timestamp bigint NOT NULL, signature bytea NOT NULL, delivery_id text NOT NULL,"
+        " PRIMARY KEY (timestamp, signature))"
+    )
+    conn.execute("ALTER TABLE notifications ADD COLUMN destination text NOT NULL DEFAULT 'default'")
+    conn.execute(
+        "UPDATE notifications SET destination = body::json ->> 'destination' "
+        "WHERE strpos(body, '\"destination\"') > 0 AND body::json ->> 'destination' IS NOT NULL"
+    )
+    conn.execute("DROP INDEX notifications_pending")
+    conn.execute(
+        "CREATE INDEX notifications_pending ON notifications (destination, id) "
+        "WHERE state = 'pending'"
+    )
+
+
 Migration = Callable[[psycopg.Connection], None]
-MIGRATIONS: dict[int, Migration] = {1: _version_1}
+MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2}
 LATEST = max(MIGRATIONS)
 
 
@@ -131,3 +157,16 @@ def migrate(conn: psycopg.Connection, label: str) -> None:
             log.info("database %s migrated to layout version %d", label, number)
     if fresh:
         log.info("created the tables in %s (layout version %d)", label, LATEST)
+
+
+def inspect_layout(conninfo: str, label: str) -> int:
+    """The layout version of a database, read without changing anything (0: no tables yet).
+
+    ``StorageError`` naming the database (redacted) when it cannot be reached.
+    """
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            return schema_version(conn)
+    except psycopg.Error as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot connect to {label}: {text}") from None

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from postflow_webhooks.adapters.sqlite.damage import check_pages, unusable
 from postflow_webhooks.adapters.sqlite.export import refuse_if_moved
 from postflow_webhooks.adapters.sqlite.schema import migrate
 from postflow_webhooks.domain.errors import StorageError
@@ -22,11 +23,6 @@ from postflow_webhooks.domain.errors import StorageError
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
-
-DAMAGED = (
-    "If the file is damaged, stop the receiver, move the file aside (keep it: it may be "
-    "recoverable with sqlite3's .recover) and start again with a new, empty database"
-)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -43,18 +39,23 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def open_database(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the database and migrate it; ``StorageError`` naming the fix."""
+    """Open (creating if needed), check and migrate the database; ``StorageError`` naming the fix.
+
+    A file that cannot be opened, or whose pages do not all read, is refused
+    and left untouched (``damage.py``).
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = connect(path)
     except (OSError, sqlite3.Error) as exc:
-        raise StorageError(f"cannot open the database {path}: {exc}. {DAMAGED}") from exc
+        raise unusable(path, exc) from exc
     try:
+        check_pages(conn, path)
         migrate(conn, path)
         refuse_if_moved(conn, path)
     except sqlite3.Error as exc:
         conn.close()
-        raise StorageError(f"cannot open the database {path}: {exc}. {DAMAGED}") from exc
+        raise unusable(path, exc) from exc
     except BaseException:
         conn.close()
         raise

@@ -9,6 +9,7 @@ accepted deliveries never wait for each other's locks.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +19,9 @@ from typing import Any, TypeVar
 from postflow_webhooks.adapters.sqlite.connection import SqliteReader
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
 from postflow_webhooks.adapters.sqlite.rows import stamp
-from postflow_webhooks.domain.journal import IncomingDelivery
+from postflow_webhooks.domain.endpoint import MAX_SKEW_SECONDS
+from postflow_webhooks.domain.errors import StorageError
+from postflow_webhooks.domain.journal import CommitFailure, IncomingDelivery
 
 DATABASE_NAME = "postflow.sqlite3"
 
@@ -28,35 +31,76 @@ _BUMP = (
     "INSERT INTO counters (kind, key, value) VALUES (?, ?, ?) "
     "ON CONFLICT (kind, key) DO UPDATE SET value = value + excluded.value"
 )
+_REMEMBER = (
+    "INSERT INTO accepted_signatures (timestamp, signature, delivery_id) VALUES (?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+_FIRST = "SELECT delivery_id FROM accepted_signatures WHERE timestamp = ? AND signature = ?"
+
+# How often accepted signatures older than the window are forgotten.
+PRUNE_SIGNATURES_EVERY = 30.0
 
 
-def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[None]:
-    """One batch of the receiver's writes: accepted deliveries (counted) and refusals."""
+def _replays(conn: sqlite3.Connection, items: list[Any]) -> dict[str, str]:
+    """Remember the signed deliveries of a batch; the replays among them, by id, to the first's."""
+    signed = [
+        (item.timestamp, item.signature, item.delivery_id)
+        for item in items
+        if isinstance(item, IncomingDelivery) and item.signature is not None
+    ]
+    if not signed:
+        return {}
+    before = conn.total_changes
+    conn.executemany(_REMEMBER, signed)
+    if conn.total_changes - before == len(signed):
+        return {}
+    replays = {}
+    for timestamp, signature, delivery_id in signed:
+        (first,) = conn.execute(_FIRST, (timestamp, signature)).fetchone()
+        if first != delivery_id:
+            replays[delivery_id] = first
+    return replays
+
+
+def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[str | None]:
+    """One batch of the receiver's writes: accepted deliveries (counted) and refusals.
+
+    A signed delivery whose (signature, timestamp) was accepted before is a
+    replay: it is not stored, and its result is the first one's delivery id.
+    """
+    replays = _replays(conn, items)
     counts: Counter[tuple[str, str]] = Counter()
     deliveries = []
+    results: list[str | None] = []
     for item in items:
-        if isinstance(item, IncomingDelivery):
-            deliveries.append(
-                (
-                    item.delivery_id,
-                    stamp(item.received_at),
-                    item.event_type,
-                    item.file_id,
-                    item.body,
-                    item.signed,
-                )
-            )
-            counts["total", ""] += 1
-            counts["event_type", item.event_type] += 1
-        else:
+        if not isinstance(item, IncomingDelivery):
             counts["rejection", item] += 1
+            results.append(None)
+            continue
+        first = replays.get(item.delivery_id)
+        results.append(first)
+        if first is not None:
+            counts["duplicate", ""] += 1
+            continue
+        deliveries.append(
+            (
+                item.delivery_id,
+                stamp(item.received_at),
+                item.event_type,
+                item.file_id,
+                item.body,
+                item.signed,
+            )
+        )
+        counts["total", ""] += 1
+        counts["event_type", item.event_type] += 1
     conn.executemany(
         "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, signed) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         deliveries,
     )
     conn.executemany(_BUMP, [(kind, key, n) for (kind, key), n in counts.items()])
-    return [None] * len(items)
+    return results
 
 
 class SqliteDatabase:
@@ -65,7 +109,8 @@ class SqliteDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.on_deliveries: Callable[[], None] | None = None
-        self._writer = GroupCommitWriter(path, _commit_ingress, self._delivered)
+        self._writer = GroupCommitWriter(path, self._commit_ingress, self._delivered)
+        self._pruned_at = 0.0
         self._reader = SqliteReader(path)
         self._data_version: int | None = None
 
@@ -73,6 +118,16 @@ class SqliteDatabase:
     def in_directory(cls, data_dir: Path) -> SqliteDatabase:
         """The database of a data directory."""
         return cls(data_dir / DATABASE_NAME)
+
+    def _commit_ingress(self, conn: sqlite3.Connection, items: list[Any]) -> list[str | None]:
+        """The receiver's batch; every 30 s (of receipt times), forget signatures past the window."""
+        results = _commit_ingress(conn, items)
+        received = [i.received_at.timestamp() for i in items if isinstance(i, IncomingDelivery)]
+        if received and max(received) - self._pruned_at >= PRUNE_SIGNATURES_EVERY:
+            self._pruned_at = max(received)
+            horizon = int(self._pruned_at) - MAX_SKEW_SECONDS - 1
+            conn.execute("DELETE FROM accepted_signatures WHERE timestamp < ?", (horizon,))
+        return results
 
     def _delivered(self) -> None:
         if self.on_deliveries is not None:
@@ -87,9 +142,41 @@ class SqliteDatabase:
         await self._writer.stop()
         await self._reader.close()
 
-    async def accept(self, item: IncomingDelivery | str) -> None:
-        """Commit an accepted delivery, or count a refusal by its reason."""
-        await self._writer.write(item)
+    async def accept(self, item: IncomingDelivery | str) -> str | None:
+        """Commit an accepted delivery (or count a refusal by its reason).
+
+        Returns the first delivery's id when ``item`` replays a signed delivery
+        already accepted; ``None`` otherwise.
+        """
+        result: str | None = await self._writer.write(item)
+        return result
+
+    def commit_failure(self) -> CommitFailure | None:
+        """Why the last commit failed (disk full, locked, ...); ``None`` once one succeeds."""
+        return self._writer.commit_failure()
+
+    async def recheck(self) -> None:
+        """While commits fail, commit a probe as large as the failed commit, then delete it.
+
+        Health follows the cause going away (``health.py``), traffic or not.
+        """
+        if self._writer.commit_failure() is None:
+            return
+        size = self._writer.probe_size
+
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('commit_probe', randomblob(?)) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (size,),
+            )
+
+        def forget(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM meta WHERE key = 'commit_probe'")
+
+        with contextlib.suppress(StorageError):
+            await self._writer.run(probe, size)
+            await self._writer.run(forget)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the next group-committed transaction; its result once committed."""

@@ -18,6 +18,8 @@ from postflow_webhooks.adapters.sqlite.rows import moment
 from postflow_webhooks.domain.errors import StorageError
 
 MOVED_KEY = "moved_to"
+# Marks of this file only, not data: where it moved, and a health probe's scratch row.
+LOCAL_KEYS = frozenset({MOVED_KEY, "commit_probe"})
 TIME_COLUMNS = frozenset(
     {"received_at", "not_before", "processed_at", "created_at", "settled_at", "since", "updated_at"}
 )
@@ -48,11 +50,14 @@ def export_tables(conn: sqlite3.Connection) -> dict[str, Rows]:
     ]
     tables: dict[str, Rows] = {}
     for name in names:
-        cur = conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid')
+        try:
+            cur = conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid')
+        except sqlite3.OperationalError:  # a WITHOUT ROWID table: its key order
+            cur = conn.execute(f'SELECT * FROM "{name}"')
         columns = [d[0] for d in cur.description]
         rows = [dict(zip(columns, row, strict=True)) for row in cur]
         if name == "meta":
-            rows = [row for row in rows if row["key"] != MOVED_KEY]
+            rows = [row for row in rows if row["key"] not in LOCAL_KEYS]
         tables[name] = [{c: _plain(c, v) for c, v in row.items()} for row in rows]
     return tables
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from postflow_webhooks.adapters.sqlite.connection import BUSY_TIMEOUT_MS, open_database
-from postflow_webhooks.domain.errors import StorageError
+from postflow_webhooks.adapters.sqlite.health import LOCKED, CommitTracker, storage_failure
+from postflow_webhooks.domain.errors import StorageError, StorageUnavailableError
+from postflow_webhooks.domain.journal import CommitFailure
 
 R = TypeVar("R")
 Call = Callable[[sqlite3.Connection], Any]
@@ -33,12 +35,16 @@ LOCK_RETRY_SECONDS = 0.0005
 
 
 class _Run:
-    """A function to call with the connection inside the batch's transaction."""
+    """A function to call with the connection inside the batch's transaction.
 
-    __slots__ = ("fn",)
+    ``size`` is how many bytes it writes, when that matters (a health probe).
+    """
 
-    def __init__(self, fn: Call) -> None:
+    __slots__ = ("fn", "size")
+
+    def __init__(self, fn: Call, size: int = 0) -> None:
         self.fn = fn
+        self.size = size
 
 
 class GroupCommitWriter:
@@ -62,6 +68,16 @@ class GroupCommitWriter:
         self._scheduled = False
         self._conn: sqlite3.Connection | None = None
         self._locked_since: float | None = None
+        self._health = CommitTracker(path)
+
+    def commit_failure(self) -> CommitFailure | None:
+        """Why commits fail; ``None`` once one as large as the failed one succeeds."""
+        return self._health.failure
+
+    @property
+    def probe_size(self) -> int:
+        """How many bytes a probe must commit to clear the failure."""
+        return self._health.probe_size
 
     def start(self) -> None:
         """Open (and migrate) the database; ``StorageError`` if it cannot be used."""
@@ -69,18 +85,18 @@ class GroupCommitWriter:
         # Never sleep on the loop for a lock held elsewhere: _flush retries instead.
         self._conn.execute("PRAGMA busy_timeout=0")
 
-    async def write(self, item: object) -> None:
-        """Queue a data item; return once the transaction holding it committed."""
-        await self._submit(item)
+    async def write(self, item: object) -> Any:
+        """Queue a data item; its result (from ``commit_items``) once its transaction committed."""
+        return await self._submit(item)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """Queue ``fn(conn)``; return its result once its transaction committed."""
-        result: R = await self._submit(_Run(fn))
+    async def run(self, fn: Callable[[sqlite3.Connection], R], size: int = 0) -> R:
+        """Queue ``fn(conn)`` (writing about ``size`` bytes); its result once committed."""
+        result: R = await self._submit(_Run(fn, size))
         return result
 
     async def _submit(self, item: object) -> Any:
         if self._conn is None:
-            raise StorageError(f"database {self.path}: not open")
+            raise StorageUnavailableError(f"database {self.path}: not open")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((item, future))
@@ -108,15 +124,55 @@ class GroupCommitWriter:
         try:
             results, had_items = self._write(conn, batch)
             conn.execute("COMMIT")
-        except Exception as exc:  # a SQLite error, or a bug in a queued write
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = StorageError(f"database {self.path}: {exc}")
-            _settle(batch, [], error if isinstance(exc, sqlite3.Error) else exc)
+        except Exception as exc:  # the storage, one bad item, or a bug in a queued write
+            self._rollback(conn)
+            if storage_failure(exc) is not None or len(batch) == 1:
+                self._fail(batch, exc)
+            else:
+                self._one_by_one(conn, batch)
             return
+        self._committed(batch, results, had_items)
+
+    def _one_by_one(self, conn: sqlite3.Connection, batch: Waiters) -> None:
+        """Write each waiter of a failed batch in its own transaction: only a bad one fails."""
+        for index, waiter in enumerate(batch):
+            if not self._begin(batch[index:]):
+                return
+            try:
+                results, had_items = self._write(conn, [waiter])
+                conn.execute("COMMIT")
+            except Exception as exc:
+                self._rollback(conn)
+                if storage_failure(exc) is not None:
+                    self._fail(batch[index:], exc)
+                    return
+                self._fail([waiter], exc)
+                continue
+            self._committed([waiter], results, had_items)
+
+    def _committed(self, batch: Waiters, results: list[Any], had_items: bool) -> None:
+        self._health.committed(_size(batch))
         _settle(batch, results, None)
         if had_items and self._on_items is not None:
             self._on_items()
+
+    def _fail(self, batch: Waiters, exc: BaseException) -> None:
+        """Wake ``batch`` with the error: ``StorageError`` for SQLite's, else ``exc`` itself."""
+        failure = storage_failure(exc)
+        error: BaseException = exc
+        if failure is not None:
+            self._health.failed(failure, f"SQLite: {exc}", _size(batch))
+            error = StorageUnavailableError(f"database {self.path}: {exc}")
+        elif isinstance(exc, sqlite3.Error):
+            error = StorageError(f"database {self.path}: {exc}")
+        _settle(batch, [], error)
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:  # SQLite rolled back itself (disk full, I/O error)
+            pass
 
     def _write(self, conn: sqlite3.Connection, batch: Waiters) -> tuple[list[Any], bool]:
         data = [item for item, _ in batch if not isinstance(item, _Run)]
@@ -138,10 +194,10 @@ class GroupCommitWriter:
         except sqlite3.OperationalError as exc:
             if self._conn is not None and _is_busy(exc):
                 return self._retry_later(batch)
-            _settle(batch, [], StorageError(f"database {self.path}: {exc}"))
+            self._fail(batch, exc)
             return False
         except sqlite3.Error as exc:
-            _settle(batch, [], StorageError(f"database {self.path}: {exc}"))
+            self._fail(batch, exc)
             return False
         self._locked_since = None
         return True
@@ -153,11 +209,9 @@ class GroupCommitWriter:
             self._locked_since = now
         elif now - self._locked_since > BUSY_TIMEOUT_MS / 1000:
             self._locked_since = None
-            held = StorageError(
-                f"database {self.path}: another process has held the write lock "
-                f"for over {BUSY_TIMEOUT_MS // 1000} s"
-            )
-            _settle(batch, [], held)
+            held = f"another process has held the write lock for over {BUSY_TIMEOUT_MS / 1000:g} s"
+            self._health.failed(LOCKED, held, _size(batch))
+            _settle(batch, [], StorageUnavailableError(f"database {self.path}: {held}"))
             return False
         self._queued = batch + self._queued
         if not self._scheduled:
@@ -171,6 +225,14 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _size(batch: Waiters) -> int:
+    """The bytes a batch writes: its delivery bodies and sized functions."""
+    return sum(
+        item.size if isinstance(item, _Run) else len(getattr(item, "body", b""))
+        for item, _ in batch
+    )
 
 
 def _settle(batch: Waiters, results: list[Any], error: BaseException | None) -> None:

@@ -24,6 +24,7 @@ from postflow_webhooks.adapters.sqlite.rows import (
     stamp,
     write_record_rows,
 )
+from postflow_webhooks.domain.endpoint import MAX_EVENT_TYPES_SHOWN
 from postflow_webhooks.domain.journal import (
     BatchResult,
     IncomingDelivery,
@@ -65,6 +66,24 @@ def _pending(row: tuple[Any, ...]) -> PendingDelivery:
     )
 
 
+def _events_by_type(conn: sqlite3.Connection) -> dict[str, int]:
+    """The most frequent event types by name; the rest summed under ``other``."""
+    shown = dict(
+        conn.execute(
+            "SELECT key, value FROM counters WHERE kind = 'event_type' "
+            "ORDER BY value DESC, key LIMIT ?",
+            (MAX_EVENT_TYPES_SHOWN,),
+        ).fetchall()
+    )
+    kinds, total = conn.execute(
+        "SELECT count(*), coalesce(sum(value), 0) FROM counters WHERE kind = 'event_type'"
+    ).fetchone()
+    if kinds > len(shown):
+        rest = total - sum(shown.values())
+        shown["other"] = shown.get("other", 0) + rest
+    return shown
+
+
 class SqliteJournal:
     """The deliveries of one ``SqliteDatabase``."""
 
@@ -73,9 +92,9 @@ class SqliteJournal:
 
     # -- DeliveryInbox ---------------------------------------------------------
 
-    async def append(self, delivery: IncomingDelivery) -> None:
-        """Commit a delivery and count it; returns once it is on disk."""
-        await self._db.accept(delivery)
+    async def append(self, delivery: IncomingDelivery) -> str | None:
+        """Commit a delivery and count it, once on disk; for a replay, the first one's id."""
+        return await self._db.accept(delivery)
 
     async def reject(self, reason: str) -> None:
         """Count a refused request by reason."""
@@ -208,8 +227,10 @@ class SqliteJournal:
         """The counters ``/webhook-status`` shows; they survive restarts."""
 
         def query(conn: sqlite3.Connection) -> JournalStats:
-            counters: dict[str, dict[str, int]] = {"total": {}, "event_type": {}, "rejection": {}}
-            for kind, key, value in conn.execute("SELECT kind, key, value FROM counters"):
+            counters: dict[str, dict[str, int]] = {"total": {}, "duplicate": {}, "rejection": {}}
+            for kind, key, value in conn.execute(
+                "SELECT kind, key, value FROM counters WHERE kind != 'event_type'"
+            ):
                 counters.setdefault(kind, {})[key] = value
             # Literal states, so SQLite can use the partial indexes.
             pending = conn.execute(
@@ -228,8 +249,9 @@ class SqliteJournal:
             last = from_plain(json.loads(row[0]), LastEvent) if row else None
             return JournalStats(
                 total_events=counters["total"].get("", 0),
-                events_by_type=counters["event_type"],
+                events_by_type=_events_by_type(conn),
                 rejections=counters["rejection"],
+                duplicates=counters["duplicate"].get("", 0),
                 backlog=pending,
                 quarantined=quarantined,
                 notifications_pending=notes.get("pending", 0),

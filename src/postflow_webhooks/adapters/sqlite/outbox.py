@@ -2,7 +2,8 @@
 
 Notifications are committed by the worker's pass (``SqliteJournal.commit``),
 in the same transaction as the change that made them due; the dispatcher
-reads them here in commit order and settles each one.
+reads them here in commit order and settles each one. Settling one also counts
+it (``counters``, kind ``notification``), so the totals survive restarts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from postflow_webhooks.adapters.sqlite.rows import moment, optional_moment, stam
 from postflow_webhooks.domain.journal import DeadLetter, DestinationState, NotificationState
 from postflow_webhooks.domain.records import Notification
 
+_BUMP = (
+    "INSERT INTO counters (kind, key, value) VALUES ('notification', ?, 1) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = value + 1"
+)
+
 
 class SqliteOutbox:
     """``NotificationOutbox``, ``DeadLetters`` and ``DestinationStates`` over one database."""
@@ -24,14 +30,22 @@ class SqliteOutbox:
     def __init__(self, db: SqliteDatabase) -> None:
         self._db = db
 
-    async def due(self, limit: int) -> list[Notification]:
-        """Pending notifications in commit order."""
+    async def due(
+        self, limit: int, destination: str | None = None, *, exclude: Sequence[str] = ()
+    ) -> list[Notification]:
+        """Pending notifications in commit order (of one destination, or none of ``exclude``)."""
+        where = ["state = 'pending'"]
+        args: list[object] = []
+        if destination is not None:
+            where.append("destination = ?")
+            args.append(destination)
+        if exclude:
+            where.append(f"destination NOT IN ({','.join('?' * len(exclude))})")
+            args.extend(exclude)
+        sql = f"SELECT id, body FROM notifications WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
 
         def query(conn: sqlite3.Connection) -> list[Notification]:
-            rows = conn.execute(
-                "SELECT id, body FROM notifications WHERE state = 'pending' ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
+            rows = conn.execute(sql, (*args, limit)).fetchall()
             return [load_notification(body, nid) for nid, body in rows]
 
         return await self._db.read(query)
@@ -48,10 +62,12 @@ class SqliteOutbox:
         self, notification_id: int, state: NotificationState, reason: str | None, at: datetime
     ) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            changed = conn.execute(
                 "UPDATE notifications SET state = ?, reason = ?, settled_at = ? WHERE id = ?",
                 (state.value, reason, stamp(at), notification_id),
-            )
+            ).rowcount
+            if changed:
+                conn.execute(_BUMP, (state.value,))
 
         await self._db.write(write)
 

@@ -7,13 +7,14 @@ brought up to date from a mark).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
 from postflow_webhooks.adapters.serialization import load_record
 from postflow_webhooks.adapters.sqlite.database import SqliteDatabase
 from postflow_webhooks.adapters.sqlite.rows import record_rows
-from postflow_webhooks.domain.records import UploadRecord
+from postflow_webhooks.domain.records import UploadRecord, holds_comment
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 _CHUNK = 500
@@ -68,6 +69,23 @@ class SqliteRecords:
         def query(conn: sqlite3.Connection) -> int:
             where, args = ("WHERE status = ?", [status.name]) if status else ("", [])
             return int(conn.execute(f"SELECT count(*) FROM uploads {where}", args).fetchone()[0])
+
+        return await self._db.read(query)
+
+    async def find_by_comment(self, comment_key: str) -> UploadRecord | None:
+        """The record holding a comment, live or deleted (a scan: comment deletions are rare)."""
+        needle = json.dumps(comment_key, ensure_ascii=False)
+
+        def query(conn: sqlite3.Connection) -> UploadRecord | None:
+            rows = conn.execute(
+                "SELECT record FROM uploads WHERE instr(record, ?) > 0 ORDER BY updated_at DESC",
+                (needle,),
+            )
+            for (text,) in rows:
+                record = load_record(text)
+                if holds_comment(record, comment_key):
+                    return record
+            return None
 
         return await self._db.read(query)
 

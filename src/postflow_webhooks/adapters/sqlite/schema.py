@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from postflow_webhooks.adapters.serialization import load_record
+from postflow_webhooks.adapters.sqlite.damage import check_pages
 from postflow_webhooks.adapters.sqlite.rows import upsert_records
 from postflow_webhooks.domain.errors import StorageError
 
@@ -133,8 +134,35 @@ def _is_attached(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA database_list"))
 
 
+def _version_3(conn: sqlite3.Connection, path: Path) -> None:
+    """Replay protection: the signed requests accepted within the signature window."""
+    # Keyed by time first: each commit appends near the end of the tree instead of
+    # touching a random page per delivery, and pruning deletes a prefix.
+    conn.execute(
+        "CREATE TABLE accepted_signatures ("
+        " timestamp INTEGER NOT NULL, signature BLOB NOT NULL, delivery_id TEXT NOT NULL,"
+        " PRIMARY KEY (timestamp, signature)) WITHOUT ROWID"
+    )
+
+
+def _version_4(conn: sqlite3.Connection, path: Path) -> None:
+    """Notification destinations: each notification's route, readable and indexed.
+
+    The route is part of the notification's body (``"destination"``); the column is
+    computed from it, so the worker's commit writes nothing new, and rows queued
+    before this version read as ``default``.
+    """
+    conn.execute(
+        "ALTER TABLE notifications ADD COLUMN destination TEXT GENERATED ALWAYS AS "
+        "(coalesce(json_extract(body, '$.destination'), 'default')) VIRTUAL"
+    )
+    conn.execute(
+        "CREATE INDEX notifications_by_destination ON notifications (state, destination, id)"
+    )
+
+
 Migration = Callable[[sqlite3.Connection, Path], None]
-MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2}
+MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2, 3: _version_3, 4: _version_4}
 LATEST = max(MIGRATIONS)
 
 
@@ -168,6 +196,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
     if merging:
         conn.execute("ATTACH DATABASE ? AS inbox", (str(inbox),))
     try:
+        if merging:
+            check_pages(conn, inbox, "inbox")
         for number in range(version + 1, LATEST + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -200,3 +230,17 @@ def _retire(inbox: Path) -> None:
     for suffix in ("-wal", "-shm"):
         inbox.with_name(inbox.name + suffix).unlink(missing_ok=True)
     log.info("merged %s into the database; the old file is kept as %s", inbox.name, retired.name)
+
+
+def inspect_layout(path: Path) -> int | None:
+    """The layout version of a database file, read only (``None``: no file yet)."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return schema_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read the database {path}: {exc}") from None

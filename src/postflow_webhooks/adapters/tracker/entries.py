@@ -104,6 +104,7 @@ def merge_entry(existing: Entry, record: UploadRecord, key: str) -> Entry:
             "links": dict(record.links),
             "view_url": record.view_url,
             "comment_count": record.comment_count,
+            "open_comments": record.open_comments,
             "deleted": record.deleted,
         }
     )

@@ -64,25 +64,41 @@ class JsonTracker:
         document.setdefault("version", FORMAT_VERSION)
         self._replace(document)
 
+    def check(self) -> None:
+        """Read the file now (at start, before the port is bound); ``StorageError`` naming the fix."""
+        self._load()
+
     def _load(self) -> dict[str, Any]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {"version": FORMAT_VERSION, "uploads": {}}
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StorageError(f"cannot read the tracker file {self.path}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start]
+            raise self._unusable(
+                f"not valid UTF-8 (byte 0x{bad:02x} at offset {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise self._unusable(exc.strerror or str(exc)) from None
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise StorageError(
-                f"the tracker file {self.path} is not valid JSON ({exc}); it was left untouched"
+            raise self._unusable(
+                f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
             ) from None
+        except RecursionError:
+            raise self._unusable("not valid JSON (nested too deeply)") from None
         if not isinstance(document, dict) or not isinstance(document.get("uploads", {}), dict):
-            raise StorageError(
-                f"the tracker file {self.path} has no 'uploads' object; it was left untouched"
-            )
+            raise self._unusable("no 'uploads' object")
         document.setdefault("uploads", {})
         return document
+
+    def _unusable(self, problem: str) -> StorageError:
+        return StorageError(
+            f"cannot use the tracker file {self.path}: {problem}. The file was left untouched. "
+            "If it is damaged, repair it, or move it aside (keep it) to start a new file "
+            "that holds the changes from then on."
+        )
 
     def _replace(self, document: dict[str, Any]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

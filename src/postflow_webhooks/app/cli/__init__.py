@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from postflow_webhooks.app.cli import doctor, frameio, inspect, migrate, simulate
+from postflow_webhooks.app.cli import doctor, frameio, healthcheck, inspect, migrate, simulate
 from postflow_webhooks.app.cli.common import settings_for
 from postflow_webhooks.app.cli.serve import serve, tunnel
 
@@ -20,5 +20,6 @@ main.add_command(tunnel)
 inspect.register(main, settings_for)
 simulate.register(main, settings_for)
 doctor.register(main, settings_for)
+healthcheck.register(main, settings_for)
 frameio.register_commands(main, settings_for)
 migrate.register(main, settings_for)

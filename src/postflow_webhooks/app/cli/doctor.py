@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Callable
@@ -12,8 +13,18 @@ import httpx
 
 from postflow_webhooks.adapters.cloudflared import check_cloudflared
 from postflow_webhooks.adapters.discord import redact
+from postflow_webhooks.adapters.frameio import (
+    FrameioAdapter,
+    FrameioConfigError,
+    FrameioError,
+    retry_policy,
+)
 from postflow_webhooks.app.cli.common import emit_json
+from postflow_webhooks.app.cli.doctor_frameio import check_frameio
+from postflow_webhooks.app.cli.doctor_store import check_store
+from postflow_webhooks.app.composition import frameio_config
 from postflow_webhooks.app.settings import Settings, SettingsError
+from postflow_webhooks.domain.mapping import fold_status
 
 Check = tuple[str, bool, str]
 
@@ -94,27 +105,113 @@ def check_tunnel(settings: Settings) -> Check:
 
 
 def check_discord(settings: Settings) -> Check:
-    """The Discord webhook answers (a GET shows the webhook without posting anything)."""
-    url = settings.discord_webhook_url
-    if not url:
+    """Each Discord webhook answers (a GET shows the webhook without posting anything)."""
+    targets = [("", settings.discord_webhook_url)] if settings.discord_webhook_url else []
+    targets += [(f"route {r.project!r}: ", r.webhook_url) for r in settings.discord_routes]
+    if not targets:
         return ("discord", True, "not configured: no notifications are sent")
+    answers, ok, refused = [], True, False
+    for name, url in targets:
+        fine, said = _discord_answers(url)
+        answers.append(f"{name}{said}")
+        ok = ok and fine
+        refused = refused or " answered " in said
+    if refused:
+        answers.append(
+            "the webhook was deleted or its token is wrong; create a new one in Discord and set "
+            "POSTFLOW_DISCORD_WEBHOOK_URL (or the route's webhook_url in discord_routes)"
+        )
+    return ("discord", ok, "; ".join(answers))
+
+
+def _discord_answers(url: str) -> tuple[bool, str]:
     label = redact(url)
     try:
         answer = httpx.get(url, timeout=5)
     except httpx.HTTPError as exc:
-        return (
-            "discord",
-            False,
-            f"{label} did not answer ({type(exc).__name__}); check the network",
-        )
+        return False, f"{label} did not answer ({type(exc).__name__}); check the network"
     if answer.status_code == 200:
-        return ("discord", True, f"{label} answers")
-    return (
-        "discord",
-        False,
-        f"{label} answered {answer.status_code}: the webhook was deleted or its token is wrong; "
-        "create a new one in Discord and set POSTFLOW_DISCORD_WEBHOOK_URL",
+        return True, f"{label} answers"
+    return False, f"{label} answered {answer.status_code}"
+
+
+def check_discord_alerts(settings: Settings) -> Check:
+    """The Discord webhook for alerts answers, when alerts have a channel of their own."""
+    url = settings.discord_alerts_url
+    if not url or url == settings.discord_webhook_url:
+        if not settings.discord_webhook_url:
+            return ("discord alerts", True, "not configured: no alert is sent")
+        return ("discord alerts", True, "no channel of their own: alerts go to the status channel")
+    fine, said = _discord_answers(url)
+    if not fine and " answered " in said:
+        said += (
+            "; the webhook was deleted or its token is wrong; create a new one in Discord and set "
+            "POSTFLOW_DISCORD_ALERTS_URL"
+        )
+    return ("discord alerts", fine, said)
+
+
+def check_review_field(settings: Settings) -> Check:
+    """The review field's options in Frame.io, beside what each is configured to mean."""
+    mapping = settings.review_mapping
+    meanings = {fold_status(name): status for name, status in mapping.options}
+    configured = "; ".join(
+        f"{name} -> {status.name if status else 'no decision'}" for name, status in mapping.options
     )
+    try:
+        config = frameio_config(settings)
+    except FrameioConfigError as exc:
+        return ("review field", False, str(exc))
+    if config is None:
+        return (
+            "review field",
+            True,
+            f"{mapping.field!r} mapped as: {configured} (no Frame.io API credentials, so the "
+            "field's options in Frame.io are not checked)",
+        )
+
+    async def look() -> tuple[str, list[str]] | None:
+        adapter = FrameioAdapter(config, retrying=retry_policy(attempts=2))
+        try:
+            return await adapter.directory.field_options(mapping.field)
+        finally:
+            await adapter.aclose()
+
+    try:
+        found = asyncio.run(look())
+    except FrameioError as exc:
+        return (
+            "review field",
+            True,
+            f"{mapping.field!r} mapped as: {configured} (Frame.io could not be asked: {exc})",
+        )
+    if found is None:
+        return (
+            "review field",
+            False,
+            f"Frame.io has no metadata field {mapping.field!r} in account {config.account_id}; "
+            "set review_field (POSTFLOW_REVIEW_FIELD) to your review field's name or id",
+        )
+    name, options = found
+    shown, unmapped = [], []
+    for option in options:
+        folded = fold_status(option)
+        if folded not in meanings:
+            unmapped.append(option)
+            shown.append(f"{option} -> unmapped")
+            continue
+        status = meanings[folded]
+        shown.append(f"{option} -> {status.name if status else 'no decision'}")
+    listing = f"{name!r} in Frame.io: {'; '.join(shown) or 'no options'}"
+    if unmapped:
+        wanted = ", ".join(f'"{option}": "<STATUS or null>"' for option in unmapped)
+        return (
+            "review field",
+            False,
+            f"{listing}. These options decide nothing; add them to review_options "
+            f"(POSTFLOW_REVIEW_OPTIONS), e.g. {{{wanted}}}",
+        )
+    return ("review field", True, listing)
 
 
 def register(group: click.Group, settings_for: Callable[[dict[str, Any]], Settings]) -> None:
@@ -123,11 +220,21 @@ def register(group: click.Group, settings_for: Callable[[dict[str, Any]], Settin
     @group.command()
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     def doctor(as_json: bool) -> None:
-        """Check configuration, secret, data directory, port, cloudflared and Discord."""
+        """Check configuration, secret, data directory, database, port, cloudflared, Discord, Frame.io."""
         first, settings = check_settings(settings_for)
         checks = [first]
         if settings is not None:
-            for check in (check_secret, check_data_dir, check_port, check_tunnel, check_discord):
+            for check in (
+                check_secret,
+                check_data_dir,
+                check_store,
+                check_port,
+                check_tunnel,
+                check_discord,
+                check_discord_alerts,
+                check_frameio,
+                check_review_field,
+            ):
                 checks.append(check(settings))
         if as_json:
             emit_json([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks])

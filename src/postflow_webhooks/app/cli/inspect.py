@@ -161,8 +161,8 @@ async def _replay(
     notifications: tuple[int, ...],
     everything: bool,
 ) -> dict[str, Any]:
-    from postflow_webhooks.app.composition import build_store
     from postflow_webhooks.app.policies import Policies
+    from postflow_webhooks.app.stores import build_store
 
     store = build_store(settings, Policies())  # the configured one: SQLite or PostgreSQL
     db, journal, outbox = store.storage, store.journal, store.outbox

@@ -2,8 +2,9 @@
 
 The receiver must be stopped (the data directory lock is taken). Everything
 in the file is copied in one PostgreSQL transaction: deliveries (pending,
-processed, quarantined), counters, records, the outbox with its dead letters,
-the destinations and the marks. Then the SQLite file is marked as moved, and
+processed, quarantined), counters, records, the outbox with its dead letters
+and each notification's destination, the destinations' state, the replay keys
+(accepted signatures) and the marks (open incidents included). Then the SQLite file is marked as moved, and
 a receiver started on it refuses to start, saying where the data went.
 """
 
@@ -77,6 +78,7 @@ def register(group: click.Group, settings_for: Any) -> None:
                         _split(copied["notifications"], report["notifications_by_state"]),
                     ),
                     ("destinations", copied["destinations"]),
+                    ("replay keys", copied["accepted_signatures"]),
                     ("marks", copied["meta"]),
                 ]
             )

@@ -47,7 +47,7 @@ def serve(**flags: Any) -> None:
     from postflow_webhooks.app.composition import create_app
     from postflow_webhooks.app.datadir import DataDirectoryError
     from postflow_webhooks.app.logs import configure_logging
-    from postflow_webhooks.app.server import PortInUseError, bind_socket
+    from postflow_webhooks.app.server import PortInUseError, bind_socket, connection_limits
     from postflow_webhooks.app.server import serve as run_server
     from postflow_webhooks.app.settings import SettingsError
     from postflow_webhooks.domain.endpoint import webhook_url
@@ -75,7 +75,7 @@ def serve(**flags: Any) -> None:
     if runtime.secrets.locked:
         verified = "required; no secret yet: deliveries are refused until the webhook is registered"
     click.echo(f"Signatures:   {verified}", err=True)
-    run_server(app, sock)
+    run_server(app, sock, connection_limits(settings))
     sys.exit(0)
 
 

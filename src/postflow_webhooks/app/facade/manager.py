@@ -42,7 +42,12 @@ from postflow_webhooks.app.facade.wording import (
 )
 from postflow_webhooks.app.presenters import present_tunnel
 from postflow_webhooks.app.runtime import ReceiverRuntime
-from postflow_webhooks.app.server import PortInUseError, bind_socket, make_server
+from postflow_webhooks.app.server import (
+    PortInUseError,
+    bind_socket,
+    connection_limits,
+    make_server,
+)
 from postflow_webhooks.app.settings import Settings, SettingsError, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
 from postflow_webhooks.domain.endpoint import WEBHOOK_PATH, webhook_url
@@ -170,7 +175,8 @@ class FrameIOWebhookManager:
         self._loop = LoopThread("postflow-webhooks")
         self._loop.start()
         host, port = sock.getsockname()[:2]
-        self._server = server = make_server(app, host, port)
+        limits = connection_limits(runtime.settings)
+        self._server = server = make_server(app, host, port, limits)
 
         async def serve() -> None:
             try:

@@ -1,0 +1,169 @@
+"""The status page over HTTP: served from the package, read-only, its data, who may see it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from postflow_webhooks.app.composition import create_app
+from tests.support import receiver_settings, running_server, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+
+EDGE = {"Cf-Ray": "8a1b2c3d4e5f6a7b-FRA", "Cf-Connecting-Ip": "203.0.113.9"}
+SVG_NAMESPACE = "http://www.w3.org/2000/svg"
+TOKEN = "correct-horse-battery-staple-42"
+
+
+def deliver(url: str, file_id: str, name: str, event: str, **resource: Any) -> None:
+    """An unsigned PostFlow-dialect delivery (no secret configured)."""
+    body = {"event_type": event, "resource": {"id": file_id, "name": name, **resource}}
+    assert httpx.post(f"{url}/frameio-webhook", json=body).status_code == 202
+
+
+def settle(url: str) -> None:
+    """Wait until every delivery is applied."""
+    wait_for(lambda: httpx.get(f"{url}/health").json()["backlog"] == 0)
+
+
+def test_the_page_and_its_assets_ship_in_the_package_and_load_nothing_from_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """/ and /ui/static/*: our own bytes, a CSP allowing only 'self', no outside URL in them."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        page = httpx.get(f"{url}/")
+        script = httpx.get(f"{url}/ui/static/app.js")
+        style = httpx.get(f"{url}/ui/static/app.css")
+        missing = httpx.get(f"{url}/ui/static/other.js")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert (
+        "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
+    )
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert style.headers["content-type"].startswith("text/css")
+    assert missing.status_code == 404
+    for text in (page.text, script.text.replace(SVG_NAMESPACE, ""), style.text):
+        assert not re.search(r"https?://", text), "no asset from the internet"
+    assert set(re.findall(r'(?:src|href)="([^"]+)"', page.text)) == {
+        "/ui/static/app.css",
+        "/ui/static/app.js",
+        "data:,",
+        "#files-heading",
+    }
+
+
+def test_the_overview_says_health_backlog_statuses_and_the_last_hour(tmp_path: Path) -> None:
+    """/ui/api/overview: the verdict, counts by status, deliveries and refusals in the chart."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        deliver(url, "f1", "SH010_comp_v001.mov", "file.ready")
+        deliver(url, "f2", "SH020_comp_v003.mov", "review.status.changed", review_status="approved")
+        assert httpx.post(f"{url}/frameio-webhook", content=b"not json").status_code == 400
+        settle(url)
+        overview = httpx.get(f"{url}/ui/api/overview").json()
+    assert overview["health"] == {"status": "ok", "reasons": []}
+    counts = {s["name"]: s["count"] for s in overview["statuses"]}
+    assert counts["COMPLETED"] == 1 and counts["APPROVED"] == 1 and counts["FAILED"] == 0
+    assert overview["files"]["total"] == 2 and overview["files"]["revision"] >= 2
+    assert overview["deliveries"]["total"] == 2 and overview["deliveries"]["rejected_total"] == 1
+    hour = overview["deliveries"]["last_hour"]
+    assert len(hour) == 60 and sum(m["accepted"] for m in hour) == 2
+    assert sum(m["refused"] for m in hour) == 1
+    assert overview["tunnel"]["state"] == "off" and overview["frameio"]["configured"] is False
+    assert overview["backlog"]["pending"] == 0 and overview["incidents"] == []
+
+
+def test_files_are_filtered_searched_paged_and_newest_first(tmp_path: Path) -> None:
+    """status=, q= (name or id, LIKE wildcards literal), offset/limit; bad values are 400s."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        for index in range(5):
+            deliver(url, f"id-{index}", f"SH0{index}0_comp.mov", "file.ready")
+        deliver(url, "id-x", "100%_final.mov", "review.status.changed", review_status="rejected")
+        settle(url)
+        api = f"{url}/ui/api/files"
+        everything = httpx.get(api).json()
+        shot = httpx.get(api, params={"q": "sh020"}).json()
+        by_id = httpx.get(api, params={"q": "id-4"}).json()
+        literal = httpx.get(api, params={"q": "0%_"}).json()
+        rejected = httpx.get(api, params={"status": "REJECTED"}).json()
+        second = httpx.get(api, params={"limit": 2, "offset": 2}).json()
+        bad_status = httpx.get(api, params={"status": "bogus"})
+        bad_limit = httpx.get(api, params={"limit": "0"})
+        long_query = httpx.get(api, params={"q": "x" * 201})
+        one = httpx.get(f"{url}/ui/api/files/id-2").json()
+        unknown = httpx.get(f"{url}/ui/api/files/nope")
+    names = [f["name"] for f in everything["files"]]
+    assert everything["total"] == 6 and names[0] == "100%_final.mov"
+    assert [f["name"] for f in shot["files"]] == ["SH020_comp.mov"]
+    assert [f["file_id"] for f in by_id["files"]] == ["id-4"]
+    assert [f["name"] for f in literal["files"]] == ["100%_final.mov"]
+    assert [f["status"] for f in rejected["files"]] == ["REJECTED"]
+    assert second["total"] == 6 and [f["name"] for f in second["files"]] == names[2:4]
+    assert bad_status.status_code == 400 and "REJECTED" in bad_status.json()["detail"]
+    assert bad_limit.status_code == 400 and bad_limit.json()["error"] == "bad_limit"
+    assert long_query.status_code == 400 and long_query.json()["error"] == "bad_q"
+    assert one["name"] == "SH020_comp.mov" and one["history"][-1]["new_status"] == "COMPLETED 🎉"
+    assert unknown.status_code == 404
+
+
+def test_through_the_tunnel_the_page_needs_public_status_and_the_token(tmp_path: Path) -> None:
+    """Off: 404. On without a token: 403 naming the setting. On with one: token or cookie only."""
+    closed = receiver_settings(tmp_path / "closed")
+    untokened = receiver_settings(tmp_path / "untokened", public_status=True)
+    with running_server(create_app(closed), closed.port) as url:
+        assert httpx.get(f"{url}/", headers=EDGE).status_code == 404
+        assert httpx.get(f"{url}/ui/api/overview", headers=EDGE).status_code == 404
+        assert httpx.get(f"{url}/").status_code == 200, "local requests need no token"
+    with running_server(create_app(untokened), untokened.port) as url:
+        refused = httpx.get(f"{url}/", headers=EDGE)
+        legacy = httpx.get(f"{url}/uploads", headers=EDGE)
+    assert refused.status_code == 403 and "POSTFLOW_STATUS_TOKEN" in refused.json()["detail"]
+    assert legacy.status_code == 200, "public_status without a token keeps the JSON paths open"
+
+
+def test_the_token_opens_the_page_by_header_or_by_the_cookie_of_the_sign_in_form(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bearer header, or /ui/login's cookie (HttpOnly, Secure, SameSite, not the token itself)."""
+    caplog.set_level(logging.DEBUG)
+    settings = receiver_settings(tmp_path / "data", public_status=True, status_token=TOKEN)
+    with running_server(create_app(settings), settings.port) as url:
+        edge = httpx.Client(base_url=url, headers=EDGE, follow_redirects=False)
+        first = edge.get("/")
+        form = edge.get("/ui/login")
+        api = edge.get("/ui/api/overview")
+        uploads = edge.get("/uploads")
+        bare = edge.get("/health").json()
+        wrong = edge.post("/ui/login", data={"token": "guess"})
+        right = edge.post("/ui/login", data={"token": TOKEN})
+        cookie = right.cookies.get("postflow_status")
+        with_cookie = edge.get("/ui/api/overview", headers={"Cookie": f"postflow_status={cookie}"})
+        forged = edge.get("/ui/api/overview", headers={"Cookie": "postflow_status=" + "0" * 64})
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        with_header = edge.get("/", headers=bearer)
+        full = edge.get("/health", headers=bearer).json()
+        edge.close()
+    assert first.status_code == 303 and first.headers["location"] == "/ui/login"
+    assert form.status_code == 200 and 'type="password"' in form.text and "<label" in form.text
+    assert api.status_code == 401 and uploads.status_code == 401
+    assert bare == {"status": "ok"}
+    assert wrong.status_code == 401 and "not the status access token" in wrong.text
+    assert right.status_code == 303 and right.headers["location"] == "/"
+    set_cookie = right.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "secure" in set_cookie and "samesite=strict" in set_cookie
+    assert cookie and TOKEN not in cookie
+    assert with_cookie.status_code == 200 and "health" in with_cookie.json()
+    assert forged.status_code == 401
+    assert with_header.status_code == 200 and "<title>PostFlow webhooks</title>" in with_header.text
+    assert "reasons" in full
+    assert TOKEN not in caplog.text and TOKEN not in repr(settings)
+    assert TOKEN not in json.dumps(full)
