@@ -109,7 +109,7 @@ class Settings:
     alerts: bool = True
     tunnel_down_threshold: float = 60.0
     backlog_age_threshold: float = 120.0
-    alert_check_interval: float = 5.0
+    alert_check_interval: float = 15.0
     alert_resolve_after: float = 30.0
 
     @property

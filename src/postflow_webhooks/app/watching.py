@@ -4,7 +4,7 @@
 deferred deliveries), checks now and then that the database can be written,
 looks at the worker, the tunnel, the registrar, the Frame.io adapter and the
 dispatchers, and turns it all into findings with the rules of ``health.py``.
-While the receiver runs, the watcher also looks every ``check_interval``
+While the receiver runs, the watcher also looks every ``alert_check_interval``
 seconds for incidents to open or close (``service/alerts.py``) and asks Adobe
 IMS every ``SIGNIN_INTERVAL`` seconds whether a token can be had (a cached
 valid token costs no call). The dispatcher of the alerts channel (when alerts
@@ -117,7 +117,7 @@ class Watcher:
         alerts: NotificationDispatcher | None = None,
         announce_alerts: bool = False,
         alerts_separate: bool = False,
-        check_interval: float = 5.0,
+        check_interval: float = 15.0,
         resolve_after: float = 30.0,
         alerts_destination: str = DEFAULT_DESTINATION,
     ) -> None:
@@ -326,11 +326,11 @@ class Watcher:
             except Exception as exc:  # the database failed: /health says so; look again later
                 log.warning("alert check failed: %s", exc)
             else:
-                changed = result.opened or result.closed
-                if changed and self.runtime.dispatcher is not None:
-                    self.runtime.dispatcher.wake()
-            if self.alerts is not None:
-                self.alerts.wake()
+                if result.opened or result.closed:
+                    if self.runtime.dispatcher is not None:
+                        self.runtime.dispatcher.wake()
+                    if self.alerts is not None:
+                        self.alerts.wake()
             await asyncio.sleep(self._check_interval)
 
     async def _url_changed(self, public_url: str) -> None:
