@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.bench_receiver", "bench.bench_discord", "bench.bench_page", "bench.bench_slow"]
+BENCHMARKS = [
+    "bench.bench_receiver",
+    "bench.bench_discord",
+    "bench.bench_page",
+    "bench.bench_slow",
+    "bench.bench_postgres",
+]
 
 
 def main() -> None:

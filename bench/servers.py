@@ -160,6 +160,13 @@ class Server:
             time.sleep(0.05)
         return [pid for pid in members if proc.alive(pid)]
 
+    def kill(self) -> None:
+        """``kill -9`` the server and reap it; ``start`` may run it again."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+
     def __enter__(self) -> Server:
         self.start()
         return self

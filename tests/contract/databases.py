@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Protocol
 
 from postflow_webhooks.adapters.memory import MemoryDatabase
+from postflow_webhooks.adapters.postgres import (
+    PostgresDatabase,
+    PostgresJournal,
+    PostgresOutbox,
+    PostgresRecords,
+)
 from postflow_webhooks.adapters.sqlite import (
     SqliteDatabase,
     SqliteJournal,
@@ -30,6 +36,7 @@ from postflow_webhooks.domain.ports import (
     Retention,
     TrackerFeed,
 )
+from tests.postgres import create_database, drop_database
 
 
 class JournalRoles(DeliveryInbox, DeliveryQueue, DeliveryDesk, Retention, Counters, Protocol):
@@ -106,3 +113,35 @@ def memory_database(tmp_path: Path) -> Database:
 def sqlite_database(tmp_path: Path) -> Database:
     """A fresh SQLite database file in ``tmp_path``."""
     return SqliteRoles(tmp_path / "postflow.sqlite3")
+
+
+class PostgresTables(Database):
+    """A PostgreSQL database of the test's own, through the three PostgreSQL adapters."""
+
+    def __init__(self) -> None:
+        self.url = create_database()
+        self._open()
+
+    def _open(self) -> None:
+        self.db = PostgresDatabase(self.url)
+        self.db.open()
+        self.journal = PostgresJournal(self.db)
+        self.records = PostgresRecords(self.db)
+        self.outbox = PostgresOutbox(self.db)
+
+    async def restart(self) -> None:
+        """Close the pool and open the same database again with fresh adapters."""
+        await self.db.close()
+        self._open()
+
+    async def close(self) -> None:
+        """Close the pool and drop the database."""
+        try:
+            await self.db.close()
+        finally:
+            drop_database(self.url)
+
+
+def postgres_database(tmp_path: Path) -> Database:
+    """A fresh PostgreSQL database (skipped, loudly, when no server answers)."""
+    return PostgresTables()

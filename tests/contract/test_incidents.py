@@ -1,4 +1,4 @@
-"""One contract for ``IncidentLog``: the memory fake and SQLite keep incidents and queue alerts alike."""
+"""One contract for ``IncidentLog``: memory, SQLite and PostgreSQL keep incidents and queue alerts alike."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 
 from postflow_webhooks.adapters.memory import MemoryDatabase
+from postflow_webhooks.adapters.postgres import PostgresDatabase, PostgresIncidents, PostgresOutbox
 from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteOutbox
 from postflow_webhooks.adapters.sqlite.incidents import SqliteIncidents
 from postflow_webhooks.domain.alerts import ALERTS_DESTINATION, Alert, AlertState, Incident
 from postflow_webhooks.domain.records import Notification, NotificationKind
 from postflow_webhooks.domain.statuses import PostflowStatus
 from postflow_webhooks.service.alerts import alert_notification
+from tests.postgres import create_database, drop_database
 
 pytestmark = pytest.mark.anyio
 
@@ -25,9 +27,11 @@ T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 class Store:
     """An incident log and the outbox it queues into, reopenable like the receiver's."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, kind: str, path: Path) -> None:
+        self.kind = kind
         self.path = path
-        self.memory = MemoryDatabase() if path is None else None
+        self.memory = MemoryDatabase() if kind == "memory" else None
+        self.url = create_database() if kind == "postgres" else None
         self._open()
 
     def _open(self) -> None:
@@ -35,7 +39,12 @@ class Store:
             self.incidents: Any = self.memory
             self.outbox: Any = self.memory
             return
-        assert self.path is not None
+        if self.url is not None:
+            self.db: Any = PostgresDatabase(self.url)
+            self.db.open()
+            self.incidents = PostgresIncidents(self.db)
+            self.outbox = PostgresOutbox(self.db)
+            return
         self.db = SqliteDatabase(self.path)
         self.db.open()
         self.incidents = SqliteIncidents(self.db)
@@ -48,15 +57,17 @@ class Store:
             self._open()
 
     async def close(self) -> None:
-        """Release the file."""
+        """Release the file (drop the PostgreSQL database)."""
         if self.memory is None:
             await self.db.close()
+        if self.url is not None:
+            drop_database(self.url)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """Each implementation in turn."""
-    opened = Store(None if request.param == "memory" else tmp_path / "postflow.sqlite3")
+    opened = Store(request.param, tmp_path / "postflow.sqlite3")
     yield opened
     await opened.close()
 

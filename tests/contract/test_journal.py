@@ -27,7 +27,13 @@ from postflow_webhooks.domain.records import (
     UploadRecord,
 )
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing
-from tests.contract.databases import Database, SqliteRoles, memory_database, sqlite_database
+from tests.contract.databases import (
+    Database,
+    SqliteRoles,
+    memory_database,
+    postgres_database,
+    sqlite_database,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -494,6 +500,12 @@ class TestSqliteDatabase(DatabaseContract):
     """The SQLite database file keeps the contract."""
 
     open_database = staticmethod(sqlite_database)
+
+
+class TestPostgresDatabase(DatabaseContract):
+    """A PostgreSQL database keeps the contract."""
+
+    open_database = staticmethod(postgres_database)
 
 
 @pytest.mark.anyio

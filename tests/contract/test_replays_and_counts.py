@@ -1,4 +1,4 @@
-"""Replayed signatures and bounded event types: one contract for the memory fake and SQLite."""
+"""Replayed signatures and bounded event types: one contract for memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ import pytest
 
 from postflow_webhooks.domain.endpoint import MAX_EVENT_TYPES_SHOWN, MAX_SKEW_SECONDS
 from postflow_webhooks.domain.journal import IncomingDelivery
-from tests.contract.databases import Database, memory_database, sqlite_database
+from tests.contract.databases import (
+    Database,
+    memory_database,
+    postgres_database,
+    sqlite_database,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -109,3 +114,9 @@ class TestSqliteReplays(ReplayContract):
     """The SQLite database file."""
 
     open_database = staticmethod(sqlite_database)
+
+
+class TestPostgresReplays(ReplayContract):
+    """The shared PostgreSQL database."""
+
+    open_database = staticmethod(postgres_database)

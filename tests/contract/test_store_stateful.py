@@ -33,7 +33,12 @@ from postflow_webhooks.domain.records import Enrichment, UploadRecord
 from postflow_webhooks.domain.rules import apply_event
 from postflow_webhooks.service.tracker_sync import TrackerSync
 from postflow_webhooks.service.worker import DeliveryWorker
-from tests.contract.databases import Database, memory_database, sqlite_database
+from tests.contract.databases import (
+    Database,
+    memory_database,
+    postgres_database,
+    sqlite_database,
+)
 from tests.unit.strategies import review_mappings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -275,7 +280,9 @@ class WorkerMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.parametrize(
-    "open_database", [memory_database, sqlite_database], ids=["memory", "sqlite"]
+    "open_database",
+    [memory_database, sqlite_database, postgres_database],
+    ids=["memory", "sqlite", "postgres"],
 )
 def test_the_database_and_tracker_hold_exactly_what_the_rules_decided(
     open_database: Callable[[Path], Database],

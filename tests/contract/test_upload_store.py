@@ -36,7 +36,12 @@ from postflow_webhooks.domain.records import (
     UploadRecord,
 )
 from postflow_webhooks.domain.statuses import PostflowStatus, Processing, Review, axes_for
-from tests.contract.databases import Database, memory_database, sqlite_database
+from tests.contract.databases import (
+    Database,
+    memory_database,
+    postgres_database,
+    sqlite_database,
+)
 from tests.fakes.postflow import UploadStatus
 from tests.fakes.postflow import UploadTracker as FakeUploadTracker
 
@@ -277,6 +282,12 @@ class TestSqliteRecords(RecordStoreContract):
     open_database = staticmethod(sqlite_database)
 
 
+class TestPostgresRecords(RecordStoreContract):
+    """A PostgreSQL database keeps the record store contract."""
+
+    open_database = staticmethod(postgres_database)
+
+
 # A random interleaving of commits and reads, on a fresh database per example.
 operations = st.lists(
     st.one_of(
@@ -328,7 +339,9 @@ async def interleave(db: Database, ops: list[tuple[str, Any]], last_limit: int) 
 
 
 @pytest.mark.parametrize(
-    "open_database", [memory_database, sqlite_database], ids=["memory", "sqlite"]
+    "open_database",
+    [memory_database, sqlite_database, postgres_database],
+    ids=["memory", "sqlite", "postgres"],
 )
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations, last_limit=st.integers(min_value=1, max_value=3))

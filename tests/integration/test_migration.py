@@ -41,9 +41,9 @@ def old_data_dir(tmp_path: Path) -> Path:
     return data
 
 
-def serve_once(data_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the receiver on ``data_dir`` until its backlog is applied; its status and files."""
-    settings = receiver_settings(data_dir, retention_days=3650)
+def serve_once(data_dir: Path, **store: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the receiver on ``data_dir`` (or ``store``) until its backlog is applied; its views."""
+    settings = receiver_settings(data_dir, retention_days=3650, **store)
     with (
         running_server(create_app(settings), settings.port) as url,
         httpx.Client(base_url=url, timeout=10) as http,

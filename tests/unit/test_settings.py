@@ -69,7 +69,7 @@ def test_tunnel_token_falls_back_to_cloudflareds_own_variable(tmp_path: Path) ->
     [
         ("POSTFLOW_PORT", "eighty", "POSTFLOW_PORT: port: expected a whole number"),
         ("POSTFLOW_PORT", "70000", "from 1 to 65535"),
-        ("POSTFLOW_STORE", "postgres", "expected one of sqlite, json"),
+        ("POSTFLOW_STORE", "mysql", "expected one of sqlite, json, postgres"),
         ("POSTFLOW_TUNNEL", "always", "expected one of off, quick, named"),
         ("POSTFLOW_DISCORD_COMMENTS", "maybe", "expected true or false"),
         ("POSTFLOW_DISCORD_STATUSES", "DONE", "unknown status 'DONE'"),

@@ -22,7 +22,7 @@ def test_defaults_send_alerts_with_a_minute_for_the_tunnel_and_two_for_the_backl
     assert settings.status_token is None and settings.discord_alerts_url is None
     assert settings.alerts is True
     assert (settings.tunnel_down_threshold, settings.backlog_age_threshold) == (60.0, 120.0)
-    assert (settings.alert_check_interval, settings.alert_resolve_after) == (5.0, 30.0)
+    assert (settings.alert_check_interval, settings.alert_resolve_after) == (15.0, 30.0)
 
 
 def test_the_new_keys_come_from_the_environment(tmp_path: Path) -> None:

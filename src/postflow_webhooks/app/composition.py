@@ -32,14 +32,6 @@ from postflow_webhooks.adapters.http import WebhookReceiver, build_http_app
 from postflow_webhooks.adapters.http.metering import RequestCounts
 from postflow_webhooks.adapters.payload import remembering_reader
 from postflow_webhooks.adapters.prometheus import PrometheusMetrics
-from postflow_webhooks.adapters.sqlite import (
-    SqliteDatabase,
-    SqliteJournal,
-    SqliteOutbox,
-    SqliteRecords,
-)
-from postflow_webhooks.adapters.sqlite.incidents import SqliteIncidents
-from postflow_webhooks.adapters.sqlite.watch import SqliteWatch
 from postflow_webhooks.adapters.tracker import FILE_NAME, JsonTracker
 from postflow_webhooks.app.datadir import DataDirectoryLock
 from postflow_webhooks.app.health import Thresholds
@@ -57,6 +49,7 @@ from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
 from postflow_webhooks.app.status import RuntimeStatusViews
+from postflow_webhooks.app.stores import build_store
 from postflow_webhooks.app.watching import Watcher
 from postflow_webhooks.domain.alerts import ALERTS_DESTINATION
 from postflow_webhooks.domain.ports import Clock, FileDetails, Notifier, Tracker, Tunnel
@@ -162,8 +155,8 @@ def build_runtime(
     closers: list[Closer] = []
     read_event = remembering_reader()
     metrics = PrometheusMetrics()
-    db = SqliteDatabase.in_directory(settings.data_dir)
-    journal, records, outbox = SqliteJournal(db), SqliteRecords(db), SqliteOutbox(db)
+    store = build_store(settings, policies)
+    db, journal, records, outbox = store.storage, store.journal, store.records, store.outbox
 
     frameio = None
     if file_details is None:
@@ -238,6 +231,7 @@ def build_runtime(
         report=pass_reporter(metrics),
     )
     db.on_deliveries = worker.wake
+    store.listen(worker.wake, [part.wake for part in (dispatcher, alerts) if part is not None])
 
     registrar = reconciler = None
     if frameio is not None:
@@ -246,8 +240,14 @@ def build_runtime(
             secrets.add(secret)
 
         if tunnel is not None and frameio.auth is not None:
+            # A shared store never creates the webhook: its new secret would reach one
+            # receiver only. ``register`` creates it once; every receiver is given the secret.
             registrar = WebhookRegistrar(
-                frameio.webhooks, clock, backoff=policies.registration, on_secret=on_secret
+                frameio.webhooks,
+                clock,
+                backoff=policies.registration,
+                on_secret=on_secret,
+                create_if_missing=not store.shared,
             )
         if frameio.config.account_id:
             reconciler = Reconciler(
@@ -277,11 +277,13 @@ def build_runtime(
         reconciler=reconciler,
         closers=closers,
         checks=checks,
+        roles=store.roles,
+        store_label=store.label,
     )
     runtime.watcher = Watcher(
         runtime,
-        store=SqliteWatch(db),
-        incidents=SqliteIncidents(db),
+        store=store.watch,
+        incidents=store.incidents,
         counts=RequestCounts(),
         metrics=metrics,
         thresholds=Thresholds(settings.tunnel_down_threshold, settings.backlog_age_threshold),

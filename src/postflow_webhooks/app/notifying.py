@@ -7,18 +7,28 @@ adapters beyond building one Discord notifier per distinct webhook URL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from postflow_webhooks.adapters.discord import DiscordConfig, DiscordNotifier
 from postflow_webhooks.adapters.frameio import FrameioAdapter
-from postflow_webhooks.adapters.sqlite import SqliteOutbox
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer
 from postflow_webhooks.app.settings import Settings
 from postflow_webhooks.domain.announce import AnnouncePolicy
-from postflow_webhooks.domain.ports import Clock, NameDirectory, Notifier
+from postflow_webhooks.domain.ports import (
+    Clock,
+    DestinationStates,
+    NameDirectory,
+    NotificationOutbox,
+    Notifier,
+)
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.enrichment import BestEffortNames
 from postflow_webhooks.service.routing import Dispatchers
+
+
+class Outbox(NotificationOutbox, DestinationStates, Protocol):
+    """The outbox a dispatcher reads and the destinations' saved state (one store holds both)."""
 
 
 def build_notifier(settings: Settings, url: str | None = None) -> DiscordNotifier | None:
@@ -38,7 +48,7 @@ def build_notifier(settings: Settings, url: str | None = None) -> DiscordNotifie
 def build_dispatchers(
     settings: Settings,
     default: Notifier | None,
-    outbox: SqliteOutbox,
+    outbox: Outbox,
     clock: Clock,
     policies: Policies,
     closers: list[Closer],

@@ -44,3 +44,5 @@ class Policies:
     notification_outage: Backoff = attrs.field(factory=lambda: exponential(1.0, 300.0, jitter=1.0))
     tracker_failure: Backoff = attrs.field(factory=lambda: exponential(1.0, 60.0))
     registration: Backoff = attrs.field(factory=lambda: exponential(6.0, 300.0, jitter=1.0))
+    # Reconnecting to a shared database: short, so roles come back within seconds.
+    store_reconnect: Backoff = attrs.field(factory=lambda: exponential(0.5, 2.0))

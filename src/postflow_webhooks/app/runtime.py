@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from postflow_webhooks.app.datadir import DataDirectoryLock
+from postflow_webhooks.app.roles import SoleRoles
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings
 from postflow_webhooks.domain.endpoint import webhook_url
@@ -28,8 +29,11 @@ from postflow_webhooks.domain.ports import (
     EventReader,
     RecordStore,
     Retention,
+    Role,
+    RoleLeases,
     Tunnel,
 )
+from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
 from postflow_webhooks.service.registration import WebhookRegistrar
 from postflow_webhooks.service.retention import prune_periodically
@@ -96,10 +100,14 @@ class ReceiverRuntime:
     # Files to read before anything listens (PostFlow's tracker file); each raises
     # ``StorageError`` naming the file and the fix.
     checks: list[Callable[[], None]] = attrs.Factory(list)
+    roles: RoleLeases = attrs.Factory(SoleRoles)
+    store_label: str = ""
     started: bool = False
     opened: bool = False
     start_error: str | None = None
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
+    _reconciling: asyncio.Task[None] | None = None
+    _public_url: str | None = None
 
     def open(self) -> None:
         """Take the data directory, check the files, open the database (before the port is bound)."""
@@ -127,20 +135,15 @@ class ReceiverRuntime:
             await self.tracker_sync.adopt()
             await self.tracker_sync.start()
         await self.storage.changed()  # the baseline: the worker's first pass sees the rest
-        await self.worker.start()
-        if self.dispatcher is not None:
-            await self.dispatcher.start()
+        await self.roles.start(self._role_list())
         self._spawn(self._look_again_periodically(), "look-again")
         keep = timedelta(days=self.settings.retention_days)
         self._spawn(prune_periodically(self.retention, self.clock, keep=keep), "retention")
         if self.tunnel is not None:
             self.tunnel.subscribe(self._announce_url)
             if self.registrar is not None:
-                self.tunnel.subscribe(self.registrar.on_new_public_url)
+                self.tunnel.subscribe(self._new_public_url)
             self._spawn(self._start_tunnel(self.tunnel), "tunnel-start")
-        if self.reconciler is not None:
-            interval = self.settings.reconcile_interval
-            self._spawn(self.reconciler.run_periodically(interval), "reconcile")
         if self.watcher is not None:
             await self.watcher.start()
         self.started = True
@@ -169,11 +172,7 @@ class ReceiverRuntime:
             await self.watcher.stop()
         if self.tunnel is not None:
             await self.tunnel.stop()
-        if self.registrar is not None:
-            await self.registrar.aclose()
-        await self.worker.stop()
-        if self.dispatcher is not None:
-            await self.dispatcher.stop()
+        await self.roles.stop()
         if self.tracker_sync is not None:
             await self.tracker_sync.stop()
         for close in self.closers:
@@ -185,6 +184,60 @@ class ReceiverRuntime:
             self.opened = False
         self.started = False
         log.info("receiver stopped")
+
+    def _role_list(self) -> list[Role]:
+        """The background roles, in the order they are gained at start and lost at stop.
+
+        The reconciler goes with the worker: both write records, and one writer
+        at a time keeps each file's changes in order.
+        """
+        roles = []
+        if self.registrar is not None:
+            roles.append(Role("registrar", self._gain_registrar, self.registrar.aclose))
+        roles.append(Role("worker", self._gain_worker, self._lose_worker))
+        if self._senders():
+            roles.append(Role("dispatcher", self._gain_dispatcher, self._lose_dispatcher))
+        if self.watcher is not None:
+            roles.append(Role("alerts", self.watcher.lead, self.watcher.follow))
+        return roles
+
+    def _senders(self) -> list[Dispatchers | NotificationDispatcher]:
+        """Every destination's dispatcher: the status channels', and the alerts channel's."""
+        alerts = self.watcher.alerts if self.watcher is not None else None
+        return [part for part in (self.dispatcher, alerts) if part is not None]
+
+    async def _gain_dispatcher(self) -> None:
+        for part in self._senders():
+            await part.start()
+
+    async def _lose_dispatcher(self) -> None:
+        for part in self._senders():
+            await part.stop()
+
+    async def _gain_worker(self) -> None:
+        await self.worker.start()
+        if self.reconciler is not None:
+            interval = self.settings.reconcile_interval
+            work = self.reconciler.run_periodically(interval)
+            self._reconciling = asyncio.create_task(work, name="reconcile")
+
+    async def _lose_worker(self) -> None:
+        task, self._reconciling = self._reconciling, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.worker.stop()
+
+    async def _gain_registrar(self) -> None:
+        if self.registrar is not None and self._public_url is not None:
+            await self.registrar.on_new_public_url(self._public_url)
+
+    async def _new_public_url(self, public_url: str) -> None:
+        """Every receiver learns the URL; only the registrar role's holder registers it."""
+        self._public_url = public_url
+        if self.registrar is not None and self.roles.holds("registrar"):
+            await self.registrar.on_new_public_url(public_url)
 
     def _spawn(self, work: Awaitable[None], name: str) -> None:
         async def run() -> None:
@@ -208,8 +261,8 @@ class ReceiverRuntime:
                 changed = True
             if changed:
                 self.worker.wake()
-                if self.dispatcher is not None:
-                    self.dispatcher.wake()
+                for part in self._senders():
+                    part.wake()
 
     async def _start_tunnel(self, tunnel: Tunnel) -> None:
         try:

@@ -34,7 +34,7 @@ log = logging.getLogger("postflow_webhooks.settings")
 
 FRAMEIO_CONFIG = "frameio_config.json"
 RECEIVER_CONFIG = "receiver.json"
-STORES = ("sqlite", "json")
+STORES = ("sqlite", "json", "postgres")
 TUNNEL_MODES = ("off", "quick", "named")
 LOG_FORMATS = ("text", "json")
 
@@ -65,6 +65,7 @@ class Settings:
     # When set, data, logs and config default to its data/, logs/ and config/.
     state_dir: Path | None = None
     store: str = "sqlite"
+    database_url: str | None = _secret()
     webhook_secret: str | None = _secret()
     log_format: str = "text"
     log_level: str = "INFO"
@@ -110,7 +111,7 @@ class Settings:
     alerts: bool = True
     tunnel_down_threshold: float = 60.0
     backlog_age_threshold: float = 120.0
-    alert_check_interval: float = 5.0
+    alert_check_interval: float = 15.0
     alert_resolve_after: float = 30.0
 
     @property
@@ -268,6 +269,35 @@ def _statuses(value: Any) -> tuple[PostflowStatus, ...]:
     return tuple(found)
 
 
+def _database_url(value: Any) -> str | None:
+    text = _optional_text(value)
+    if text is None:
+        return None
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() not in ("postgresql", "postgres") or not rest:
+        raise ValueError("expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+    return text
+
+
+def shared_store_problem(settings: Settings) -> tuple[str, str] | None:
+    """The key and the reason when the store and tunnel settings cannot work together."""
+    if settings.store != "postgres":
+        return None
+    if not settings.database_url:
+        return "database_url", (
+            "store is postgres but no database URL is set: set POSTFLOW_DATABASE_URL "
+            "(or --database-url, or database_url in receiver.json)"
+        )
+    if settings.tunnel == "quick":
+        return "tunnel", (
+            "a quick tunnel cannot serve a shared store: each receiver would get its own random "
+            "URL, and Frame.io delivers to one. Use a named tunnel on every receiver "
+            "(POSTFLOW_TUNNEL=named, the same TUNNEL_TOKEN, POSTFLOW_TUNNEL_HOSTNAME), or "
+            "POSTFLOW_TUNNEL=off behind your own load balancer (see docs/scaling.md)"
+        )
+    return None
+
+
 def _log_level(value: Any) -> str:
     text = _text(value).upper()
     if text not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -283,6 +313,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_dir": _path,
     "state_dir": _optional_path,
     "store": _choice(STORES),
+    "database_url": _database_url,
     "webhook_secret": _optional_text,
     "log_format": _choice(LOG_FORMATS),
     "log_level": _log_level,
@@ -335,6 +366,7 @@ SECRET_KEYS = frozenset(
         "tunnel_token",
         "discord_webhook_url",
         "frameio_client_secret",
+        "database_url",
         "status_token",
         "discord_alerts_url",
     }
@@ -398,7 +430,11 @@ def load_settings(environ: Mapping[str, str], flags: Mapping[str, Any] | None = 
         for key, raw in mapping.items():
             values[key] = _parse(key, raw, source)
     values["config_dir"] = config_dir
-    return Settings(**values)
+    settings = Settings(**values)
+    problem = shared_store_problem(settings)
+    if problem is not None:
+        raise SettingsError(problem[0], "configuration", problem[1])
+    return settings
 
 
 def _state_dir_given(environ: Mapping[str, str], flags: Mapping[str, Any]) -> Path | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.metrics import render
 from postflow_webhooks.app.presenters import (
     iso,
@@ -123,7 +122,8 @@ class RuntimeStatusViews:
             "warnings": [f.message for f in snap.findings if f.severity is Severity.WARNING],
             "reasons": [present_finding(f) for f in snap.findings],
             "store": {
-                "database": str(runtime.settings.data_dir / DATABASE_NAME),
+                "engine": "postgres" if runtime.settings.store == "postgres" else "sqlite",
+                "database": runtime.store_label,
                 "writable": snap.store_error is None and failure is None,
                 "commit_failure": None
                 if failure is None
@@ -139,6 +139,7 @@ class RuntimeStatusViews:
                 "processed": worker.processed_total,
                 "last_pass_at": iso(worker.last_pass_at),
             },
+            "roles": runtime.roles.state(),
             "backlog": snap.stats.backlog if snap.readable else None,
             "backlog_oldest_at": iso(oldest),
             "backlog_oldest_age_s": round((snap.at - oldest).total_seconds(), 3)

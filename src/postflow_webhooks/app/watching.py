@@ -4,11 +4,18 @@
 deferred deliveries), checks now and then that the database can be written,
 looks at the worker, the tunnel, the registrar, the Frame.io adapter and the
 dispatchers, and turns it all into findings with the rules of ``health.py``.
-While the receiver runs, the watcher also looks every ``ALERT_INTERVAL``
-seconds for incidents to open or close (``service/alerts.py``), asks Adobe IMS
-every ``SIGNIN_INTERVAL`` seconds whether a token can be had (a cached valid
-token costs no call), and runs the dispatcher of the alerts channel when
-alerts have a Discord channel of their own.
+While the receiver runs, the watcher also looks every ``alert_check_interval``
+seconds for incidents to open or close (``service/alerts.py``) and asks Adobe
+IMS every ``SIGNIN_INTERVAL`` seconds whether a token can be had (a cached
+valid token costs no call). The dispatcher of the alerts channel (when alerts
+have a Discord channel of their own) runs with the other dispatchers.
+
+Opening and closing incidents is the ``alerts`` role (``lead``/``follow``): with
+several receivers on one database, one of them at a time decides, from what it
+sees and what the database says, and the others only read the open incidents,
+so two never announce the same incident. A receiver that does not hold the
+worker role does not count its idle worker as stopped, and one whose
+dispatchers are idle reads each destination's broken mark from the database.
 """
 
 from __future__ import annotations
@@ -110,7 +117,7 @@ class Watcher:
         alerts: NotificationDispatcher | None = None,
         announce_alerts: bool = False,
         alerts_separate: bool = False,
-        check_interval: float = 5.0,
+        check_interval: float = 15.0,
         resolve_after: float = 30.0,
         alerts_destination: str = DEFAULT_DESTINATION,
     ) -> None:
@@ -132,6 +139,8 @@ class Watcher:
         self._probing: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._check_interval = check_interval
+        self._leading = False
+        self._looking = asyncio.Lock()
         self.monitor = AlertMonitor(
             self.findings,
             incidents,
@@ -166,6 +175,8 @@ class Watcher:
         try:
             stats = await runtime.counters.stats()
             reading = await self.store.reading(files=files)
+            for dispatcher in self._idle_dispatchers():
+                await dispatcher.refresh()
         except StorageError as exc:
             error = str(exc)
         readable = error is None
@@ -174,6 +185,14 @@ class Watcher:
         seen = self._observations(now, stats, reading, error)
         findings = tuple(assess(seen, self.thresholds))
         return Snapshot(now, stats, reading, findings, error, readable)
+
+    def _idle_dispatchers(self) -> list[NotificationDispatcher]:
+        """Dispatchers not running here (another receiver sends): their state is read, not kept."""
+        runtime = self.runtime
+        parts = list(runtime.dispatcher.all) if runtime.dispatcher is not None else []
+        if self.alerts is not None:
+            parts.append(self.alerts)
+        return [part for part in parts if not part.running]
 
     async def findings(self) -> list[Finding]:
         """What is wrong now (the alert monitor's check)."""
@@ -240,7 +259,8 @@ class Watcher:
             config_dir=str(runtime.settings.config_dir),
             store_error=error,
             commit_failure=runtime.storage.commit_failure(),
-            worker_alive=runtime.worker.alive,
+            # Another receiver holds the worker role: this one's idle worker is not a problem.
+            worker_alive=runtime.worker.alive or not runtime.roles.holds("worker"),
             worker_error=runtime.worker.last_error,
             oldest_pending_at=reading.oldest_pending_at,
             deferred=reading.deferred,
@@ -260,17 +280,25 @@ class Watcher:
 
     # -- running ------------------------------------------------------------------
     async def start(self) -> None:
-        """Count URL changes, start the alerts channel, look for incidents, check sign-in."""
+        """Count URL changes, look for incidents, check sign-in."""
         if self.runtime.tunnel is not None:
             self.runtime.tunnel.subscribe(self._url_changed)
-        if self.alerts is not None:
-            await self.alerts.start()
         self._spawn(self._alerts_periodically(), "alert-monitor")
         if self._check_signin is not None:
             self._spawn(self._signin_periodically(self._check_signin), "frameio-signin")
 
+    async def lead(self) -> None:
+        """This receiver now opens and closes incidents (it holds the ``alerts`` role)."""
+        self._leading = True
+
+    async def follow(self) -> None:
+        """Another receiver decides the incidents; wait for a look in progress to end."""
+        self._leading = False
+        async with self._looking:
+            pass
+
     async def stop(self) -> None:
-        """Stop looking; give the alerts channel its chance to send what is due."""
+        """Stop looking for incidents and checking the sign-in."""
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -280,8 +308,6 @@ class Watcher:
             self._probing.cancel()
             with contextlib.suppress(BaseException):
                 await self._probing
-        if self.alerts is not None:
-            await self.alerts.stop()
 
     def _spawn(self, work: Awaitable[None], name: str) -> None:
         async def run() -> None:
@@ -292,15 +318,19 @@ class Watcher:
     async def _alerts_periodically(self) -> None:
         while True:
             try:
-                result = await self.monitor.run_once()
+                async with self._looking:
+                    if self._leading:
+                        result = await self.monitor.run_once()
+                    else:
+                        result = await self.monitor.follow()
             except Exception as exc:  # the database failed: /health says so; look again later
                 log.warning("alert check failed: %s", exc)
             else:
-                changed = result.opened or result.closed
-                if changed and self.runtime.dispatcher is not None:
-                    self.runtime.dispatcher.wake()
-            if self.alerts is not None:
-                self.alerts.wake()
+                if result.opened or result.closed:
+                    if self.runtime.dispatcher is not None:
+                        self.runtime.dispatcher.wake()
+                    if self.alerts is not None:
+                        self.alerts.wake()
             await asyncio.sleep(self._check_interval)
 
     async def _url_changed(self, public_url: str) -> None:

@@ -351,3 +351,32 @@ class Tunnel(Protocol):
     def subscribe(self, listener: UrlListener) -> None:
         """Call ``listener`` with every new public URL."""
         ...
+
+
+@attrs.frozen
+class Role:
+    """A background job one receiver at a time runs: started on ``gain``, stopped on ``lose``."""
+
+    name: str
+    gain: Callable[[], Awaitable[None]]
+    lose: Callable[[], Awaitable[None]]
+
+
+class RoleLeases(Protocol):
+    """Which receiver runs each role; with one receiver, this one runs them all."""
+
+    async def start(self, roles: Sequence[Role]) -> None:
+        """Take what roles can be taken now (gaining them in order); keep trying for the rest."""
+        ...
+
+    async def stop(self) -> None:
+        """Lose every held role, in the order given to ``start``, and let the others have them."""
+        ...
+
+    def holds(self, name: str) -> bool:
+        """True while this receiver holds the role."""
+        ...
+
+    def state(self) -> dict[str, str]:
+        """Each role and ``held`` or ``standby``, for ``/health``."""
+        ...

@@ -125,6 +125,12 @@ class AlertMonitor:
         self.open = tuple([i for r, i in current.items() if r not in gone_now] + opened)
         return AlertPass(tuple(opened), tuple(closed))
 
+    async def follow(self) -> AlertPass:
+        """Only read the open incidents: another monitor decides them (several receivers)."""
+        self.open = tuple(await self._incidents.open_incidents())
+        self._gone_since.clear()
+        return AlertPass()
+
     @staticmethod
     def _started(incident: Incident) -> Alert:
         return Alert(

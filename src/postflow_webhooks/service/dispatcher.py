@@ -119,6 +119,15 @@ class NotificationDispatcher:
         """Look for due notifications now."""
         self._control.wake()
 
+    @property
+    def running(self) -> bool:
+        """True while the delivery loop runs in this process."""
+        return self._task is not None and not self._task.done()
+
+    async def refresh(self) -> None:
+        """Read the destination's saved state (another process may be the one sending)."""
+        self._destination = await self._destinations.destination(self._notifier.key)
+
     async def start(self) -> None:
         """Start the delivery loop in the background."""
         if self._task is None or self._task.done():
@@ -272,7 +281,7 @@ class NotificationDispatcher:
             "broken_since": _iso(self._destination.since) if broken else None,
             "last_sent_at": _iso(self._last_sent_at),
             "last_error": self._last_error,
-            "running": self._task is not None and not self._task.done(),
+            "running": self.running,
             "sent": self._counts["sent"],
             "dead_lettered": self._counts["dead"],
             "rate_limited": self._counts["rate_limited"],

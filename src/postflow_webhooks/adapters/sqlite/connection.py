@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from postflow_webhooks.adapters.sqlite.damage import check_pages, unusable
+from postflow_webhooks.adapters.sqlite.export import refuse_if_moved
 from postflow_webhooks.adapters.sqlite.schema import migrate
 from postflow_webhooks.domain.errors import StorageError
 
@@ -51,6 +52,7 @@ def open_database(path: Path) -> sqlite3.Connection:
     try:
         check_pages(conn, path)
         migrate(conn, path)
+        refuse_if_moved(conn, path)
     except sqlite3.Error as exc:
         conn.close()
         raise unusable(path, exc) from exc

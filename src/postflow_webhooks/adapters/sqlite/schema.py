@@ -230,3 +230,17 @@ def _retire(inbox: Path) -> None:
     for suffix in ("-wal", "-shm"):
         inbox.with_name(inbox.name + suffix).unlink(missing_ok=True)
     log.info("merged %s into the database; the old file is kept as %s", inbox.name, retired.name)
+
+
+def inspect_layout(path: Path) -> int | None:
+    """The layout version of a database file, read only (``None``: no file yet)."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return schema_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read the database {path}: {exc}") from None

@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from postflow_webhooks import __version__
-from postflow_webhooks.app.cli import doctor, frameio, healthcheck, inspect, send, simulate
+from postflow_webhooks.app.cli import (
+    doctor,
+    frameio,
+    healthcheck,
+    inspect,
+    migrate,
+    send,
+    simulate,
+)
 from postflow_webhooks.app.cli.common import settings_for
 from postflow_webhooks.app.cli.serve import serve, tunnel
 
@@ -48,3 +56,4 @@ inspect.register(main, settings_for)
 healthcheck.register(main, settings_for)
 doctor.register(main, settings_for)
 frameio.register_commands(main, settings_for)
+migrate.register(main, settings_for)

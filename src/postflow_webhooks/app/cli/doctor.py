@@ -31,6 +31,7 @@ from postflow_webhooks.app.cli.doctor_frameio import (
     check_review_field,
     examples_hint,
 )
+from postflow_webhooks.app.cli.doctor_store import check_store
 from postflow_webhooks.app.composition import frameio_config
 from postflow_webhooks.app.datadir import DataDirectoryError, DataDirectoryLock
 from postflow_webhooks.app.settings import (
@@ -250,12 +251,13 @@ def register(group: click.Group, settings_for: Callable[[dict[str, Any]], Settin
     )
     @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
     def doctor(as_json: bool, **flags: Any) -> None:
-        """Check configuration, secret, data directory, port, cloudflared, Discord, Frame.io."""
+        """Check configuration, secret, data directory, database, port, cloudflared, Discord, Frame.io."""
         first, settings = check_settings(settings_for, flags)
         checks = [first]
         for check in (
             check_secret,
             check_data_dir,
+            check_store,
             check_port,
             check_tunnel,
             check_discord,

@@ -8,12 +8,7 @@ from typing import Any
 
 import click
 
-from postflow_webhooks.adapters.sqlite import (
-    DATABASE_NAME,
-    SqliteDatabase,
-    SqliteJournal,
-    SqliteOutbox,
-)
+from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.cli.common import emit_json, get_json, pairs, short_time, table
 from postflow_webhooks.app.settings import Settings
 from postflow_webhooks.domain.errors import StorageError
@@ -214,9 +209,12 @@ async def _replay(
     notifications: tuple[int, ...],
     everything: bool,
 ) -> dict[str, Any]:
-    db = SqliteDatabase.in_directory(settings.data_dir)
+    from postflow_webhooks.app.policies import Policies
+    from postflow_webhooks.app.stores import build_store
+
+    store = build_store(settings, Policies())  # the configured one: SQLite or PostgreSQL
+    db, journal, outbox = store.storage, store.journal, store.outbox
     db.open()
-    journal, outbox = SqliteJournal(db), SqliteOutbox(db)
     try:
         quarantined = await journal.quarantined(limit=1000)
         dead = await outbox.dead_letters(limit=1000)

@@ -36,9 +36,16 @@ CLI_LOGGER = "postflow_webhooks.cli"
 )
 @click.option(
     "--store",
-    type=click.Choice(["sqlite", "json"]),
+    type=click.Choice(["sqlite", "json", "postgres"]),
     default=None,
-    help="json: also keep PostFlow's tracker file data/uploads_tracking.json in step.",
+    help="json: also keep PostFlow's tracker file data/uploads_tracking.json in step; "
+    "postgres: share one PostgreSQL database with other receivers (--database-url).",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="postgresql://USER[:PASSWORD]@HOST[:PORT]/DB for --store postgres "
+    "(prefer POSTFLOW_DATABASE_URL: flags show in ps).",
 )
 @click.option(
     "--config-dir",
@@ -73,6 +80,7 @@ def serve(**flags: Any) -> None:
     from postflow_webhooks.app.logs import configure_logging
     from postflow_webhooks.app.server import PortInUseError, bind_socket, connection_limits
     from postflow_webhooks.app.server import serve as run_server
+    from postflow_webhooks.app.settings import SettingsError
     from postflow_webhooks.domain.errors import DomainError
 
     json_logs = _json_logs(flags)
@@ -82,7 +90,8 @@ def serve(**flags: Any) -> None:
         _fail(exc.message, json_logs)
     configure_logging(settings.log_format, settings.log_level)
     json_logs = settings.log_format == "json"
-    existed = (settings.data_dir / DATABASE_NAME).exists()
+    shared = settings.store not in ("sqlite", "json")  # PostgreSQL: no database file here
+    existed = shared or (settings.data_dir / DATABASE_NAME).exists()
     try:
         app = create_app(settings)
         runtime = app.state.runtime
@@ -90,6 +99,8 @@ def serve(**flags: Any) -> None:
         sock = bind_socket(settings.host, settings.port)
     except (DataDirectoryError, DomainError, FrameioConfigError, PortInUseError) as exc:
         _fail(str(exc), json_logs)
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}", json_logs)
     _announce(settings, runtime, new_database=not existed)
     run_server(app, sock, connection_limits(settings))
     sys.exit(0)
@@ -131,6 +142,7 @@ def _announce(settings: Settings, runtime: Any, *, new_database: bool) -> None:
         "webhook_url": webhook_url(settings.local_url),
         "data_dir": str(data),
         "new_database": new_database,
+        "store": runtime.store_label,
         "tunnel": settings.tunnel,
         "signatures": signatures,
     }
@@ -142,6 +154,7 @@ def _announce(settings: Settings, runtime: Any, *, new_database: bool) -> None:
     fresh = f" (new, empty: there was no {data / 'postflow.sqlite3'})" if new_database else ""
     click.echo(f"Receiver:     {settings.local_url}", err=True)
     click.echo(f"Data:         {data}{fresh}", err=True)
+    click.echo(f"Store:        {runtime.store_label}", err=True)
     click.echo(f"Webhook URL:  {fields['webhook_url']} (local)", err=True)
     if settings.tunnel != "off":
         click.echo(

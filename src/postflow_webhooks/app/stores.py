@@ -1,0 +1,99 @@
+"""Choosing the store: SQLite in the data directory, or one PostgreSQL database shared by many.
+
+``build_store`` returns the configured database by role (journal, records,
+outbox, incident log, the watch's reads) and how the background roles are
+shared out: with SQLite the one receiver holds every role (``SoleRoles``);
+with PostgreSQL an advisory lock per role decides (``PostgresRoles``), and a
+commit anywhere wakes the holder through ``LISTEN/NOTIFY`` (``listen``).
+Nothing is opened here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from postflow_webhooks.adapters.postgres import (
+    DELIVERIES_CHANNEL,
+    OUTBOX_CHANNEL,
+    PostgresDatabase,
+    PostgresIncidents,
+    PostgresJournal,
+    PostgresOutbox,
+    PostgresRecords,
+    PostgresRoles,
+    PostgresWatch,
+)
+from postflow_webhooks.adapters.sqlite import (
+    SqliteDatabase,
+    SqliteJournal,
+    SqliteOutbox,
+    SqliteRecords,
+)
+from postflow_webhooks.adapters.sqlite.incidents import SqliteIncidents
+from postflow_webhooks.adapters.sqlite.watch import SqliteWatch
+from postflow_webhooks.app.policies import Policies
+from postflow_webhooks.app.roles import SoleRoles
+from postflow_webhooks.app.settings import Settings, SettingsError, shared_store_problem
+
+
+@attrs.frozen
+class Store:
+    """The configured database, by role, and how the roles are shared out."""
+
+    storage: SqliteDatabase | PostgresDatabase
+    journal: SqliteJournal | PostgresJournal
+    records: SqliteRecords | PostgresRecords
+    outbox: SqliteOutbox | PostgresOutbox
+    incidents: SqliteIncidents | PostgresIncidents
+    watch: SqliteWatch | PostgresWatch
+    roles: SoleRoles | PostgresRoles
+    label: str
+
+    @property
+    def shared(self) -> bool:
+        """True when several receivers may use this database at once."""
+        return isinstance(self.storage, PostgresDatabase)
+
+    def listen(self, deliveries: Callable[[], None], outbox: Sequence[Callable[[], None]]) -> None:
+        """Call ``deliveries`` on every committed delivery and ``outbox`` on every queued message.
+
+        Commits made by this process already ring their parts directly; with a
+        shared database, those of the other receivers ring through NOTIFY.
+        """
+        if isinstance(self.roles, PostgresRoles):
+            self.roles.on_notify(DELIVERIES_CHANNEL, deliveries)
+            for wake in outbox:
+                self.roles.on_notify(OUTBOX_CHANNEL, wake)
+
+
+def build_store(settings: Settings, policies: Policies) -> Store:
+    """SQLite in the data directory, or the shared PostgreSQL database; nothing opened yet."""
+    problem = shared_store_problem(settings)
+    if problem is not None:
+        raise SettingsError(problem[0], "configuration", problem[1])
+    if settings.store == "postgres" and settings.database_url:
+        pg = PostgresDatabase(settings.database_url)
+        roles = PostgresRoles(pg.conninfo, pg.label, reconnect=policies.store_reconnect)
+        return Store(
+            storage=pg,
+            journal=PostgresJournal(pg),
+            records=PostgresRecords(pg),
+            outbox=PostgresOutbox(pg),
+            incidents=PostgresIncidents(pg),
+            watch=PostgresWatch(pg),
+            roles=roles,
+            label=pg.label,
+        )
+    db = SqliteDatabase.in_directory(settings.data_dir)
+    return Store(
+        storage=db,
+        journal=SqliteJournal(db),
+        records=SqliteRecords(db),
+        outbox=SqliteOutbox(db),
+        incidents=SqliteIncidents(db),
+        watch=SqliteWatch(db),
+        roles=SoleRoles(),
+        label=str(db.path),
+    )

@@ -1,0 +1,104 @@
+"""The registrar role with a shared store: only its holder points Frame.io's webhook, once.
+
+Two receivers in this process share one PostgreSQL database, each with the
+fake cloudflared running the same named tunnel, both signed in to the fake
+Frame.io. The webhook was registered once beforehand (its secret copied to
+both data directories, as docs/scaling.md says).
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from postflow_webhooks.app.composition import create_app
+from postflow_webhooks.app.settings import Settings
+from tests.fakes.cloudflared_helpers import FAKE_CLOUDFLARED, make_token
+from tests.fakes.fake_frameio import FakeFrameio
+from tests.integration.test_frameio_end_to_end import eventually, frameio_settings, register_locally
+from tests.postgres import scratch_database
+from tests.support import running_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(90)]
+
+HOSTNAME = "hooks.example.com"
+HOOK_URL = f"https://{HOSTNAME}/frameio-webhook"
+
+
+def receiver(fake: FakeFrameio, tmp_path: Path, name: str, url: str, token: str) -> Settings:
+    """A receiver on the shared database, behind the named tunnel, signed in to the fake."""
+    return frameio_settings(
+        fake,
+        tmp_path / name,
+        store="postgres",
+        database_url=url,
+        tunnel="named",
+        tunnel_token=token,
+        tunnel_hostname=HOSTNAME,
+        cloudflared=str(FAKE_CLOUDFLARED),
+        log_dir=tmp_path / name / "logs",
+    )
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """One receiver's /webhook-status."""
+    return dict(httpx.get(f"{settings.local_url}/webhook-status", timeout=5).json())
+
+
+def role(settings: Settings) -> str:
+    """``held`` or ``standby``: this receiver's registrar role."""
+    roles = httpx.get(f"{settings.local_url}/health", timeout=5).json()["roles"]
+    return str(roles["registrar"])
+
+
+async def test_only_the_registrar_holder_points_the_webhook_and_a_standby_takes_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One PATCH from the holder; none from the standby; after the holder stops, one more."""
+    monkeypatch.setenv("FAKE_CLOUDFLARED_STATE_DIR", str(tmp_path / "fake"))
+    monkeypatch.setenv("FAKE_CLOUDFLARED_NAMED_HOSTNAME", HOSTNAME)
+    token = make_token()
+    with scratch_database() as url, FakeFrameio() as fake, ExitStack() as stack:
+        file_id = fake.add_file("shared.mov", status="transcoded")
+        first = receiver(fake, tmp_path, "first", url, token)
+        second = receiver(fake, tmp_path, "second", url, token)
+        await register_locally(first)
+        second.data_dir.mkdir(parents=True)
+        secret = "frameio_webhook_secret"
+        shutil.copy(first.data_dir / secret, second.data_dir / secret)
+        assert [h["url"] for h in fake.webhooks.values()] == [f"{first.local_url}/frameio-webhook"]
+
+        servers = {}
+        for settings in (first, second):
+            servers[settings.port] = stack.enter_context(ExitStack())
+            servers[settings.port].enter_context(
+                running_server(create_app(settings), settings.port)
+            )
+        await eventually(lambda: [h["url"] for h in fake.webhooks.values()] == [HOOK_URL])
+        holder, standby = sorted((first, second), key=lambda s: role(s) != "held")
+        assert (role(holder), role(standby)) == ("held", "standby")
+        await eventually(lambda: status(holder)["frameio_webhook"]["pending"] is False)
+        assert status(holder)["frameio_webhook"]["registered_url"] == HOOK_URL
+        assert status(standby)["frameio_webhook"]["updates"] == 0
+        assert len(fake.calls("PATCH", "/webhooks/")) == 1, "only the holder points the webhook"
+
+        servers[holder.port].close()  # the holder stops; the standby takes the role
+        await eventually(lambda: role(standby) == "held")
+        await eventually(lambda: status(standby)["frameio_webhook"]["registered_url"] == HOOK_URL)
+        assert len(fake.calls("PATCH", "/webhooks/")) == 2
+        assert len(fake.webhooks) == 1, "a shared store never creates a second webhook"
+
+        def through_tunnel(hook: str) -> str:
+            """The edge sends the named hostname's requests to the receiver still up."""
+            return hook.replace(f"https://{HOSTNAME}", standby.local_url)
+
+        answer = await fake.deliver("file.ready", file_id, resolve=through_tunnel)
+        assert answer is not None and answer.status_code == 202, answer.text
+        await eventually(
+            lambda: status(standby)["backlog"] == 0 and status(standby)["total_events"]
+        )
