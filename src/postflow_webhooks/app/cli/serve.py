@@ -154,7 +154,8 @@ def _announce(settings: Settings, runtime: Any, *, new_database: bool) -> None:
     fresh = f" (new, empty: there was no {data / 'postflow.sqlite3'})" if new_database else ""
     click.echo(f"Receiver:     {settings.local_url}", err=True)
     click.echo(f"Data:         {data}{fresh}", err=True)
-    click.echo(f"Store:        {runtime.store_label}", err=True)
+    if settings.store not in ("sqlite", "json"):  # the Data line names a SQLite database
+        click.echo(f"Store:        {runtime.store_label}", err=True)
     click.echo(f"Webhook URL:  {fields['webhook_url']} (local)", err=True)
     if settings.tunnel != "off":
         click.echo(
