@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import sys
 
 import pytest
@@ -92,3 +93,21 @@ def test_a_lone_surrogate_in_a_field_does_not_break_the_line() -> None:
     line = JsonFormatter().format(record("x", file_id="bad\ud83d"))
     line.encode("utf-8")
     assert json.loads(line)["file_id"] == "bad\\ud83d"
+
+
+def test_with_json_logs_a_crash_is_a_json_line_with_its_traceback() -> None:
+    """An exception nothing caught, under --log-format json: one JSON line, traceback included."""
+    script = (
+        "from postflow_webhooks.app.logs import configure_logging\n"
+        "configure_logging('json')\n"
+        "def deep():\n"
+        "    raise RuntimeError('boom')\n"
+        "deep()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    (line,) = [json.loads(text) for text in done.stderr.splitlines()]
+    assert line["level"] == "CRITICAL" and line["error"]["type"] == "RuntimeError"
+    assert "in deep" in line["error"]["traceback"]

@@ -15,6 +15,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from types import TracebackType
 
 LOGGER_PREFIX = "postflow_webhooks"
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -120,7 +121,22 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    if log_format == "json":  # a crash's traceback is a JSON line too, not plain text
+        sys.excepthook = _log_uncaught
     # httpx logs every request it makes at INFO (Discord, Frame.io, cloudflared's
     # metrics): noise in the receiver's log, and URLs that may carry tokens.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    """An exception nothing caught, logged (``--log-format json``: with its traceback)."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, trace)
+        return
+    logging.getLogger(LOGGER_PREFIX).critical(
+        "stopped by an unexpected error",
+        exc_info=(kind, error, trace),
+    )
