@@ -187,3 +187,23 @@ def test_the_open_files_limit_is_raised_and_the_cap_fits_it(tmp_path: Path) -> N
     log = (tmp_path / "serve.log").read_text(encoding="utf-8")
     assert "the open-files limit is 512" in log and "at most 412 connections" in log
     assert "max_connections 412" in log
+
+
+def test_refusals_outside_the_webhook_are_counted_by_reason(tmp_path: Path) -> None:
+    """431, 408 and a bad query parameter each appear under their reason in /webhook-status."""
+    settings_ = receiver_settings(tmp_path)
+    with running_server(create_app(settings_), settings_.port, LIMITS) as base:
+        with connect(base) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 20000)
+            assert read_all(sock).startswith(b"HTTP/1.1 431 ")
+        with connect(base) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            assert read_all(sock).startswith(b"HTTP/1.1 408 ")
+        assert httpx.get(f"{base}/uploads", params={"offset": "²"}).status_code == 400
+
+        def rejections() -> dict[str, int]:
+            counted: dict[str, int] = httpx.get(f"{base}/webhook-status").json()["rejections"]
+            return counted
+
+        wait_for(lambda: len(rejections()) == 3)
+        assert rejections() == {"headers_too_large": 1, "header_timeout": 1, "bad_offset": 1}

@@ -46,13 +46,16 @@ async def test_the_tunnel_exposes_only_the_webhook_and_a_bare_health(tmp_path: P
     assert "backlog" in local_health.json()
 
 
-def test_public_status_setting_opens_the_status_pages(tmp_path: Path) -> None:
-    """With public_status on, a request carrying Cloudflare's headers sees the status pages."""
+def test_public_status_with_its_token_opens_the_status_pages(tmp_path: Path) -> None:
+    """With public_status on, a tunnelled request showing the token sees the status pages."""
     edge = {"Cf-Ray": "8a1b2c3d4e5f6a7b-FRA", "Cf-Connecting-Ip": "203.0.113.9"}
     closed = receiver_settings(tmp_path / "closed")
-    opened = receiver_settings(tmp_path / "open", public_status=True)
+    opened = receiver_settings(tmp_path / "open", public_status=True, status_token="t0ken")
     with running_server(create_app(closed), closed.port) as url:
         assert httpx.get(f"{url}/uploads", headers=edge).status_code == 404
     with running_server(create_app(opened), opened.port) as url:
-        assert httpx.get(f"{url}/uploads", headers=edge).status_code == 200
-        assert "backlog" in httpx.get(f"{url}/health", headers=edge).json()
+        shown = {**edge, "Authorization": "Bearer t0ken"}
+        assert httpx.get(f"{url}/uploads", headers=edge).status_code == 401
+        assert httpx.get(f"{url}/uploads", headers=shown).status_code == 200
+        assert "backlog" in httpx.get(f"{url}/health", headers=shown).json()
+        assert "backlog" not in httpx.get(f"{url}/health", headers=edge).json()

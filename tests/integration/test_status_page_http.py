@@ -125,9 +125,11 @@ def test_through_the_tunnel_the_page_needs_public_status_and_the_token(tmp_path:
         assert httpx.get(f"{url}/").status_code == 200, "local requests need no token"
     with running_server(create_app(untokened), untokened.port) as url:
         refused = httpx.get(f"{url}/", headers=EDGE)
-        legacy = httpx.get(f"{url}/uploads", headers=EDGE)
+        json_path = httpx.get(f"{url}/uploads", headers=EDGE)
+        bare_health = httpx.get(f"{url}/health", headers=EDGE).json()
     assert refused.status_code == 403 and "POSTFLOW_STATUS_TOKEN" in refused.json()["detail"]
-    assert legacy.status_code == 200, "public_status without a token keeps the JSON paths open"
+    assert json_path.status_code == 403, "without a token no status path is served publicly"
+    assert set(bare_health) == {"status"}, "the tunnel's /health is the bare verdict"
 
 
 def test_the_token_opens_the_page_by_header_or_by_the_cookie_of_the_sign_in_form(

@@ -353,5 +353,6 @@ def create_app(
         status_token=settings.status_token,
     )
     app.state.runtime = runtime
+    app.state.count_refusal = runtime.count_refusal
     app.state.receiver = receiver
     return app

@@ -106,6 +106,7 @@ class ReceiverRuntime:
     opened: bool = False
     start_error: str | None = None
     _tasks: list[asyncio.Task[None]] = attrs.Factory(list)
+    _counting: set[asyncio.Task[None]] = attrs.Factory(set)
     _reconciling: asyncio.Task[None] | None = None
     _public_url: str | None = None
 
@@ -238,6 +239,18 @@ class ReceiverRuntime:
         self._public_url = public_url
         if self.registrar is not None and self.roles.holds("registrar"):
             await self.registrar.on_new_public_url(public_url)
+
+    def count_refusal(self, reason: str) -> None:
+        """Count a request refused outside the webhook endpoint (connection limits, bad queries)."""
+        task = asyncio.get_running_loop().create_task(self._count_refusal(reason))
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
+
+    async def _count_refusal(self, reason: str) -> None:
+        try:
+            await self.inbox.reject(reason)
+        except StorageError as exc:
+            log.warning("could not count a refused request (%s): %s", reason, exc)
 
     def _spawn(self, work: Awaitable[None], name: str) -> None:
         async def run() -> None:

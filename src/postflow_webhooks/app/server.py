@@ -123,11 +123,12 @@ def make_server(
 ) -> uvicorn.Server:
     """A uvicorn server for ``app`` within ``limits`` (httptools, uvloop when installed)."""
     limits = fit_open_files(limits or ConnectionLimits())
+    count_refusal = getattr(app.state, "count_refusal", None)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=protocol_for(limits),
+        http=protocol_for(limits, count_refusal),
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         log_config=None,
         access_log=False,

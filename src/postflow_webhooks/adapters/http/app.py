@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from postflow_webhooks.adapters.http.answers import ANSWERED, UNEXPECTED, refusal
+from postflow_webhooks.adapters.http.answers import ANSWERED, UNEXPECTED, refusal, refusal_reason
 from postflow_webhooks.adapters.http.metering import RequestCounts, RequestMeter
 from postflow_webhooks.adapters.http.public import PublicAccessGuard, StatusToken
 from postflow_webhooks.adapters.http.receiver import WebhookReceiver
@@ -78,6 +78,11 @@ def build_http_app(
 
 async def _refused(request: Request, exc: Exception) -> Response:
     status, body = refusal(exc)
+    count = getattr(request.app.state, "count_refusal", None)
+    reason = refusal_reason(exc)
+    # The webhook endpoint counts its own refusals; the other paths' are counted here.
+    if count is not None and reason is not None and request.url.path != WEBHOOK_PATH:
+        count(reason)
     return JSONResponse(body, status_code=status)
 
 

@@ -29,6 +29,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
@@ -68,6 +69,7 @@ class ConnectionGuard:
         self.counts: Counter[str] = Counter()
         self._unlogged: Counter[str] = Counter()
         self._flush: asyncio.TimerHandle | None = None
+        self.on_refusal: Callable[[str], None] | None = None
         self._logged_at = -LOG_EVERY_SECONDS
 
     def admit(self, connection: LimitedHttpToolsProtocol) -> bool:
@@ -221,6 +223,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, reason: str, detail: str) -> None:
         """Answer ``status`` with a JSON reason and close; the app (if any) sees a disconnect."""
+        if self.guard.on_refusal is not None:
+            self.guard.on_refusal(reason)
         body = json.dumps({"error": reason, "detail": detail}).encode()
         head = (
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
@@ -230,7 +234,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def protocol_for(limits: ConnectionLimits) -> type[LimitedHttpToolsProtocol]:
-    """A protocol class for one server (uvicorn's ``http=``), its guard holding ``limits``."""
+def protocol_for(
+    limits: ConnectionLimits, on_refusal: Callable[[str], None] | None = None
+) -> type[LimitedHttpToolsProtocol]:
+    """A protocol class for one server (uvicorn's ``http=``), its guard holding ``limits``.
+
+    ``on_refusal`` hears the reason of every request answered 431 or 408 here,
+    so it is counted with the app's other refusals.
+    """
     guard = ConnectionGuard(limits)
+    guard.on_refusal = on_refusal
     return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"guard": guard})

@@ -6,11 +6,11 @@ do, and a visitor cannot remove them. Through the tunnel:
 
 - the webhook endpoint and a bare ``/health`` always answer;
 - with ``public_status`` off, nothing else does (404);
-- with ``public_status`` on, the status page (``/`` and ``/ui/...``) answers
-  only to a request carrying the status token (the cookie ``/ui/login`` sets,
-  or ``Authorization: Bearer <token>``); the other status paths (the JSON
-  endpoints, the full ``/health``, ``/metrics``) answer too, and need the token
-  as well once one is configured.
+- with ``public_status`` on, the status page (``/`` and ``/ui/...``) and the
+  other status paths (the JSON endpoints, the full ``/health``, ``/metrics``)
+  answer only to a request carrying the status token (the cookie ``/ui/login``
+  sets, or ``Authorization: Bearer <token>``); without a configured token they
+  answer 403 naming ``POSTFLOW_STATUS_TOKEN``.
 
 Local requests (no edge headers) see everything, without a token. Tokens are
 compared in constant time and never logged.
@@ -30,7 +30,7 @@ EDGE_HEADERS = (b"cf-ray", b"cf-connecting-ip")
 PUBLIC_PATHS = frozenset({WEBHOOK_PATH, "/health"})
 LOGIN_PATH = "/ui/login"
 COOKIE_NAME = "postflow_status"
-# Set on the scope of a tunnelled request that may see the full status (token or legacy open).
+# Set on the scope of a tunnelled request that showed the status token.
 STATUS_ACCESS = "postflow.status_access"
 
 
@@ -119,18 +119,16 @@ class PublicAccessGuard:
         path = scope["path"]
         token = self.token
         has_token = token is not None and token.presented(scope)
-        if self.public_status and (token is None or has_token):
+        if self.public_status and has_token:
             scope[STATUS_ACCESS] = True
         if path in PUBLIC_PATHS:
             return None
         if not self.public_status:
             return 404, f"only {WEBHOOK_PATH} is public", {"error": "not_found"}
         if token is None:
-            if not is_page(path):
-                return None  # public_status without a token: the JSON paths stay open
             return (
                 403,
-                "the status page is not served through the tunnel without an access token: "
+                "the status paths are not served through the tunnel without an access token: "
                 "set POSTFLOW_STATUS_TOKEN",
                 {"error": "status_token_not_configured"},
             )
