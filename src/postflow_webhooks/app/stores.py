@@ -11,20 +11,10 @@ Nothing is opened here.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
-from postflow_webhooks.adapters.postgres import (
-    DELIVERIES_CHANNEL,
-    OUTBOX_CHANNEL,
-    PostgresDatabase,
-    PostgresIncidents,
-    PostgresJournal,
-    PostgresOutbox,
-    PostgresRecords,
-    PostgresRoles,
-    PostgresWatch,
-)
 from postflow_webhooks.adapters.sqlite import (
     SqliteDatabase,
     SqliteJournal,
@@ -36,6 +26,17 @@ from postflow_webhooks.adapters.sqlite.watch import SqliteWatch
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.roles import SoleRoles
 from postflow_webhooks.app.settings import Settings, SettingsError, shared_store_problem
+
+if TYPE_CHECKING:  # imported only when PostgreSQL is configured (psycopg is heavy)
+    from postflow_webhooks.adapters.postgres import (
+        PostgresDatabase,
+        PostgresIncidents,
+        PostgresJournal,
+        PostgresOutbox,
+        PostgresRecords,
+        PostgresRoles,
+        PostgresWatch,
+    )
 
 
 @attrs.frozen
@@ -50,11 +51,8 @@ class Store:
     watch: SqliteWatch | PostgresWatch
     roles: SoleRoles | PostgresRoles
     label: str
-
-    @property
-    def shared(self) -> bool:
-        """True when several receivers may use this database at once."""
-        return isinstance(self.storage, PostgresDatabase)
+    shared: bool = False
+    """True when several receivers may use this database at once."""
 
     def listen(self, deliveries: Callable[[], None], outbox: Sequence[Callable[[], None]]) -> None:
         """Call ``deliveries`` on every committed delivery and ``outbox`` on every queued message.
@@ -62,10 +60,13 @@ class Store:
         Commits made by this process already ring their parts directly; with a
         shared database, those of the other receivers ring through NOTIFY.
         """
-        if isinstance(self.roles, PostgresRoles):
-            self.roles.on_notify(DELIVERIES_CHANNEL, deliveries)
-            for wake in outbox:
-                self.roles.on_notify(OUTBOX_CHANNEL, wake)
+        if isinstance(self.roles, SoleRoles):
+            return
+        from postflow_webhooks.adapters.postgres import DELIVERIES_CHANNEL, OUTBOX_CHANNEL
+
+        self.roles.on_notify(DELIVERIES_CHANNEL, deliveries)
+        for wake in outbox:
+            self.roles.on_notify(OUTBOX_CHANNEL, wake)
 
 
 def build_store(settings: Settings, policies: Policies) -> Store:
@@ -74,6 +75,16 @@ def build_store(settings: Settings, policies: Policies) -> Store:
     if problem is not None:
         raise SettingsError(problem[0], "configuration", problem[1])
     if settings.store == "postgres" and settings.database_url:
+        from postflow_webhooks.adapters.postgres import (
+            PostgresDatabase,
+            PostgresIncidents,
+            PostgresJournal,
+            PostgresOutbox,
+            PostgresRecords,
+            PostgresRoles,
+            PostgresWatch,
+        )
+
         pg = PostgresDatabase(settings.database_url)
         roles = PostgresRoles(pg.conninfo, pg.label, reconnect=policies.store_reconnect)
         return Store(
@@ -85,6 +96,7 @@ def build_store(settings: Settings, policies: Policies) -> Store:
             watch=PostgresWatch(pg),
             roles=roles,
             label=pg.label,
+            shared=True,
         )
     db = SqliteDatabase.in_directory(settings.data_dir)
     return Store(

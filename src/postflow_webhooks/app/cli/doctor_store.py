@@ -8,8 +8,6 @@ does that. A layout newer than this release knows is the fix to report.
 
 from __future__ import annotations
 
-from postflow_webhooks.adapters.postgres import PostgresDatabase
-from postflow_webhooks.adapters.postgres import schema as pg_schema
 from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.adapters.sqlite import schema as sqlite_schema
 from postflow_webhooks.app.settings import Settings
@@ -38,6 +36,9 @@ def _layout(name: str, found: int, latest: int, fix: str) -> Check:
 def check_store(settings: Settings) -> Check:
     """The configured database answers and its layout is not newer than this release."""
     if settings.store == "postgres":
+        from postflow_webhooks.adapters.postgres import PostgresDatabase
+        from postflow_webhooks.adapters.postgres import schema as pg_schema
+
         if not settings.database_url:
             return ("database", False, "store is postgres but POSTFLOW_DATABASE_URL is not set")
         try:
