@@ -240,9 +240,13 @@ def test_the_shared_server_path_starts_the_tunnel_through_tunnel_manager(
     assert service.webhook_url == manager.webhook_url + "/frameio-webhook"
     assert manager.webhook_data["tunnel_info"]["state"] == "ready"
     assert manager.tunnel_manager.get_webhook_url() == service.webhook_url
+    assert manager.get_public_webhook_url(timeout=10) == service.webhook_url
     assert service.test_webhook(), service.errors
     service.stop_service()
     assert our_threads() == set()
+    asked = time.monotonic()
+    assert manager.get_public_webhook_url(timeout=10) is None
+    assert time.monotonic() - asked < 1, "a stopped manager has no URL to wait for"
 
 
 def test_no_tunnel_means_no_tunnel_manager_and_a_local_receiver(tmp_path: Path) -> None:
@@ -258,6 +262,9 @@ def test_no_tunnel_means_no_tunnel_manager_and_a_local_receiver(tmp_path: Path) 
     assert manager.tunnel_manager is None
     with manager:
         assert manager.get_public_webhook_url() is None
+        asked = time.monotonic()
+        assert manager.get_public_webhook_url(timeout=0.3) is None
+        assert time.monotonic() - asked >= 0.3
         manager.process_webhook_sync(
             {"event_type": "file.ready", "resource": {"id": "f1", "name": "a.mov"}}
         )

@@ -86,6 +86,23 @@ async def test_an_unknown_review_option_is_warned_about_once_and_counted(
     assert db.records["f"].status is PostflowStatus.REJECTED
 
 
+async def test_an_unknown_status_word_is_warned_about_once_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``"status": "weird"`` keeps the file's status; one warning names the word, all are counted."""
+    db, _, worker = build()
+    caplog.set_level(logging.WARNING, logger="postflow_webhooks.worker")
+    await append(db, postflow("file.ready", "w"))
+    for _ in range(2):
+        await append(db, postflow("file.status.changed", "w", status="weird"))
+    await drain(worker)
+    assert worker.unknown_statuses == {"weird": 2}
+    assert db.records["w"].status is PostflowStatus.COMPLETED
+    warnings = [r.getMessage() for r in caplog.records if "'weird'" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "file w" in warnings[0] and "review_options" in warnings[0]
+
+
 async def test_notifications_are_queued_for_their_route_with_names() -> None:
     """A file in a routed project: its notification names the project and user, for that route."""
     policy = AnnouncePolicy(enabled=True, routes=(Route("Feature Film"),))
