@@ -12,12 +12,15 @@ import pytest
 
 from postflow_webhooks.domain.errors import StorageError
 from postflow_webhooks.domain.journal import (
+    MAX_WORD_LENGTH,
     BatchResult,
     Deferral,
     DestinationState,
     IncomingDelivery,
     LastEvent,
     Quarantine,
+    WordKind,
+    WordSeen,
 )
 from postflow_webhooks.domain.records import (
     Mention,
@@ -333,6 +336,31 @@ class DatabaseContract:
         await db.journal.commit(BatchResult(at=T0))
         assert (await db.journal.stats()).last_event == last
 
+    @pytest.mark.anyio
+    async def test_words_that_decided_nothing_are_counted_by_kind(self, db: Database) -> None:
+        """Unmapped review options and unknown status words are counted, most seen first."""
+        option, status = WordKind.REVIEW_OPTION, WordKind.UNKNOWN_STATUS
+        await db.journal.commit(
+            BatchResult(
+                at=T0,
+                words=(WordSeen(option, "Legal Hold"), WordSeen(status, "weird")),
+            )
+        )
+        await db.journal.commit(
+            BatchResult(
+                at=T0,
+                words=(
+                    WordSeen(status, "odd"),
+                    WordSeen(status, "odd"),
+                    WordSeen(option, "x" * 500),
+                ),
+            )
+        )
+        stats = await db.journal.stats()
+        assert stats.unmapped_review_options == {"Legal Hold": 1, "x" * MAX_WORD_LENGTH: 1}
+        assert list(stats.unknown_statuses.items()) == [("odd", 2), ("weird", 1)]
+        assert stats.rejections == {} and stats.total_events == 0
+
     # -- Counters survive ---------------------------------------------------------------
 
     @pytest.mark.anyio
@@ -353,6 +381,7 @@ class DatabaseContract:
                     note("a", PostflowStatus.APPROVED, 1),
                 ),
                 last_event=last,
+                words=(WordSeen(WordKind.UNKNOWN_STATUS, "weird"),),
             )
         )
         first, _ = await db.outbox.due(10)
@@ -367,6 +396,7 @@ class DatabaseContract:
         assert after.rejections == {"bad_signature": 1}
         assert (after.notifications_pending, after.notifications_dead) == (1, 1)
         assert after.last_event == last
+        assert after.unknown_statuses == {"weird": 1}
         assert [p.file_id for p in await db.journal.pending(10, T0)] == ["c"]
         await db.journal.append(delivery("d"))
         assert (await db.journal.stats()).total_events == 4

@@ -198,6 +198,7 @@ def test_three_receivers_share_one_database_through_two_kill_9s(tmp_path: Path) 
             assert first == second, "every receiver shows the same counters"
             assert status[0]["total_events"] >= 200
             assert status[0]["notifications"]["pending"] == 200
+            words_seen_by_every_receiver(receivers, next(iter(accepted)))
 
             holder = receivers.holder("dispatcher")
             assert holder is not None
@@ -222,6 +223,31 @@ def test_three_receivers_share_one_database_through_two_kill_9s(tmp_path: Path) 
         logs = "".join(p.read_text() for p in tmp_path.glob("receiver-*.log"))
         assert "Traceback" not in logs
         print(f"dispatcher role moved in {moved_in:.1f} s")
+
+
+def words_seen_by_every_receiver(receivers: Receivers, file_id: str) -> None:
+    """A status word nobody knows, sent to one receiver, is listed by every receiver."""
+    body = json.dumps(
+        {"event_type": "file.status.changed", "resource": {"id": file_id, "status": "weird"}}
+    ).encode()
+    answer = httpx.post(
+        f"http://127.0.0.1:{receivers.alive[0]}/frameio-webhook",
+        content=body,
+        headers=signed_headers(SECRET, body),
+        timeout=5,
+    )
+    assert answer.status_code == 202, answer.text
+
+    def seen() -> list[list[str]]:
+        return [
+            httpx.get(f"http://127.0.0.1:{port}/webhook-status", timeout=5).json()[
+                "unknown_statuses_seen"
+            ]
+            for port in receivers.alive
+        ]
+
+    assert len(receivers.alive) > 1
+    wait_for(lambda: seen() == [["weird"]] * len(receivers.alive), timeout=30)
 
 
 def quarantine_one(database_url: str) -> None:

@@ -27,6 +27,7 @@ from postflow_webhooks.domain.journal import (
     NotificationState,
     PendingDelivery,
     QuarantinedDelivery,
+    WordKind,
 )
 from postflow_webhooks.domain.records import Notification, UploadRecord, holds_comment
 from postflow_webhooks.domain.statuses import PostflowStatus
@@ -48,12 +49,17 @@ class _Note:
     settled_at: datetime | None = None
 
 
+def _most_seen(counts: Counter[str]) -> dict[str, int]:
+    """The most frequent keys, as many as the stores show, in the same order as theirs."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return dict(ranked[:MAX_EVENT_TYPES_SHOWN])
+
+
 def _bounded(by_type: Counter[str]) -> dict[str, int]:
     """The most frequent event types by name, the rest under ``other`` (as SQLite does)."""
-    ranked = sorted(by_type.items(), key=lambda item: (-item[1], item[0]))
-    shown = dict(ranked[:MAX_EVENT_TYPES_SHOWN])
-    if len(ranked) > MAX_EVENT_TYPES_SHOWN:
-        rest = sum(n for _, n in ranked[MAX_EVENT_TYPES_SHOWN:])
+    shown = _most_seen(by_type)
+    if len(by_type) > MAX_EVENT_TYPES_SHOWN:
+        rest = sum(by_type.values()) - sum(shown.values())
         shown["other"] = shown.get("other", 0) + rest
     return shown
 
@@ -74,6 +80,7 @@ class MemoryDatabase:
         self._total = 0
         self._by_type: Counter[str] = Counter()
         self._rejections: Counter[str] = Counter()
+        self._words: dict[WordKind, Counter[str]] = {kind: Counter() for kind in WordKind}
         self._last_event: LastEvent | None = None
         self._incidents: list[Incident] = []
         self._signatures: dict[tuple[bytes, int], str] = {}
@@ -155,6 +162,8 @@ class MemoryDatabase:
             if quarantine.seq in by_seq:
                 by_seq[quarantine.seq].state = "quarantined"
                 by_seq[quarantine.seq].reason = quarantine.reason
+        for seen in result.words:
+            self._words[seen.kind][seen.word] += 1
         for record in result.records:
             self._revision += 1
             self.records[record.file_id] = record
@@ -239,6 +248,8 @@ class MemoryDatabase:
             notifications_pending=self._count(NotificationState.PENDING),
             notifications_dead=self._count(NotificationState.DEAD),
             last_event=self._last_event,
+            unmapped_review_options=_most_seen(self._words[WordKind.REVIEW_OPTION]),
+            unknown_statuses=_most_seen(self._words[WordKind.UNKNOWN_STATUS]),
         )
 
     def _count(self, state: NotificationState) -> int:

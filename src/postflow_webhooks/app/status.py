@@ -210,8 +210,8 @@ class RuntimeStatusViews:
                 "field": runtime.settings.review_field,
                 "options": runtime.settings.review_mapping.shown(),
             },
-            "unmapped_review_options_seen": list(runtime.worker.unmapped_options),
-            "unknown_statuses_seen": list(runtime.worker.unknown_statuses),
+            "unmapped_review_options_seen": list(stats.unmapped_review_options),
+            "unknown_statuses_seen": list(stats.unknown_statuses),
             "notifications": {
                 **self.notifier(),
                 "pending": stats.notifications_pending,

@@ -60,6 +60,29 @@ class Quarantine:
     reason: str
 
 
+class WordKind(enum.Enum):
+    """Which kind of word decided nothing; the value is its counter's kind in the store."""
+
+    REVIEW_OPTION = "review_option"
+    UNKNOWN_STATUS = "unknown_status"
+
+
+MAX_WORD_LENGTH = 128
+"""A counted word is cut to this many characters (the store keeps one counter per word)."""
+
+
+def _cut(word: str) -> str:
+    return word[:MAX_WORD_LENGTH]
+
+
+@attrs.frozen
+class WordSeen:
+    """A review option no mapping knows, or a status word no vocabulary knows."""
+
+    kind: WordKind
+    word: str = attrs.field(converter=_cut)
+
+
 @attrs.frozen
 class LastEvent:
     """The last event the worker applied, as ``/webhook-status`` shows it."""
@@ -82,6 +105,7 @@ class BatchResult:
     records: tuple[UploadRecord, ...] = ()
     notifications: tuple[Notification, ...] = ()
     last_event: LastEvent | None = None
+    words: tuple[WordSeen, ...] = ()
 
 
 @attrs.frozen
@@ -150,6 +174,8 @@ class JournalStats:
     notifications_pending: int = 0
     notifications_dead: int = 0
     last_event: LastEvent | None = None
+    unmapped_review_options: dict[str, int] = attrs.field(factory=dict)
+    unknown_statuses: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -2,8 +2,9 @@
 
 A review option the studio's mapping does not know, and a status word no
 vocabulary knows (``"weird"``), are applied as "no change"; the first time
-each is seen, one warning names it and what to do, and ``/webhook-status``
-lists them until the receiver restarts. ``fields`` gives a delivery's log
+each is seen by this process, one warning names it and what to do; the
+worker's commit counts every sighting in the store (``BatchResult.words``),
+which is what ``/webhook-status`` lists. ``fields`` gives a delivery's log
 line its named fields (``--log-format json``).
 """
 

@@ -49,6 +49,8 @@ from postflow_webhooks.domain.journal import (
     LastEvent,
     PendingDelivery,
     Quarantine,
+    WordKind,
+    WordSeen,
 )
 from postflow_webhooks.domain.mapping import DEFAULT_REVIEW_MAPPING, ReviewMapping
 from postflow_webhooks.domain.ports import (
@@ -112,6 +114,7 @@ class _Pass:
     unannounced: int = 0
     applied: list[tuple[str, str, str, str, float]] = attrs.Factory(list)
     settled: list[Settled] = attrs.Factory(list)
+    words: list[WordSeen] = attrs.Factory(list)
 
 
 @attrs.frozen
@@ -369,6 +372,7 @@ class DeliveryWorker:
                 records=tuple(state.records.values()),
                 notifications=tuple(state.notifications),
                 last_event=state.last,
+                words=tuple(state.words),
             )
         )
         if processed:
@@ -435,6 +439,10 @@ class DeliveryWorker:
         if decision.record is not None:
             state.records[decision.record.file_id] = decision.record
         self.words.note(decision, event.event_type)
+        if decision.unmapped_option is not None:
+            state.words.append(WordSeen(WordKind.REVIEW_OPTION, decision.unmapped_option))
+        if decision.unknown_status is not None:
+            state.words.append(WordSeen(WordKind.UNKNOWN_STATUS, decision.unknown_status))
         for notification in decision.notifications:
             addressed = self._announce.address(notification)
             if addressed is not None:

@@ -30,6 +30,7 @@ from postflow_webhooks.domain.journal import (
     LastEvent,
     PendingDelivery,
     QuarantinedDelivery,
+    WordKind,
 )
 
 _PENDING_COLUMNS = (
@@ -121,6 +122,22 @@ async def _events_by_type(conn: Conn) -> dict[str, int]:
     return shown
 
 
+COUNT_WORD = (
+    "INSERT INTO counters (kind, key, value) VALUES (%s, %s, 1) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = counters.value + 1"
+)
+
+
+async def _words(conn: Conn, kind: WordKind) -> dict[str, int]:
+    """The most frequent words of ``kind`` that decided nothing, with how often."""
+    cur = await conn.execute(
+        "SELECT key, value FROM counters WHERE kind = %s "
+        'ORDER BY value DESC, key COLLATE "C" LIMIT %s',
+        (kind.value, MAX_EVENT_TYPES_SHOWN),
+    )
+    return {key: int(value) for key, value in await cur.fetchall()}
+
+
 class PostgresJournal:
     """The deliveries of one ``PostgresDatabase``."""
 
@@ -187,6 +204,11 @@ class PostgresJournal:
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (last,),
                 )
+            if result.words:
+                async with conn.cursor() as cur:
+                    await cur.executemany(
+                        COUNT_WORD, [(w.kind.value, w.word) for w in result.words]
+                    )
 
         await self._db.write(write)
 
@@ -275,7 +297,8 @@ class PostgresJournal:
         async def query(conn: Conn) -> JournalStats:
             counters: dict[str, dict[str, int]] = {"total": {}, "duplicate": {}, "rejection": {}}
             cur = await conn.execute(
-                "SELECT kind, key, value FROM counters WHERE kind != 'event_type'"
+                "SELECT kind, key, value FROM counters "
+                "WHERE kind IN ('total', 'duplicate', 'rejection')"
             )
             for kind, key, value in await cur.fetchall():
                 counters.setdefault(kind, {})[key] = int(value)
@@ -300,6 +323,8 @@ class PostgresJournal:
                 notifications_pending=int(notes_pending),
                 notifications_dead=int(notes_dead),
                 last_event=last,
+                unmapped_review_options=await _words(conn, WordKind.REVIEW_OPTION),
+                unknown_statuses=await _words(conn, WordKind.UNKNOWN_STATUS),
             )
 
         return await self._db.read(query)

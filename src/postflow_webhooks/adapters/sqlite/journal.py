@@ -32,6 +32,7 @@ from postflow_webhooks.domain.journal import (
     LastEvent,
     PendingDelivery,
     QuarantinedDelivery,
+    WordKind,
 )
 
 _PENDING_COLUMNS = (
@@ -82,6 +83,21 @@ def _events_by_type(conn: sqlite3.Connection) -> dict[str, int]:
         rest = total - sum(shown.values())
         shown["other"] = shown.get("other", 0) + rest
     return shown
+
+
+COUNT_WORD = (
+    "INSERT INTO counters (kind, key, value) VALUES (?, ?, 1) "
+    "ON CONFLICT (kind, key) DO UPDATE SET value = value + 1"
+)
+
+
+def _words(conn: sqlite3.Connection, kind: WordKind) -> dict[str, int]:
+    """The most frequent words of ``kind`` that decided nothing, with how often."""
+    rows = conn.execute(
+        "SELECT key, value FROM counters WHERE kind = ? ORDER BY value DESC, key LIMIT ?",
+        (kind.value, MAX_EVENT_TYPES_SHOWN),
+    )
+    return dict(rows.fetchall())
 
 
 class SqliteJournal:
@@ -154,6 +170,7 @@ class SqliteJournal:
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (last,),
                 )
+            conn.executemany(COUNT_WORD, [(w.kind.value, w.word) for w in result.words])
 
         await self._db.write(write)
 
@@ -242,7 +259,8 @@ class SqliteJournal:
         def query(conn: sqlite3.Connection) -> JournalStats:
             counters: dict[str, dict[str, int]] = {"total": {}, "duplicate": {}, "rejection": {}}
             for kind, key, value in conn.execute(
-                "SELECT kind, key, value FROM counters WHERE kind != 'event_type'"
+                "SELECT kind, key, value FROM counters "
+                "WHERE kind IN ('total', 'duplicate', 'rejection')"
             ):
                 counters.setdefault(kind, {})[key] = value
             # Literal states, so SQLite can use the partial indexes.
@@ -270,6 +288,8 @@ class SqliteJournal:
                 notifications_pending=notes.get("pending", 0),
                 notifications_dead=notes.get("dead", 0),
                 last_event=last,
+                unmapped_review_options=_words(conn, WordKind.REVIEW_OPTION),
+                unknown_statuses=_words(conn, WordKind.UNKNOWN_STATUS),
             )
 
         return await self._db.read(query)
