@@ -186,3 +186,22 @@ async def test_a_committed_delivery_wakes_the_listening_receiver(
     finally:
         await other.close()
         await listener.stop()
+
+
+@pytest.mark.anyio
+async def test_every_commit_waits_for_the_disk_even_if_the_url_says_otherwise(url: str) -> None:
+    """A URL asking for ``synchronous_commit=off`` still gets ``on``: a 202 follows a flushed commit."""
+    separator = "&" if "?" in url else "?"
+    database = PostgresDatabase(f"{url}{separator}options=-c%20synchronous_commit%3Doff")
+    database.open()
+    try:
+
+        async def setting(conn: psycopg.AsyncConnection[object]) -> object:
+            cur = await conn.execute("SHOW synchronous_commit")
+            row = await cur.fetchone()
+            return row[0] if row else None
+
+        assert await database.read(setting) == "on"
+        assert await database.write(setting) == "on"
+    finally:
+        await database.close()
