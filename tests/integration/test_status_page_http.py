@@ -169,3 +169,56 @@ def test_the_token_opens_the_page_by_header_or_by_the_cookie_of_the_sign_in_form
     assert "reasons" in full
     assert TOKEN not in caplog.text and TOKEN not in repr(settings)
     assert TOKEN not in json.dumps(full)
+
+
+def comment(url: str, file_id: str, action: str, comment_id: str, **extra: Any) -> None:
+    """A PostFlow-dialect ``comment.<action>`` delivery about ``comment_id`` on ``file_id``."""
+    deliver(url, file_id, f"{file_id}.mov", f"comment.{action}", comment_id=comment_id, **extra)
+
+
+def test_file_rows_carry_version_comment_count_and_last_change(tmp_path: Path) -> None:
+    """A new version and two comments show in the row; updated_at moves with the last change."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        deliver(url, "f1", "SH010.mov", "file.ready")
+        deliver(url, "f2", "SH020.mov", "file.ready")
+        settle(url)
+        first = {f["file_id"]: f for f in httpx.get(f"{url}/ui/api/files").json()["files"]}
+        deliver(url, "f1", "SH010.mov", "file.versioned")
+        comment(url, "f1", "created", "c1", text="Too dark", author="Ana")
+        comment(url, "f1", "created", "c2", text="Fix the flicker", author="Bo")
+        settle(url)
+        later = httpx.get(f"{url}/ui/api/files").json()["files"]
+    rows = {f["file_id"]: f for f in later}
+    assert first["f1"]["version"] == 1 and first["f1"]["comment_count"] == 0
+    assert rows["f1"]["version"] == 2 and rows["f1"]["comment_count"] == 2
+    assert rows["f2"]["version"] == 1 and rows["f2"]["comment_count"] == 0
+    assert rows["f1"]["updated_at"] > first["f1"]["updated_at"], "the last change moved"
+    assert rows["f2"]["updated_at"] == first["f2"]["updated_at"], "an untouched file did not"
+    assert [f["file_id"] for f in later] == ["f1", "f2"], "newest change first"
+
+
+def test_the_timeline_lists_every_comment_with_its_thread_and_state(tmp_path: Path) -> None:
+    """Threads and replies, open or resolved, edited text; a deleted thread leaves with its replies."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        deliver(url, "f1", "SH010.mov", "file.ready")
+        comment(url, "f1", "created", "c1", text="Too dark", author="Ana")
+        comment(url, "f1", "created", "r1", text="Agreed", author="Bo", parent_id="c1")
+        comment(url, "f1", "created", "c2", text="Flicker at 12s", author="Cy")
+        comment(url, "f1", "created", "c3", text="Wrong logo", author="Di")
+        comment(url, "f1", "completed", "c2")
+        comment(url, "f1", "updated", "c1", text="Much too dark")
+        comment(url, "f1", "deleted", "c3")
+        settle(url)
+        timeline = httpx.get(f"{url}/ui/api/files/f1").json()
+    shown = [
+        (c["id"], c["thread"], c["state"], c["text"], c["author"]) for c in timeline["comments"]
+    ]
+    assert shown == [
+        ("c1", None, "open", "Much too dark", "Ana"),
+        ("r1", "c1", "open", "Agreed", "Bo"),
+        ("c2", None, "resolved", "Flicker at 12s", "Cy"),
+    ]
+    assert all(c["at"] for c in timeline["comments"])
+    assert timeline["comment_count"] == 3 and timeline["open_comments"] == 1
