@@ -44,7 +44,7 @@ def deliver(url: str, file_id: str, name: str, event: str, **resource: Any) -> N
 
 
 def seed(url: str) -> None:
-    """Three shots at different stages, one with a comment and a Frame.io link."""
+    """Three shots at different stages, one with two comments (one resolved) and a link."""
     deliver(url, "f-010", "SH010_comp_v001.mov", "file.ready")
     deliver(url, "f-020", "SH020_comp_v003.mov", "file.ready", view_url="https://f.io/v/f-020")
     deliver(url, "f-020", "SH020_comp_v003.mov", "review.status.changed", review_status="approved")
@@ -57,6 +57,16 @@ def seed(url: str) -> None:
         text="Grade looks right now",
         author="Ana",
     )
+    deliver(
+        url,
+        "f-020",
+        "SH020_comp_v003.mov",
+        "comment.created",
+        comment_id="c2",
+        text="Logo fixed in v3",
+        author="Bo",
+    )
+    deliver(url, "f-020", "SH020_comp_v003.mov", "comment.completed", comment_id="c2")
     deliver(
         url, "f-030", "SH030_comp_v002.mov", "review.status.changed", review_status="needs_review"
     )
@@ -123,6 +133,10 @@ async def test_the_page_renders_filters_updates_live_and_opens_a_timeline(tmp_pa
             link = await page.evaluate(
                 "document.querySelector('#timeline-body a[href^=\"https://f.io\"]').href"
             )
+            comments = await page.evaluate(
+                "[...document.querySelectorAll('#timeline-body ul.comments li')]"
+                ".map(li => li.textContent)"
+            )
             shot = await page.screenshot(tmp_path / "status-page-timeline.png")
             await page.evaluate("document.getElementById('close-timeline').click()")
             await page.wait_for("!document.getElementById('timeline').open")
@@ -131,6 +145,8 @@ async def test_the_page_renders_filters_updates_live_and_opens_a_timeline(tmp_pa
     assert "SH020_comp_v003.mov" in timeline
     assert "COMPLETED 🎉 → APPROVED ✅" in timeline and "review.status.changed" in timeline
     assert "Grade looks right now" in timeline and "Ana" in timeline
+    assert [c.split(" (")[0] for c in comments] == ["open Ana", "resolved Bo"], comments
+    assert "Logo fixed in v3" in timeline and "2 comment(s), 1 open." in timeline
     assert link == "https://f.io/v/f-020"
     for png in (shot, page_shot):
         assert png.read_bytes().startswith(PNG) and png.stat().st_size > 10_000

@@ -218,3 +218,46 @@ def test_with_only_project_routes_alerts_are_tracked_but_not_queued(tmp_path: Pa
             wait_for(lambda: open_incidents(url) == {"deliveries_quarantined"})
             channel = httpx.get(f"{url}/health").json()["alerts"]["channel"]
     assert channel == "disabled" and alert_rows(settings) == [] and route.messages == []
+
+
+def test_a_stale_backlog_makes_one_start_and_one_end_alert(tmp_path: Path) -> None:
+    """Frame.io answers 503 so a delivery waits past the threshold: one 🚨; applied: one ✅."""
+    with FakeFrameio() as fake, FakeDiscord(bucket_limit=50) as alerts:
+        file_id = fake.add_file("SH060_comp_v001.mov", status="transcoded")
+        settings = receiver_settings(
+            tmp_path / "data",
+            frameio_client_id=fake.client_id,
+            frameio_client_secret=fake.client_secret,
+            frameio_account_id=fake.account_id,
+            frameio_workspace_id=fake.workspace_id,
+            frameio_api_base=fake.url,
+            frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+            discord_alerts_url=alerts.webhook_url,
+            backlog_age_threshold=1.0,
+            **FAST_ALERTS,
+        )
+        quick = Policies(
+            notification_outage=exponential(0.05, 0.2), enrichment=exponential(0.2, 0.5)
+        )
+        fake.fail_next(100_000, status=503)
+        with running_server(create_app(settings, policies=quick), settings.port) as url:
+            raw = fake.payload("file.ready", file_id)
+            assert httpx.post(f"{url}/frameio-webhook", content=raw).status_code == 202
+            wait_for(lambda: len(alerts.messages) >= 1, timeout=30)
+            during = open_incidents(url)
+            assert httpx.get(f"{url}/health").status_code == 503, "a stale backlog is a problem"
+            fake.recover()
+            wait_for(lambda: len(alerts.messages) >= 2, timeout=30)
+            after = open_incidents(url)
+            applied = httpx.get(f"{url}/uploads/{file_id}")
+    assert titles(alerts) == [
+        "🚨 Deliveries are not being applied",
+        "✅ Resolved: Deliveries are not being applied",
+    ]
+    started = alerts.messages[0]["embeds"][0]["description"]
+    assert started.startswith("backlog: the oldest pending delivery arrived") and (
+        "(threshold 1 s)" in started
+    )
+    assert "backlog_stale" in during and "backlog_stale" not in after
+    assert applied.status_code == 200 and applied.json()["name"] == "SH060_comp_v001.mov"
+    assert [row["event_type"] for row in alert_rows(settings)] == ["alert.started", "alert.ended"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from postflow_webhooks.adapters.cloudflared import CloudflaredTunnel, restart_retrying
+from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.app.policies import Policies, exponential
 from postflow_webhooks.app.settings import Settings
@@ -187,4 +189,65 @@ def frameio_settings(fake: FakeFrameio, tmp_path: Path) -> Settings:
         frameio_ims_token_url=f"{fake.url}/ims/token/v3",
         webhook_secret=None,
         allow_insecure_public=True,
+    )
+
+
+def quarantine_one(settings: Settings) -> None:
+    """Put a quarantined delivery in the database, as a broken body stored earlier ends up."""
+    db = sqlite3.connect(settings.data_dir / DATABASE_NAME, isolation_level=None)
+    try:
+        db.execute(
+            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, state, "
+            "last_error) VALUES ('bad', 0, 'file.ready', 'f9', x'7b', 'quarantined', 'unreadable')"
+        )
+    finally:
+        db.close()
+
+
+def test_a_failing_frameio_shows_as_server_errors_a_deferral_and_an_aging_backlog(
+    tmp_path: Path,
+) -> None:
+    """Frame.io answers 503: server_error calls, one deferred delivery, oldest age above 0; then 0."""
+    quick = Policies(enrichment=exponential(0.2, 0.5))
+    with FakeFrameio() as fake:
+        file_id = fake.add_file("clip.mov", status="transcoded")
+        settings = frameio_settings(fake, tmp_path)
+        fake.fail_next(100_000, status=503)
+        with running_server(create_app(settings, policies=quick), settings.port) as url:
+            idle = scrape(url)
+            raw = fake.payload("file.ready", file_id)
+            assert httpx.post(f"{url}/frameio-webhook", content=raw).status_code == 202
+            wait_for(lambda: value(scrape(url), "postflow_deliveries_deferred") == 1, timeout=20)
+            first = scrape(url)
+            wait_for(
+                lambda: (
+                    value(scrape(url), "postflow_backlog_oldest_age_seconds")
+                    > value(first, "postflow_backlog_oldest_age_seconds")
+                )
+            )
+            quarantine_one(settings)
+            wait_for(lambda: value(scrape(url), "postflow_quarantined_deliveries") == 1)
+            during = scrape(url)
+            fake.recover()
+            wait_for(lambda: value(scrape(url), "postflow_backlog") == 0, timeout=20)
+            after = scrape(url)
+    assert value(idle, "postflow_backlog_oldest_age_seconds") == 0
+    assert value(idle, "postflow_quarantined_deliveries") == 0
+    assert value(first, "postflow_backlog_oldest_age_seconds") > 0
+    assert value(during, "postflow_backlog") == 1
+    assert value(during, "postflow_frameio_api_calls_total", result="server_error") >= 1
+    assert value(during, "postflow_frameio_api_calls_total", result="ok") == 0
+    assert value(during, "postflow_frameio_signin", state="ok") == 1, "IMS itself still answers"
+    assert value(after, "postflow_backlog_oldest_age_seconds") == 0
+    assert value(after, "postflow_deliveries_deferred") == 0
+    assert value(after, "postflow_quarantined_deliveries") == 1, "set aside until replayed"
+    assert value(after, "postflow_frameio_api_calls_total", result="ok") >= 1
+    assert (
+        value(
+            after,
+            "postflow_deliveries_applied_total",
+            event_type="file.ready",
+            outcome="status_changed",
+        )
+        == 1
     )

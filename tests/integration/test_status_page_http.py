@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from postflow_webhooks.adapters.cloudflared import CloudflaredTunnel, restart_retrying
+from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.composition import create_app
-from tests.support import receiver_settings, running_server, wait_for
+from postflow_webhooks.app.policies import Policies, exponential
+from postflow_webhooks.app.settings import Settings
+from tests.fakes.cloudflared_helpers import fake_config
+from tests.fakes.fake_discord import FakeDiscord
+from tests.fakes.fake_frameio import FakeFrameio
+from tests.support import receiver_settings, running_server, signed_headers, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -169,3 +177,186 @@ def test_the_token_opens_the_page_by_header_or_by_the_cookie_of_the_sign_in_form
     assert "reasons" in full
     assert TOKEN not in caplog.text and TOKEN not in repr(settings)
     assert TOKEN not in json.dumps(full)
+
+
+def comment(url: str, file_id: str, action: str, comment_id: str, **extra: Any) -> None:
+    """A PostFlow-dialect ``comment.<action>`` delivery about ``comment_id`` on ``file_id``."""
+    deliver(url, file_id, f"{file_id}.mov", f"comment.{action}", comment_id=comment_id, **extra)
+
+
+def test_file_rows_carry_version_comment_count_and_last_change(tmp_path: Path) -> None:
+    """A new version and two comments show in the row; updated_at moves with the last change."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        deliver(url, "f1", "SH010.mov", "file.ready")
+        deliver(url, "f2", "SH020.mov", "file.ready")
+        settle(url)
+        first = {f["file_id"]: f for f in httpx.get(f"{url}/ui/api/files").json()["files"]}
+        deliver(url, "f1", "SH010.mov", "file.versioned")
+        comment(url, "f1", "created", "c1", text="Too dark", author="Ana")
+        comment(url, "f1", "created", "c2", text="Fix the flicker", author="Bo")
+        settle(url)
+        later = httpx.get(f"{url}/ui/api/files").json()["files"]
+    rows = {f["file_id"]: f for f in later}
+    assert first["f1"]["version"] == 1 and first["f1"]["comment_count"] == 0
+    assert rows["f1"]["version"] == 2 and rows["f1"]["comment_count"] == 2
+    assert rows["f2"]["version"] == 1 and rows["f2"]["comment_count"] == 0
+    assert rows["f1"]["updated_at"] > first["f1"]["updated_at"], "the last change moved"
+    assert rows["f2"]["updated_at"] == first["f2"]["updated_at"], "an untouched file did not"
+    assert [f["file_id"] for f in later] == ["f1", "f2"], "newest change first"
+
+
+def test_the_timeline_lists_every_comment_with_its_thread_and_state(tmp_path: Path) -> None:
+    """Threads and replies, open or resolved, edited text; a deleted thread leaves with its replies."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        deliver(url, "f1", "SH010.mov", "file.ready")
+        comment(url, "f1", "created", "c1", text="Too dark", author="Ana")
+        comment(url, "f1", "created", "r1", text="Agreed", author="Bo", parent_id="c1")
+        comment(url, "f1", "created", "c2", text="Flicker at 12s", author="Cy")
+        comment(url, "f1", "created", "c3", text="Wrong logo", author="Di")
+        comment(url, "f1", "completed", "c2")
+        comment(url, "f1", "updated", "c1", text="Much too dark")
+        comment(url, "f1", "deleted", "c3")
+        settle(url)
+        timeline = httpx.get(f"{url}/ui/api/files/f1").json()
+    shown = [
+        (c["id"], c["thread"], c["state"], c["text"], c["author"]) for c in timeline["comments"]
+    ]
+    assert shown == [
+        ("c1", None, "open", "Much too dark", "Ana"),
+        ("r1", "c1", "open", "Agreed", "Bo"),
+        ("c2", None, "resolved", "Flicker at 12s", "Cy"),
+    ]
+    assert all(c["at"] for c in timeline["comments"])
+    assert timeline["comment_count"] == 3 and timeline["open_comments"] == 1
+
+
+def quarantine_one(settings: Settings) -> None:
+    """Put a quarantined delivery in the database, as a broken body stored earlier ends up."""
+    db = sqlite3.connect(settings.data_dir / DATABASE_NAME, isolation_level=None)
+    try:
+        db.execute(
+            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, state, "
+            "last_error) VALUES ('bad', 0, 'file.ready', 'f9', x'7b', 'quarantined', 'unreadable')"
+        )
+    finally:
+        db.close()
+
+
+def test_the_overview_names_tunnel_frameio_discord_quarantine_and_dead_letters(
+    tmp_path: Path,
+) -> None:
+    """Real values at a glance: the fake cloudflared's URL, the fake Frame.io, the fake Discord."""
+    with FakeFrameio() as fake, FakeDiscord(bucket_limit=50) as discord:
+        settings = receiver_settings(
+            tmp_path / "data",
+            frameio_client_id=fake.client_id,
+            frameio_client_secret=fake.client_secret,
+            frameio_account_id=fake.account_id,
+            frameio_workspace_id=fake.workspace_id,
+            frameio_api_base=fake.url,
+            frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+            discord_webhook_url=discord.webhook_url,
+            allow_insecure_public=True,
+            alerts=False,
+        )
+        config = fake_config(tmp_path, local_port=settings.port)
+        tunnel = CloudflaredTunnel(config, retrying=restart_retrying(config.restart))
+        discord.fail_next(400, message="Invalid Form Body", code=50035)
+        with running_server(create_app(settings, tunnel=tunnel), settings.port) as url:
+            wait_for(lambda: registration(url)["registered_url"], timeout=20)
+            (hook,) = fake.webhooks.values()
+            signed_delivery(url, hook["secret"], "f1")
+            quarantine_one(settings)
+            wait_for(lambda: overview(url)["dead_letters"] == 1, timeout=20)
+            glance = overview(url)
+            discord.delete_webhook()
+            signed_delivery(url, hook["secret"], "f2")
+            wait_for(lambda: overview(url)["discord"]["status"]["destination_broken"], timeout=20)
+            broken = overview(url)["discord"]["status"]
+    tunnel_info = glance["tunnel"]
+    public = tunnel_info["public_url"]
+    assert tunnel_info["state"] == "ready" and tunnel_info["ready"] is True
+    assert re.fullmatch(r"https://[a-z-]+\.trycloudflare\.com", public), public
+    assert tunnel_info["webhook_url"] == f"{public}/frameio-webhook"
+    frameio = glance["frameio"]
+    assert frameio["configured"] is True and frameio["signin"] == "ok"
+    assert frameio["last_ok_at"] is not None and frameio["failing_since"] is None
+    assert frameio["registration"]["registered_url"] == f"{public}/frameio-webhook"
+    assert frameio["registration"]["webhook_id"] == hook["id"] and hook["url"] == public + (
+        "/frameio-webhook"
+    )
+    assert glance["signature_verification"] == "on", "the registered webhook's secret is in force"
+    status = glance["discord"]["status"]
+    assert status["destination"] == "ok" and status["destination_broken"] is False
+    assert status["dead_lettered"] == 1 and "400 Invalid Form Body" in status["last_error"]
+    assert glance["quarantined"] == 1 and glance["dead_letters"] == 1
+    reasons = {r["reason"] for r in glance["health"]["reasons"]}
+    assert {"deliveries_quarantined", "notifications_dead_lettered"} <= reasons
+    assert broken["destination_broken"] is True and "404" in (broken["destination_reason"] or "")
+
+
+def overview(url: str) -> dict[str, Any]:
+    """/ui/api/overview's JSON."""
+    answer: dict[str, Any] = httpx.get(f"{url}/ui/api/overview").json()
+    return answer
+
+
+def registration(url: str) -> dict[str, Any]:
+    """The overview's Frame.io webhook registration."""
+    found: dict[str, Any] = overview(url)["frameio"]["registration"]
+    return found
+
+
+def signed_delivery(url: str, secret: str, file_id: str) -> None:
+    """A PostFlow-dialect file.ready, signed with the registered webhook's secret."""
+    body = {"event_type": "file.ready", "resource": {"id": file_id, "name": f"{file_id}.mov"}}
+    raw = json.dumps(body).encode()
+    answer = httpx.post(f"{url}/frameio-webhook", content=raw, headers=signed_headers(secret, raw))
+    assert answer.status_code == 202, answer.text
+
+
+def frameio_settings(fake: FakeFrameio, data_dir: Path, **overrides: Any) -> Settings:
+    """A receiver whose Frame.io API is the fake (no tunnel, so no registered secret)."""
+    return receiver_settings(
+        data_dir,
+        frameio_client_id=fake.client_id,
+        frameio_client_secret=fake.client_secret,
+        frameio_account_id=fake.account_id,
+        frameio_workspace_id=fake.workspace_id,
+        frameio_api_base=fake.url,
+        frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+        **overrides,
+    )
+
+
+def test_the_timeline_says_what_waits_for_frameio_and_why(tmp_path: Path) -> None:
+    """Frame.io answers 503: the file's deliveries wait, with the error; then they are applied."""
+    quick = Policies(enrichment=exponential(0.2, 0.5))
+    with FakeFrameio() as fake:
+        file_id = fake.add_file("SH050_comp_v001.mov", status="transcoded")
+        settings = frameio_settings(fake, tmp_path / "data")
+        fake.fail_next(100_000, status=503)
+        with running_server(create_app(settings, policies=quick), settings.port) as url:
+            raw = fake.payload("file.ready", file_id)
+            assert httpx.post(f"{url}/frameio-webhook", content=raw).status_code == 202
+
+            def waiting() -> dict[str, Any]:
+                found: dict[str, Any] = httpx.get(f"{url}/ui/api/files/{file_id}").json()
+                return found
+
+            wait_for(lambda: httpx.get(f"{url}/ui/api/files/{file_id}").status_code == 200)
+            wait_for(lambda: waiting()["pending_enrichment"][0]["attempts"] >= 1, timeout=20)
+            during = waiting()
+            fake.recover()
+            wait_for(lambda: waiting().get("tracked") is True, timeout=20)
+            after = waiting()
+    assert during["tracked"] is False and during["backlog"] == 1
+    (pending,) = during["pending_enrichment"]
+    assert pending["event_type"] == "file.ready" and pending["file_id"] == file_id
+    assert "HTTP 503" in pending["last_error"] and file_id in pending["last_error"]
+    assert pending["next_attempt_at"] > pending["received_at"]
+    assert after["pending_enrichment"] == [] and after["backlog"] == 0
+    assert after["name"] == "SH050_comp_v001.mov", "the name came from Frame.io once it answered"
+    assert after["history"][-1]["event_type"] == "file.ready"

@@ -9,7 +9,7 @@ from postflow_webhooks.domain.endpoint import webhook_url
 from postflow_webhooks.domain.health import Finding
 from postflow_webhooks.domain.journal import DeadLetter, LastEvent, PendingDelivery
 from postflow_webhooks.domain.ports import TunnelInfo
-from postflow_webhooks.domain.records import UploadRecord
+from postflow_webhooks.domain.records import CommentEntry, UploadRecord
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -59,7 +59,31 @@ def present_record(record: UploadRecord, *, history: bool = False) -> dict[str, 
             }
             for entry in record.history
         ]
+        body["comments"] = present_comments(record.comments)
     return body
+
+
+def _comment_id(key: str | None) -> str | None:
+    """A comment's Frame.io id from its key (``None`` for one known only by its words)."""
+    return key.removeprefix("id:") if key and key.startswith("id:") else None
+
+
+def present_comments(entries: tuple[CommentEntry, ...]) -> list[dict[str, Any]]:
+    """Every comment still on a file, in the order seen; a reply takes its thread's state."""
+    resolved = {e.key for e in entries if e.is_thread and e.completed}
+    return [
+        {
+            "id": _comment_id(entry.key),
+            "key": entry.key,
+            "thread": _comment_id(entry.thread),
+            "thread_key": entry.thread,
+            "state": "resolved" if (entry.thread or entry.key) in resolved else "open",
+            "text": entry.text,
+            "author": entry.author,
+            "at": iso(entry.at),
+        }
+        for entry in entries
+    ]
 
 
 def present_deferred(delivery: PendingDelivery) -> dict[str, Any]:

@@ -237,6 +237,10 @@ async function loadTimeline() {
   const waiting = (file.pending_enrichment || []).map((p) => el("li", {},
     `${p.event_type} received ${when(p.received_at)}, ${p.attempts} attempt(s), next ${when(p.next_attempt_at)}: ${p.last_error || "waiting"}`));
   const comment = file.last_comment;
+  const comments = (file.comments || []).map((c) => el("li", { class: c.thread_key ? "reply" : "thread" },
+    el("span", { class: `state state-${c.state}`, text: c.state === "resolved" ? "resolved" : "open" }), " ",
+    c.thread_key ? "reply, " : "",
+    `${c.author || "someone"}`, c.at ? ` (${when(c.at)})` : "", `: “${c.text || "(text unknown)"}”`));
   const summary = file.tracked === false
     ? el("p", { text: "Not tracked yet: its first delivery waits for Frame.io." })
     : el("dl", {},
@@ -250,7 +254,8 @@ async function loadTimeline() {
     el("h3", { text: "Status changes" }),
     history.length ? el("ol", { class: "history", reversed: true }, history) : el("p", { class: "empty", text: "No status change recorded." }),
     el("h3", { text: "Comments" }),
-    el("p", {}, `${file.comment_count || 0} comment(s).`, comment ? ` Latest, by ${comment.author || "someone"} (${when(comment.at)}): “${comment.text || ""}”` : ""),
+    el("p", {}, `${file.comment_count || 0} comment(s), ${file.open_comments || 0} open.`, comment ? ` Latest, by ${comment.author || "someone"} (${when(comment.at)}): “${comment.text || ""}”` : ""),
+    comments.length ? el("ul", { class: "comments" }, comments) : el("p", { class: "empty", text: "No comment." }),
     el("h3", { text: "Links" }),
     links.length ? el("ul", {}, links) : el("p", { class: "empty", text: "No link known." }),
     el("h3", { text: "Waiting for Frame.io" }),
