@@ -107,6 +107,24 @@ async def test_status_change_without_delivery_is_repaired(
     assert await reconciler.unsettled() == []
 
 
+async def test_without_an_account_passes_wait_until_one_is_given(
+    fake: FakeFrameio, details: FrameioFileDetails
+) -> None:
+    """No account id: a pass looks nothing up; the first one given is kept, a later one is not."""
+    tracked = Tracked()
+    file_id = fake.add_file("final.mov", status="transcoded")
+    await tracked.seed(file_id)
+    fake.set_status_field(file_id, "Approved")
+    reconciler = tracked.reconciler(details)
+    assert (await reconciler.run_once()).items == ()
+    assert fake.calls("GET", file_id) == [] and reconciler.passes == 0
+    reconciler.use_account(fake.account_id)
+    reconciler.use_account("another-account")
+    assert reconciler.account_id == fake.account_id
+    assert len((await reconciler.run_once()).items) == 1
+    assert tracked.status(file_id) is PostflowStatus.APPROVED
+
+
 async def test_processing_progress_is_repaired_forward_only(
     fake: FakeFrameio, details: FrameioFileDetails
 ) -> None:
@@ -114,7 +132,7 @@ async def test_processing_progress_is_repaired_forward_only(
     tracked = Tracked()
     await tracked.seed("f-1", "file.created")
     fake.add_file("a.mov", file_id="f-1", status="transcoded")
-    reconciler = tracked.reconciler(details)
+    reconciler = tracked.reconciler(details, account_id=fake.account_id)
     await reconciler.run_once()
     assert tracked.status("f-1") is PostflowStatus.COMPLETED
     fake.set_file_status("f-1", "uploaded")
@@ -150,7 +168,7 @@ async def test_periodic_loop_runs_at_start_then_every_interval(
         sleeps.append(seconds)
         fake.set_status_field(file_id, "Rejected")
 
-    reconciler = tracked.reconciler(details, sleep=sleep)
+    reconciler = tracked.reconciler(details, account_id=fake.account_id, sleep=sleep)
     await reconciler.run_periodically(interval=600, passes=2)
     assert sleeps == [600]
     assert tracked.status(file_id) is PostflowStatus.REJECTED
@@ -177,7 +195,9 @@ async def test_a_failing_pass_does_not_stop_the_loop(
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    reconciler = Reconciler(details, tracked.db, flaky_apply, sleep=sleep)
+    reconciler = Reconciler(
+        details, tracked.db, flaky_apply, account_id=fake.account_id, sleep=sleep
+    )
     await reconciler.run_periodically(interval=30, passes=2)
     assert calls == [1, 1] and sleeps == [30]
     assert tracked.status(file_id) is PostflowStatus.APPROVED

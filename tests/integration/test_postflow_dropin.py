@@ -475,3 +475,30 @@ def test_delete_after_a_restart_finds_the_webhook_this_manager_created(
     assert later.delete_webhook_sync(auth, frameio.account_id, frameio.workspace_id)
     assert created not in frameio.webhooks
     assert set(frameio.webhooks) == {"other"}
+
+
+def test_reconciliation_uses_the_account_postflow_registers_with(
+    postflow_env: Path, frameio: FakeFrameio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No account of ours: configure_frameio_webhook's account_id turns reconciliation on.
+
+    The approval's delivery is lost (never sent); the next reconciliation pass
+    reads the file with PostFlow's token and brings PostFlow's tracker to APPROVED.
+    """
+    monkeypatch.setenv("POSTFLOW_RECONCILE_INTERVAL", "0.5")
+    file_id = frameio.add_file("SH020_v001.mov", status="transcoded")
+    tracker = UploadTracker()
+    upload_id = tracker.add_upload("/shots/SH020_v001.mov", "SH020", "v001")
+    auth = auth_for(frameio)
+    service = WebhookService(FrameIOWebhookManager, tracker, port=free_port(), frameio_auth=auth)
+    assert service.start_service(), service.errors
+    try:
+        assert service.configure_frameio_webhook(frameio.account_id, frameio.workspace_id, auth)
+        assert deliver(frameio, postflow_env, "file.ready", file_id) == 202
+        wait_for(lambda: tracker.get_upload(upload_id)["status"] == UploadStatus.COMPLETED.value)
+        frameio.set_status_field(file_id, "Approved")
+        wait_for(lambda: [u["upload_id"] for u in tracker.get_approved_uploads()] == [upload_id])
+        assert tracker.get_upload(upload_id)["status"] == UploadStatus.APPROVED.value
+    finally:
+        service.stop_service()
+    assert service.errors == []

@@ -249,13 +249,14 @@ def build_runtime(
                 on_secret=on_secret,
                 create_if_missing=not store.shared,
             )
-        if frameio.config.account_id:
-            reconciler = Reconciler(
-                frameio.details,
-                records,
-                worker.apply_external,
-                account_id=frameio.config.account_id,
-            )
+        # Without a configured account, the PostFlow facade gives one when PostFlow
+        # registers its webhook (``create_webhook_sync(account_id=...)``).
+        reconciler = Reconciler(
+            frameio.details,
+            records,
+            worker.apply_external,
+            account_id=frameio.config.account_id or None,
+        )
     runtime = ReceiverRuntime(
         settings=settings,
         clock=clock,

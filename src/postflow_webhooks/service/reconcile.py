@@ -63,6 +63,17 @@ class Reconciler:
         self._decided_every = max(1, decided_every)
         self.passes = 0
 
+    @property
+    def account_id(self) -> str | None:
+        """The Frame.io account whose files are looked up; ``None``: passes do nothing yet."""
+        return self._account_id
+
+    def use_account(self, account_id: str) -> None:
+        """Look files up in ``account_id`` from the next pass on, unless one was configured."""
+        if self._account_id is None and account_id:
+            self._account_id = account_id
+            log.info("reconciliation will look files up in Frame.io account %s", account_id)
+
     async def unsettled(self) -> list[str]:
         """Tracked files that may still change, most recent first."""
         records = await self._records.list_records(limit=RECONCILE_LIMIT)
@@ -91,6 +102,9 @@ class Reconciler:
 
     async def run_once(self) -> ReconcileResult:
         """Reconcile the unsettled files (every few passes the decided ones too); apply the changes."""
+        if self._account_id is None:
+            log.debug("reconciliation waits for a Frame.io account id")
+            return ReconcileResult()
         self.passes += 1
         decided = self.passes % self._decided_every == 0
         result = await self.reconcile(await self.tracked(decided=decided))

@@ -80,6 +80,8 @@ class FacadeFrameio:
             signing_secret=secret or next(iter(runtime.secrets.current()), None),
         )
         self._remember(info.id, info.name)
+        if runtime.reconciler is not None:
+            runtime.reconciler.use_account(adapter.config.account_id)
         if runtime.tunnel is not None:
             self._registrar = WebhookRegistrar(
                 adapter.webhooks,
