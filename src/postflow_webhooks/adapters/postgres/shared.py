@@ -16,9 +16,6 @@ import psycopg
 
 from postflow_webhooks.adapters.postgres.database import Conn, PostgresDatabase
 
-REGISTRAR_KEY = "registrar_status"
-SECRET_KEY = "webhook_secret"
-
 _PUT = (
     "INSERT INTO shared_state (key, value, updated_at) VALUES (%s, %s, now()) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
@@ -42,6 +39,15 @@ class PostgresSharedState:
                 await conn.execute("SELECT value FROM shared_state WHERE key = %s", (key,))
             ).fetchone()
             return str(row[0]) if row else None
+
+        return await self._db.read(query)
+
+    async def read_all(self) -> dict[str, str]:
+        """Every value kept, by key (a handful of rows)."""
+
+        async def query(conn: Conn) -> dict[str, str]:
+            rows = await (await conn.execute("SELECT key, value FROM shared_state")).fetchall()
+            return {str(key): str(value) for key, value in rows}
 
         return await self._db.read(query)
 
