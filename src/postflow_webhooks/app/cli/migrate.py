@@ -84,7 +84,7 @@ def register(group: click.Group, settings_for: Any) -> None:
                     ("destinations", copied["destinations"]),
                     ("replay keys", copied["accepted_signatures"]),
                     ("marks", copied["meta"]),
-                    ("signing secret", "copied" if report["secret_copied"] else "none stored"),
+                    ("secret", "copied" if report["secret_copied"] else "none"),
                 ]
             )
         )
