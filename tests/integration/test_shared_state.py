@@ -4,8 +4,9 @@ Two real ``serve`` processes share one PostgreSQL database, each with a data
 directory of its own and the same configured ``POSTFLOW_WEBHOOK_SECRET``.
 ``register`` runs beside the first one (its data directory); the second one,
 which never sees that file, must accept deliveries signed with the new
-secret within a few seconds. The configured secret keeps working on both, and
-the new secret is in no output or log.
+secret within a few seconds. The configured secret keeps working on both, the
+new secret is in no output or log, and ``unregister`` (from the other machine)
+deletes the shared copy.
 """
 
 from __future__ import annotations
@@ -117,6 +118,20 @@ def test_a_secret_registered_beside_one_receiver_is_accepted_by_the_other(tmp_pa
                 assert post_signed(port, CONFIGURED, f"f-conf-{port}") == 202
                 assert post_signed(port, secret, f"f-new-{port}") == 202
                 assert post_signed(port, "a-wrong-secret", f"f-bad-{port}") == 401
+            gone = subprocess.run(
+                [POSTFLOW_COMMAND, "unregister"],
+                env=second_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert gone.returncode == 0, gone.stderr
+            with psycopg.connect(url) as conn:
+                left = conn.execute(
+                    "SELECT count(*) FROM shared_state WHERE key = %s", (SECRET_KEY,)
+                )
+                assert left.fetchone() == (0,), "unregister forgets the shared secret"
         finally:
             for process in processes:
                 process.terminate()
