@@ -73,6 +73,7 @@ def test_migrate_copies_everything_and_the_receiver_then_serves_the_same(tmp_pat
         assert "deliveries     11 (3 pending, 7 processed, 1 quarantined)" in done.stdout
         assert "notifications  7 (1 dead, 4 pending, 2 sent)" in done.stdout
         assert "records        3" in done.stdout
+        assert "secret         none" in done.stdout, "the fixture has no stored secret"
         with psycopg.connect(url) as conn:
             seqs = [r[0] for r in conn.execute("SELECT seq FROM deliveries ORDER BY seq")]
             assert len(seqs) == 11
@@ -231,3 +232,27 @@ async def test_a_directory_of_todays_layout_moves_with_its_keys_routes_and_incid
             assert (reading.notifications_sent_total, reading.notifications_dead_total) == (1, 1)
         finally:
             await db.close()
+
+
+def test_migrate_brings_the_stored_signing_secret_without_showing_it(tmp_path: Path) -> None:
+    """The secret ``register`` stored in the directory is in the database, for every receiver."""
+    moved = data_dir(tmp_path, "moved")
+    secret = "stored-by-register-0123456789"
+    (moved / "frameio_webhook_secret").write_text(secret + "\n")
+    with scratch_database() as url:
+        done = run(
+            "migrate",
+            "--to",
+            "postgres",
+            "--database-url",
+            url,
+            "--data-dir",
+            str(moved),
+            env_dir=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "secret         copied" in done.stdout
+        assert secret not in done.stdout + done.stderr
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT key, value FROM shared_state").fetchall()
+        assert rows == [("webhook_secret", secret)]

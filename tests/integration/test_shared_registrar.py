@@ -3,7 +3,8 @@
 Two receivers in this process share one PostgreSQL database, each with the
 fake cloudflared running the same named tunnel, both signed in to the fake
 Frame.io. The webhook was registered once beforehand (its secret copied to
-both data directories, as docs/scaling.md says).
+both data directories). The registrar's status is shared through the
+database: both receivers' ``/webhook-status`` show the same ``frameio_webhook``.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def role(settings: Settings) -> str:
 async def test_only_the_registrar_holder_points_the_webhook_and_a_standby_takes_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One PATCH from the holder; none from the standby; after the holder stops, one more."""
+    """One PATCH from the holder, none from the standby, the same status on both; then one more."""
     monkeypatch.setenv("FAKE_CLOUDFLARED_STATE_DIR", str(tmp_path / "fake"))
     monkeypatch.setenv("FAKE_CLOUDFLARED_NAMED_HOSTNAME", HOSTNAME)
     token = make_token()
@@ -84,12 +85,17 @@ async def test_only_the_registrar_holder_points_the_webhook_and_a_standby_takes_
         assert (role(holder), role(standby)) == ("held", "standby")
         await eventually(lambda: status(holder)["frameio_webhook"]["pending"] is False)
         assert status(holder)["frameio_webhook"]["registered_url"] == HOOK_URL
-        assert status(standby)["frameio_webhook"]["updates"] == 0
+        shown = status(holder)["frameio_webhook"]
+        assert shown["updates"] == 1 and shown["webhook_id"]
+        # The standby shows the holder's status, read from the shared database.
+        await eventually(lambda: status(standby)["frameio_webhook"] == shown, timeout=5)
         assert len(fake.calls("PATCH", "/webhooks/")) == 1, "only the holder points the webhook"
 
         servers[holder.port].close()  # the holder stops; the standby takes the role
         await eventually(lambda: role(standby) == "held")
-        await eventually(lambda: status(standby)["frameio_webhook"]["registered_url"] == HOOK_URL)
+        # The new holder carries on from the shared status: its update is the second.
+        await eventually(lambda: status(standby)["frameio_webhook"]["updates"] == 2)
+        assert status(standby)["frameio_webhook"]["registered_url"] == HOOK_URL
         assert len(fake.calls("PATCH", "/webhooks/")) == 2
         assert len(fake.webhooks) == 1, "a shared store never creates a second webhook"
 

@@ -48,6 +48,7 @@ from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.app.runtime import Closer, ReceiverRuntime
 from postflow_webhooks.app.secrets import SigningSecrets
 from postflow_webhooks.app.settings import Settings, load_settings
+from postflow_webhooks.app.sharing import SharedStateSync
 from postflow_webhooks.app.status import RuntimeStatusViews
 from postflow_webhooks.app.stores import build_store
 from postflow_webhooks.app.watching import Watcher
@@ -233,11 +234,13 @@ def build_runtime(
     db.on_deliveries = worker.wake
     store.listen(worker.wake, [part.wake for part in (dispatcher, alerts) if part is not None])
 
-    registrar = reconciler = None
+    registrar = reconciler = sharing = None
     if frameio is not None:
 
         async def on_secret(secret: str) -> None:
             secrets.add(secret)
+            if sharing is not None:  # every receiver of a shared store accepts it
+                await sharing.publish_secret(secret)
 
         if tunnel is not None and frameio.auth is not None:
             # A shared store never creates the webhook: its new secret would reach one
@@ -256,6 +259,13 @@ def build_runtime(
             records,
             worker.apply_external,
             account_id=frameio.config.account_id or None,
+        )
+    if store.shared_state is not None:
+        sharing = SharedStateSync(
+            store.shared_state,
+            secrets,
+            registrar=registrar,
+            holds_registrar=lambda: store.roles.holds("registrar"),
         )
     runtime = ReceiverRuntime(
         settings=settings,
@@ -276,6 +286,7 @@ def build_runtime(
         tunnel=tunnel,
         registrar=registrar,
         reconciler=reconciler,
+        sharing=sharing,
         closers=closers,
         checks=checks,
         roles=store.roles,

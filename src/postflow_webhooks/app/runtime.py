@@ -35,13 +35,14 @@ from postflow_webhooks.domain.ports import (
 )
 from postflow_webhooks.service.dispatcher import NotificationDispatcher
 from postflow_webhooks.service.reconcile import Reconciler
-from postflow_webhooks.service.registration import WebhookRegistrar
+from postflow_webhooks.service.registration import RegistrarStatus, WebhookRegistrar
 from postflow_webhooks.service.retention import prune_periodically
 from postflow_webhooks.service.routing import Dispatchers
 from postflow_webhooks.service.tracker_sync import TrackerSync
 from postflow_webhooks.service.worker import DeliveryWorker
 
 if TYPE_CHECKING:
+    from postflow_webhooks.app.sharing import SharedStateSync
     from postflow_webhooks.app.watching import Watcher
 
 log = logging.getLogger("postflow_webhooks")
@@ -96,6 +97,8 @@ class ReceiverRuntime:
     registrar: WebhookRegistrar | None = None
     reconciler: Reconciler | None = None
     watcher: Watcher | None = None
+    # With a shared store: the registrar's status and the signing secret, through it.
+    sharing: SharedStateSync | None = None
     closers: list[Closer] = attrs.Factory(list)
     # Files to read before anything listens (PostFlow's tracker file); each raises
     # ``StorageError`` naming the file and the fix.
@@ -136,8 +139,12 @@ class ReceiverRuntime:
             await self.tracker_sync.adopt()
             await self.tracker_sync.start()
         await self.storage.changed()  # the baseline: the worker's first pass sees the rest
+        if self.sharing is not None:
+            await self.sharing.step()  # the shared secret and status, before the first request
         await self.roles.start(self._role_list())
         self._spawn(self._look_again_periodically(), "look-again")
+        if self.sharing is not None:
+            self._spawn(self.sharing.run_periodically(), "shared-state")
         keep = timedelta(days=self.settings.retention_days)
         self._spawn(prune_periodically(self.retention, self.clock, keep=keep), "retention")
         if self.tunnel is not None:
@@ -231,8 +238,25 @@ class ReceiverRuntime:
         await self.worker.stop()
 
     async def _gain_registrar(self) -> None:
-        if self.registrar is not None and self._public_url is not None:
+        if self.registrar is None:
+            return
+        if self.sharing is not None and self.sharing.registrar_status is not None:
+            self.registrar.resume(self.sharing.registrar_status)
+        if self._public_url is not None:
             await self.registrar.on_new_public_url(self._public_url)
+
+    def registrar_status(self) -> RegistrarStatus | None:
+        """Where our Frame.io webhook points: the same on every receiver of a shared store.
+
+        The registrar role's holder shows its own status (and shares it); the
+        others show the one last read from the store. ``None`` without a registrar.
+        """
+        if self.registrar is None:
+            return None
+        shared = self.sharing.registrar_status if self.sharing is not None else None
+        if shared is not None and not self.roles.holds("registrar"):
+            return shared
+        return self.registrar.status()
 
     async def _new_public_url(self, public_url: str) -> None:
         """Every receiver learns the URL; only the registrar role's holder registers it."""

@@ -54,10 +54,9 @@ class RuntimeStatusViews:
 
     def registration(self) -> dict[str, Any] | None:
         """Where our Frame.io webhook points, when the registrar runs."""
-        registrar = self._runtime.registrar
-        if registrar is None:
+        status = self._runtime.registrar_status()
+        if status is None:
             return None
-        status = registrar.status()
         return {
             "webhook_id": status.webhook_id,
             "registered_url": status.registered_url,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # imported only when PostgreSQL is configured (psycopg is hea
         PostgresOutbox,
         PostgresRecords,
         PostgresRoles,
+        PostgresSharedState,
         PostgresWatch,
     )
 
@@ -53,6 +54,8 @@ class Store:
     label: str
     shared: bool = False
     """True when several receivers may use this database at once."""
+    shared_state: PostgresSharedState | None = None
+    """Where the registrar's status and the signing secret are shared (``None``: SQLite)."""
 
     def listen(self, deliveries: Callable[[], None], outbox: Sequence[Callable[[], None]]) -> None:
         """Call ``deliveries`` on every committed delivery and ``outbox`` on every queued message.
@@ -82,6 +85,7 @@ def build_store(settings: Settings, policies: Policies) -> Store:
             PostgresOutbox,
             PostgresRecords,
             PostgresRoles,
+            PostgresSharedState,
             PostgresWatch,
         )
 
@@ -97,6 +101,7 @@ def build_store(settings: Settings, policies: Policies) -> Store:
             roles=roles,
             label=pg.label,
             shared=True,
+            shared_state=PostgresSharedState(pg),
         )
     db = SqliteDatabase.in_directory(settings.data_dir)
     return Store(

@@ -235,8 +235,8 @@ class Watcher:
         else:
             self._tunnel_down_since = None
         registration = None
-        if runtime.registrar is not None:
-            status = runtime.registrar.status()
+        status = runtime.registrar_status()
+        if status is not None:
             registration = RegistrationView(
                 pending=status.pending,
                 wanted_url=status.wanted_url,

@@ -85,6 +85,15 @@ class WebhookRegistrar:
             last_error=None,
         )
 
+    def resume(self, previous: RegistrarStatus) -> None:
+        """Carry on from the status a previous holder of the role left (shared store).
+
+        Its webhook, URL and count of updates are shown until this process's
+        own first update; the URL is still checked again, as after any start.
+        """
+        if self._status == RegistrarStatus():
+            self._status = attrs.evolve(previous, pending=False, last_error=None)
+
     def status(self) -> RegistrarStatus:
         """The state of our webhook as far as this process knows."""
         return self._status

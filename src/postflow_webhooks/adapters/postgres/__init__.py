@@ -8,6 +8,7 @@ from postflow_webhooks.adapters.postgres.journal import PostgresJournal
 from postflow_webhooks.adapters.postgres.outbox import PostgresOutbox
 from postflow_webhooks.adapters.postgres.records import PostgresRecords
 from postflow_webhooks.adapters.postgres.roles import PostgresRoles
+from postflow_webhooks.adapters.postgres.shared import PostgresSharedState
 from postflow_webhooks.adapters.postgres.watch import PostgresWatch
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "PostgresOutbox",
     "PostgresRecords",
     "PostgresRoles",
+    "PostgresSharedState",
     "PostgresWatch",
     "redact",
 ]

@@ -117,8 +117,20 @@ def _version_2(conn: psycopg.Connection) -> None:
     )
 
 
+def _version_3(conn: psycopg.Connection) -> None:
+    """State every receiver shares, one row per key: the registrar's status, the signing secret.
+
+    Kept apart from ``meta`` (the tracker's mark, the commit probe) so a secret
+    never travels with the marks ``migrate`` and ``inspect`` read.
+    """
+    conn.execute(
+        "CREATE TABLE shared_state ("
+        " key text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)"
+    )
+
+
 Migration = Callable[[psycopg.Connection], None]
-MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2}
+MIGRATIONS: dict[int, Migration] = {1: _version_1, 2: _version_2, 3: _version_3}
 LATEST = max(MIGRATIONS)
 
 

@@ -17,6 +17,7 @@ from postflow_webhooks.adapters.frameio import (
 )
 from postflow_webhooks.adapters.frameio.errors import FrameioError
 from postflow_webhooks.app.cli.common import emit_json, pairs
+from postflow_webhooks.app.cli.shared_secret import shared_database, write_shared_secret
 from postflow_webhooks.app.composition import frameio_config
 from postflow_webhooks.app.settings import Settings
 
@@ -100,10 +101,18 @@ def register_commands(
             "created": registration.created,
             "secret_stored_in": str(_secret_path(settings)),
         }
+        database_url = shared_database(settings)
+        if database_url is not None and registration.secret:
+            data["secret_shared_in"] = write_shared_secret(database_url, registration.secret)
         if as_json:
             emit_json(data)
             return
         click.echo(pairs(list(data.items())))
+        if "secret_shared_in" in data:
+            click.echo(
+                "Every receiver on that database verifies deliveries with it within about 2 seconds."
+            )
+            return
         click.echo("A running receiver verifies deliveries with the stored secret within a second.")
 
     @group.command()
@@ -111,6 +120,9 @@ def register_commands(
         """Delete our Frame.io webhook and its stored secret."""
         settings = settings_for({})
         removed = _run(settings, lambda a: a.webhooks.unregister())
+        database_url = shared_database(settings)
+        if database_url is not None:
+            write_shared_secret(database_url, None)
         click.echo("webhook deleted" if removed else "Frame.io had no webhook of ours")
 
 

@@ -4,7 +4,9 @@ The receiver must be stopped (the data directory lock is taken). Everything
 in the file is copied in one PostgreSQL transaction: deliveries (pending,
 processed, quarantined), counters, records, the outbox with its dead letters
 and each notification's destination, the destinations' state, the replay keys
-(accepted signatures) and the marks (open incidents included). Then the SQLite file is marked as moved, and
+(accepted signatures) and the marks (open incidents included), and the
+signing secret ``register`` stored in the directory, if any, so every receiver
+on the database accepts it. Then the SQLite file is marked as moved, and
 a receiver started on it refuses to start, saying where the data went.
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 import click
 
 from postflow_webhooks.app.cli.common import emit_json, pairs
+
+STORED_SECRET = "frameio_webhook_secret"
 
 
 def register(group: click.Group, settings_for: Any) -> None:
@@ -80,6 +84,7 @@ def register(group: click.Group, settings_for: Any) -> None:
                     ("destinations", copied["destinations"]),
                     ("replay keys", copied["accepted_signatures"]),
                     ("marks", copied["meta"]),
+                    ("secret", "copied" if report["secret_copied"] else "none"),
                 ]
             )
         )
@@ -98,12 +103,15 @@ def copy_to_postgres(data_dir: Path, database_url: str, *, replace: bool) -> dic
     """Copy the data directory's database into PostgreSQL, mark it moved; what was copied."""
     import psycopg
 
+    from postflow_webhooks.adapters.frameio.webhooks import SecretFile
     from postflow_webhooks.adapters.postgres import PostgresDatabase
     from postflow_webhooks.adapters.postgres.load import load_tables
+    from postflow_webhooks.adapters.postgres.shared import put_value
     from postflow_webhooks.adapters.sqlite import DATABASE_NAME
     from postflow_webhooks.adapters.sqlite.connection import open_database
     from postflow_webhooks.adapters.sqlite.export import export_tables, mark_moved
     from postflow_webhooks.app.datadir import DataDirectoryError, DataDirectoryLock
+    from postflow_webhooks.app.sharing import SECRET_KEY
     from postflow_webhooks.domain.errors import StorageError
 
     path = data_dir / DATABASE_NAME
@@ -122,6 +130,11 @@ def copy_to_postgres(data_dir: Path, database_url: str, *, replace: bool) -> dic
             target.open()
             with psycopg.connect(target.conninfo) as conn:
                 copied = load_tables(conn, target.label, tables, replace=replace)
+                if replace:  # the registrar's status and secret of what was there
+                    conn.execute("DELETE FROM shared_state")
+                secret = SecretFile(data_dir / STORED_SECRET).load()
+                if secret is not None:  # in the same transaction as the rest
+                    put_value(conn, SECRET_KEY, secret)
             mark_moved(source, target.label, datetime.now(UTC))
         finally:
             source.close()
@@ -133,6 +146,7 @@ def copy_to_postgres(data_dir: Path, database_url: str, *, replace: bool) -> dic
         "source": str(path),
         "target": target.label,
         "copied": copied,
+        "secret_copied": secret is not None,
         "deliveries_by_state": dict(Counter(r["state"] for r in tables.get("deliveries", []))),
         "notifications_by_state": dict(
             Counter(r["state"] for r in tables.get("notifications", []))
