@@ -17,6 +17,7 @@ import pytest
 from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteJournal, group_commit
 from postflow_webhooks.adapters.tracker import FILE_NAME
 from postflow_webhooks.app.composition import create_app
+from postflow_webhooks.domain.errors import StorageUnavailableError
 from postflow_webhooks.domain.journal import IncomingDelivery
 from tests.support import (
     POSTFLOW_COMMAND,
@@ -164,6 +165,34 @@ def test_a_read_only_database_makes_health_503_until_it_is_writable_again(tmp_pa
             assert httpx.get(f"{url}/uploads/ro-1").status_code == 404
     finally:
         immutable(database, False)
+
+
+@pytest.mark.anyio
+async def test_a_read_only_database_deleted_meanwhile_is_not_created_anew(tmp_path: Path) -> None:
+    """Opening the database again after read_only never creates an empty file in its place."""
+    if not can_make_immutable(tmp_path / "scratch"):
+        pytest.skip("chattr +i is not allowed here (file system or privileges)")
+    data = tmp_path / "data"
+    await _create_database(data)
+    database = data / "postflow.sqlite3"
+    immutable(database, True)
+    db = SqliteDatabase.in_directory(data)
+    try:
+        db.open()
+        with pytest.raises(StorageUnavailableError):
+            await db.accept(IncomingDelivery(uuid.uuid4().hex, datetime.now(UTC), b"{}", "x", "f"))
+        failure = db.commit_failure()
+        assert failure is not None and failure.reason == "read_only"
+        immutable(database, False)
+        database.unlink()
+        for _ in range(3):
+            await db.recheck()
+        assert not database.exists()
+        assert db.commit_failure() is not None
+    finally:
+        if database.exists():
+            immutable(database, False)
+        await db.close()
 
 
 def corrupt(path: Path, first_page: int, pages: int) -> None:
