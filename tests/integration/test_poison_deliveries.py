@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.responses import Response
 
+from postflow_webhooks.adapters.tracker import FILE_NAME
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.domain.events import EVENT_KINDS
 from tests.fakes.fake_frameio import FakeFrameio
@@ -34,16 +35,21 @@ from tests.support import (
 SECRET = "poison-test-secret"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Path]]:
-    """A receiver with a signing secret, its client and its data directory."""
-    data = tmp_path_factory.mktemp("poison")
-    settings_ = receiver_settings(data, webhook_secret=SECRET)
+STORES = ["sqlite", "json"]
+
+
+@pytest.fixture(scope="module", params=STORES)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[httpx.Client, Path, str]]:
+    """A receiver with a signing secret, on each store: its client, data directory and store."""
+    data = tmp_path_factory.mktemp(f"poison-{request.param}")
+    settings_ = receiver_settings(data, webhook_secret=SECRET, store=request.param)
     with (
         running_server(create_app(settings_), settings_.port) as url,
         httpx.Client(base_url=url, timeout=10) as http,
     ):
-        yield http, data
+        yield http, data, request.param
 
 
 def post(http: httpx.Client, payload: object) -> httpx.Response:
@@ -55,6 +61,29 @@ def post(http: httpx.Client, payload: object) -> httpx.Response:
 def applied(http: httpx.Client, file_id: str) -> bool:
     """True once the worker has applied a delivery about ``file_id``."""
     return http.get(f"/uploads/{file_id}").status_code == 200
+
+
+def tracked(data: Path) -> set[str]:
+    """The file ids in the JSON tracker file of ``data``; empty while it does not exist."""
+    tracker = data / FILE_NAME
+    if not tracker.exists():
+        return set()
+    uploads = json.loads(tracker.read_text(encoding="utf-8"))["uploads"]
+    return {entry.get("frameio_data", {}).get("file_id") for entry in uploads.values()}
+
+
+def written(http: httpx.Client, data: Path, store: str, *file_ids: str) -> bool:
+    """True once ``file_ids`` are applied and, with the JSON store, in the tracker file."""
+    if not all(applied(http, file_id) for file_id in file_ids):
+        return False
+    return store != "json" or set(file_ids) <= tracked(data)
+
+
+def healthy(http: httpx.Client) -> bool:
+    """/health is 200 and the JSON tracker (when it is the store) has no error."""
+    answer = http.get("/health")
+    tracker = answer.json()["store"].get("tracker")
+    return answer.status_code == 200 and (tracker is None or tracker["last_error"] is None)
 
 
 @pytest.mark.parametrize(
@@ -71,25 +100,25 @@ def applied(http: httpx.Client, file_id: str) -> bool:
     ids=["name", "comment", "id", "event_type"],
 )
 def test_unencodable_text_is_refused_at_the_door_with_its_path(
-    served: tuple[httpx.Client, Path], payload: dict[str, Any], path: str
+    served: tuple[httpx.Client, Path, str], payload: dict[str, Any], path: str
 ) -> None:
     """A lone surrogate anywhere (name, comment, id, event type): 422 naming the JSON path."""
-    http, _ = served
+    http, data, store = served
     answer = post(http, payload)
     assert answer.status_code == 422, answer.text
     (problem,) = answer.json()["problems"]
     assert problem["path"].endswith(path) and "lone surrogate U+D83D" in problem["message"]
     follow = f"after-{path}"
     assert post(http, {"event_type": "file.ready", "resource": {"id": follow}}).status_code == 202
-    wait_for(lambda: applied(http, follow))
-    assert http.get("/health").status_code == 200
+    wait_for(lambda: written(http, data, store, follow))
+    assert healthy(http)
 
 
 def test_poison_among_concurrent_deliveries_fails_none_of_them(
-    served: tuple[httpx.Client, Path],
+    served: tuple[httpx.Client, Path, str],
 ) -> None:
     """Bad ids and event types sent among 200 valid deliveries: every valid one gets 202."""
-    http, _ = served
+    http, data, store = served
 
     def send(index: int) -> int:
         if index % 10 == 0:
@@ -104,13 +133,16 @@ def test_poison_among_concurrent_deliveries_fails_none_of_them(
     assert [c for i, c in enumerate(codes) if i % 10] == [202] * 198
     assert [c for i, c in enumerate(codes) if i % 10 == 0] == [422] * 22
     wait_for(lambda: applied(http, "c-219"))
+    valid = {f"c-{i}" for i in range(220) if i % 10}
+    wait_for(lambda: store == "sqlite" or valid <= tracked(data), timeout=30)
+    assert healthy(http)
 
 
 def test_a_poison_delivery_already_stored_is_quarantined_alone(
-    served: tuple[httpx.Client, Path],
+    served: tuple[httpx.Client, Path, str],
 ) -> None:
     """Bodies an older release accepted (surrogates in name and comment) are set aside, listed."""
-    http, data = served
+    http, data, store = served
     before = http.get("/webhook-status").json()["quarantined"]
     rows = [
         ("stored-ok-1", {"event_type": "file.ready", "resource": {"id": "stored-ok-1"}}),
@@ -127,9 +159,9 @@ def test_a_poison_delivery_already_stored_is_quarantined_alone(
                 (uuid.uuid4().hex, payload["event_type"], file_id, json.dumps(payload).encode()),
             )
     db.close()
-    wait_for(lambda: applied(http, "stored-ok-1") and applied(http, "stored-ok-2"))
+    wait_for(lambda: written(http, data, store, "stored-ok-1", "stored-ok-2"))
     wait_for(lambda: http.get("/webhook-status").json()["quarantined"] == before + 2)
-    assert http.get("/health").status_code == 200
+    assert healthy(http)
     env = command_env(data / "config", POSTFLOW_DATA_DIR=str(data))
     listed = subprocess.run(
         [POSTFLOW_COMMAND, "replay", "--json"], env=env, capture_output=True, text=True, check=True
@@ -148,14 +180,15 @@ class SurrogateFrameio(FakeFrameio):
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("store", STORES)
 async def test_a_record_the_database_cannot_store_quarantines_only_its_delivery(
-    tmp_path: Path,
+    tmp_path: Path, store: str
 ) -> None:
     """A name from the API that cannot be stored: that delivery is quarantined, the next applied."""
     with SurrogateFrameio() as fake:
         poisoned = fake.add_file("clip-LONE-SURROGATE.mov", status="transcoded")
         fine = fake.add_file("fine.mov", status="transcoded")
-        settings_ = frameio_settings(fake, tmp_path)
+        settings_ = frameio_settings(fake, tmp_path, store=store)
         await register_locally(settings_)
         with (
             running_server(create_app(settings_), settings_.port) as url,
@@ -164,10 +197,10 @@ async def test_a_record_the_database_cannot_store_quarantines_only_its_delivery(
             for file_id in (poisoned, fine):
                 answer = await fake.deliver("file.ready", file_id)
                 assert answer is not None and answer.status_code == 202
-            wait_for(lambda: applied(http, fine), timeout=20)
+            wait_for(lambda: written(http, settings_.data_dir, store, fine), timeout=20)
             wait_for(lambda: http.get("/webhook-status").json()["quarantined"] == 1)
-            assert http.get("/health").status_code == 200
-            assert not applied(http, poisoned)
+            assert healthy(http)
+            assert not applied(http, poisoned) and poisoned not in tracked(settings_.data_dir)
 
 
 ODD = ["\ud83d", "\udfff", "\n", "\r\n", "\x00", "\x1b[31m", "\u2028", "\x7f", "\u200b"]
@@ -217,14 +250,14 @@ bodies = st.one_of(
 )
 @given(body=bodies)
 def test_no_body_halts_the_worker_or_gets_a_server_error(
-    served: tuple[httpx.Client, Path], body: bytes
+    served: tuple[httpx.Client, Path, str], body: bytes
 ) -> None:
     """Any JSON, surrogates and control characters in every string: 2xx/4xx, and work goes on."""
-    http, _ = served
+    http, data, store = served
     answer = http.post("/frameio-webhook", content=body, headers=signed_headers(SECRET, body))
     assert answer.status_code in (202, 400, 422), answer.text
     event(f"answered {answer.status_code}")
     sentinel = f"sentinel-{uuid.uuid4().hex[:12]}"
     assert post(http, {"type": "file.ready", "resource": {"id": sentinel}}).status_code == 202
-    wait_for(lambda: applied(http, sentinel))
-    assert http.get("/health").status_code == 200
+    wait_for(lambda: written(http, data, store, sentinel), every=0.05)
+    assert healthy(http)

@@ -17,6 +17,7 @@ import pytest
 from postflow_webhooks.adapters.sqlite import SqliteDatabase, SqliteJournal, group_commit
 from postflow_webhooks.adapters.tracker import FILE_NAME
 from postflow_webhooks.app.composition import create_app
+from postflow_webhooks.domain.errors import StorageUnavailableError
 from postflow_webhooks.domain.journal import IncomingDelivery
 from tests.support import (
     POSTFLOW_COMMAND,
@@ -108,6 +109,90 @@ def test_a_lock_held_past_patience_makes_health_503_until_released(
             other.execute("ROLLBACK")
             other.close()
         wait_for(lambda: health(url).status_code == 200, timeout=20)
+
+
+def immutable(path: Path, on: bool) -> None:
+    """Set or clear the immutable attribute (``chattr +i``): not even root can write the file."""
+    subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True, capture_output=True)
+
+
+def can_make_immutable(scratch: Path) -> bool:
+    """True when this file system and these privileges allow ``chattr +i`` (root ignores modes)."""
+    scratch.write_bytes(b"x")
+    try:
+        immutable(scratch, True)
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    immutable(scratch, False)
+    scratch.unlink()
+    return True
+
+
+async def _create_database(data: Path) -> None:
+    db = SqliteDatabase.in_directory(data)
+    db.open()
+    await db.close()
+
+
+def test_a_read_only_database_makes_health_503_until_it_is_writable_again(tmp_path: Path) -> None:
+    """A database file nobody may write: 503 'read_only' in /health; writable again, 200 again.
+
+    SQLite opens such a file read-only without a word and keeps it so: the
+    receiver must open it again to notice it can write.
+    """
+    if not can_make_immutable(tmp_path / "scratch"):
+        pytest.skip("chattr +i is not allowed here (file system or privileges)")
+    data = tmp_path / "data"
+    asyncio.run(_create_database(data))
+    database = data / "postflow.sqlite3"
+    immutable(database, True)
+    try:
+        settings_ = receiver_settings(data)
+        with running_server(create_app(settings_), settings_.port) as url:
+            refused = httpx.post(f"{url}/frameio-webhook", content=delivery("ro-1"), timeout=30)
+            assert refused.status_code == 503
+            sick = health(url)
+            assert sick.status_code == 503
+            failure = sick.json()["store"]["commit_failure"]
+            assert failure["reason"] == "read_only" and "read-only" in failure["detail"]
+            assert any("cannot commit (read_only)" in p for p in sick.json()["problems"])
+            immutable(database, False)
+            wait_for(lambda: health(url).status_code == 200, timeout=20)
+            assert health(url).json()["store"]["commit_failure"] is None
+            answer = httpx.post(f"{url}/frameio-webhook", content=delivery("ro-2"), timeout=30)
+            assert answer.status_code == 202
+            wait_for(lambda: httpx.get(f"{url}/uploads/ro-2").status_code == 200, timeout=20)
+            assert httpx.get(f"{url}/uploads/ro-1").status_code == 404
+    finally:
+        immutable(database, False)
+
+
+@pytest.mark.anyio
+async def test_a_read_only_database_deleted_meanwhile_is_not_created_anew(tmp_path: Path) -> None:
+    """Opening the database again after read_only never creates an empty file in its place."""
+    if not can_make_immutable(tmp_path / "scratch"):
+        pytest.skip("chattr +i is not allowed here (file system or privileges)")
+    data = tmp_path / "data"
+    await _create_database(data)
+    database = data / "postflow.sqlite3"
+    immutable(database, True)
+    db = SqliteDatabase.in_directory(data)
+    try:
+        db.open()
+        with pytest.raises(StorageUnavailableError):
+            await db.accept(IncomingDelivery(uuid.uuid4().hex, datetime.now(UTC), b"{}", "x", "f"))
+        failure = db.commit_failure()
+        assert failure is not None and failure.reason == "read_only"
+        immutable(database, False)
+        database.unlink()
+        for _ in range(3):
+            await db.recheck()
+        assert not database.exists()
+        assert db.commit_failure() is not None
+    finally:
+        if database.exists():
+            immutable(database, False)
+        await db.close()
 
 
 def corrupt(path: Path, first_page: int, pages: int) -> None:

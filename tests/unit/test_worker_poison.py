@@ -14,7 +14,8 @@ from postflow_webhooks.adapters.payload import read_body
 from postflow_webhooks.app.policies import Policies
 from postflow_webhooks.domain.errors import StorageUnavailableError
 from postflow_webhooks.domain.journal import BatchResult, IncomingDelivery
-from postflow_webhooks.domain.statuses import PostflowStatus
+from postflow_webhooks.domain.mapping import ReviewMapping
+from postflow_webhooks.domain.statuses import PostflowStatus, Review
 from postflow_webhooks.service.worker import DeliveryWorker, describe
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -142,3 +143,55 @@ def test_a_reason_can_always_be_stored() -> None:
     reason = describe(ValueError("bad \ud83d" + "x" * 5000))
     reason.encode("utf-8")
     assert reason.startswith("ValueError: bad \\ud83d") and len(reason) == 1000
+
+
+class ExplodingMapping(ReviewMapping):
+    """The default review mapping, except that the rules' lookup of ``"Explode"`` raises.
+
+    Stands for a bug in the rules that one delivery's words trip over.
+    """
+
+    def meaning(self, text: str | None) -> Review | None:
+        """What the default mapping says, but ``"Explode"`` raises."""
+        if text == "Explode":
+            raise RuntimeError("the rules tripped over Explode")
+        return super().meaning(text)
+
+
+async def set_status(db: MemoryDatabase, file_id: str, status: str) -> None:
+    """Commit one PostFlow-dialect ``file.status.changed`` delivery for ``file_id``."""
+    body = json.dumps(
+        {
+            "event_type": "file.status.changed",
+            "resource": {"id": file_id, "name": f"{file_id}.mov", "status": status},
+        }
+    ).encode()
+    await db.append(IncomingDelivery(uuid.uuid4().hex, T0, body, "file.status.changed", file_id))
+
+
+@pytest.mark.anyio
+async def test_rules_that_raise_for_one_delivery_quarantine_only_it_and_the_worker_goes_on() -> (
+    None
+):
+    """The rules fail on one delivery: it alone is quarantined with the reason; others apply."""
+    db = MemoryDatabase()
+    await deliver(db, "a", "a.mov")
+    await set_status(db, "p", "Explode")
+    await deliver(db, "b", "b.mov")
+    worker = build(db, review=ExplodingMapping())
+    assert await worker.run_once() is True
+    (quarantined,) = await db.quarantined()
+    assert quarantined.event_type == "file.status.changed"
+    assert quarantined.reason == "the rules failed: RuntimeError: the rules tripped over Explode"
+    assert {fid: r.status for fid, r in db.records.items()} == {
+        "a": PostflowStatus.COMPLETED,
+        "b": PostflowStatus.COMPLETED,
+    }
+    assert worker.processed_total == 2 and (await db.stats()).backlog == 0
+    # The worker goes on: later deliveries, the quarantined file's included, are applied.
+    await set_status(db, "p", "Approved")
+    await deliver(db, "c", "c.mov")
+    assert await worker.run_once() is True
+    assert db.records["p"].status is PostflowStatus.APPROVED
+    assert db.records["c"].status is PostflowStatus.COMPLETED
+    assert len(await db.quarantined()) == 1 and worker.processed_total == 4

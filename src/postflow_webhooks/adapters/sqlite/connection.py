@@ -25,12 +25,21 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the durable settings; the file must exist or be creatable."""
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """A connection with the durable settings; the file must exist or (``create``) be creatable.
+
+    SQLite opens a file it cannot write read-only, silently: every write then
+    fails with ``SQLITE_READONLY`` until the file is opened again.
+    """
     # Used by one thread at a time, but not always the one that opened it: the
     # facade opens the database in PostFlow's thread, then serves in its own.
+    target: str | Path = path if create else f"{path.resolve().as_uri()}?mode=rw"
     conn = sqlite3.connect(
-        path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        target,
+        isolation_level=None,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        check_same_thread=False,
+        uri=not create,
     )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")

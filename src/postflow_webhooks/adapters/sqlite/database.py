@@ -162,6 +162,7 @@ class SqliteDatabase:
         """
         if self._writer.commit_failure() is None:
             return
+        self._writer.reopen_if_read_only()
         size = self._writer.probe_size
 
         def probe(conn: sqlite3.Connection) -> None:

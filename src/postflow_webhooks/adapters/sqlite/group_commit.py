@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from postflow_webhooks.adapters.sqlite.connection import BUSY_TIMEOUT_MS, open_database
+from postflow_webhooks.adapters.sqlite.connection import BUSY_TIMEOUT_MS, connect, open_database
 from postflow_webhooks.adapters.sqlite.health import LOCKED, CommitTracker, storage_failure
 from postflow_webhooks.domain.errors import StorageError, StorageUnavailableError
 from postflow_webhooks.domain.journal import CommitFailure
@@ -32,6 +32,9 @@ CommitItems = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Waiters = list[tuple[Any, asyncio.Future[Any]]]
 
 LOCK_RETRY_SECONDS = 0.0005
+
+# SQLITE_READONLY_DBMOVED: the file was moved or deleted; opening the path again is wrong.
+_DBMOVED = 1032
 
 
 class _Run:
@@ -69,6 +72,9 @@ class GroupCommitWriter:
         self._conn: sqlite3.Connection | None = None
         self._locked_since: float | None = None
         self._health = CommitTracker(path)
+        # The connection said SQLITE_READONLY: it may have been opened read-only
+        # (the file was not writable then), and stays so until opened again.
+        self._read_only = False
 
     def commit_failure(self) -> CommitFailure | None:
         """Why commits fail; ``None`` once one as large as the failed one succeeds."""
@@ -84,6 +90,26 @@ class GroupCommitWriter:
         self._conn = open_database(self.path)
         # Never sleep on the loop for a lock held elsewhere: _flush retries instead.
         self._conn.execute("PRAGMA busy_timeout=0")
+
+    def reopen_if_read_only(self) -> bool:
+        """After ``SQLITE_READONLY``, open the file again: it may be writable by now.
+
+        SQLite opens a file it cannot write read-only and keeps it so; without a
+        new connection, commits would fail for good once the cause is gone.
+        Only between batches, and only an existing file (never created anew).
+        True when the connection was replaced.
+        """
+        old = self._conn
+        if not self._read_only or old is None or old.in_transaction or self._scheduled:
+            return False
+        try:
+            conn = connect(self.path, create=False)
+            conn.execute("PRAGMA busy_timeout=0")
+        except sqlite3.Error:
+            return False  # still not there: the probe reports it
+        self._conn, self._read_only = conn, False
+        old.close()
+        return True
 
     async def write(self, item: object) -> Any:
         """Queue a data item; its result (from ``commit_items``) once its transaction committed."""
@@ -160,6 +186,9 @@ class GroupCommitWriter:
         """Wake ``batch`` with the error: ``StorageError`` for SQLite's, else ``exc`` itself."""
         failure = storage_failure(exc)
         error: BaseException = exc
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY and code != _DBMOVED:
+            self._read_only = True
         if failure is not None:
             self._health.failed(failure, f"SQLite: {exc}", _size(batch))
             error = StorageUnavailableError(f"database {self.path}: {exc}")

@@ -5,7 +5,9 @@ patience) is kept until a commit at least as large as the one that failed
 goes through, so a small write slipping into a nearly full disk does not
 report health too early. While it is kept, ``SqliteDatabase.recheck`` commits
 a probe of that size about once a second, so health recovers by itself once
-the cause is gone, with or without traffic.
+the cause is gone, with or without traffic. After ``SQLITE_READONLY`` the
+probe runs on the file opened again: SQLite opens a file it cannot write
+read-only, and that connection would stay read-only for good.
 """
 
 from __future__ import annotations
