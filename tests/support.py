@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from postflow_webhooks.adapters.http.connections import ConnectionLimits
 from postflow_webhooks.adapters.http.signature import sign
+from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.server import make_server
 from postflow_webhooks.app.settings import Settings
 
@@ -32,6 +33,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def quarantine_one(settings: Settings, file_id: str = "f9") -> None:
+    """Put a quarantined delivery in the database, as a broken body stored earlier ends up."""
+    db = sqlite3.connect(settings.data_dir / DATABASE_NAME, isolation_level=None)
+    try:
+        db.execute(
+            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, state, "
+            "last_error) VALUES ('bad', 0, 'file.ready', ?, x'7b', 'quarantined', 'unreadable')",
+            (file_id,),
+        )
+    finally:
+        db.close()
 
 
 def receiver_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -163,6 +163,17 @@ class FakeFrameio:
         """The fake's base URL (both IMS and the API live there)."""
         return self._server.url
 
+    def receiver_settings(self) -> dict[str, Any]:
+        """The receiver settings (``Settings`` keywords) that point its Frame.io API here."""
+        return {
+            "frameio_client_id": self.client_id,
+            "frameio_client_secret": self.client_secret,
+            "frameio_account_id": self.account_id,
+            "frameio_workspace_id": self.workspace_id,
+            "frameio_api_base": self.url,
+            "frameio_ims_token_url": f"{self.url}/ims/token/v3",
+        }
+
     def config(self, data_dir: Path, **overrides: Any) -> FrameioConfig:
         """A ``FrameioConfig`` pointing at this fake, caches under ``data_dir``."""
         settings: dict[str, Any] = {

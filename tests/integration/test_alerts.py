@@ -24,7 +24,7 @@ from postflow_webhooks.app.workflow import RouteSetting
 from tests.fakes.cloudflared_helpers import fake_config
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_frameio import FakeFrameio
-from tests.support import receiver_settings, running_server, wait_for
+from tests.support import quarantine_one, receiver_settings, running_server, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -50,18 +50,6 @@ def alert_rows(settings: Settings) -> list[dict[str, Any]]:
 def open_incidents(url: str) -> set[str]:
     """The reasons of the incidents open now, from /health."""
     return {i["reason"] for i in httpx.get(f"{url}/health").json()["alerts"]["open_incidents"]}
-
-
-def quarantine_one(settings: Settings) -> None:
-    """Put a quarantined delivery in the database, as a broken body would end up."""
-    db = sqlite3.connect(settings.data_dir / DATABASE_NAME, isolation_level=None)
-    try:
-        db.execute(
-            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, state, "
-            "last_error) VALUES ('bad', 0, 'file.ready', 'f1', x'7b', 'quarantined', 'unreadable')"
-        )
-    finally:
-        db.close()
 
 
 def clear_quarantine(settings: Settings) -> None:
@@ -116,7 +104,7 @@ def test_without_an_alerts_url_alerts_use_the_status_channel_and_survive_a_resta
             tmp_path / "data", discord_webhook_url=status.webhook_url, **FAST_ALERTS
         )
         with running_server(create_app(settings, policies=QUICK), settings.port):
-            quarantine_one(settings)
+            quarantine_one(settings, "f1")
             wait_for(lambda: len(status.messages) >= 1, timeout=20)
         with running_server(create_app(settings, policies=QUICK), settings.port) as url:
             wait_for(lambda: open_incidents(url) == {"deliveries_quarantined"})
@@ -196,7 +184,7 @@ def test_an_alert_waits_out_a_discord_outage_and_is_sent_once(tmp_path: Path) ->
             tmp_path / "data", discord_alerts_url=alerts.webhook_url, **FAST_ALERTS
         )
         with running_server(create_app(settings, policies=QUICK), settings.port) as url:
-            quarantine_one(settings)
+            quarantine_one(settings, "f1")
             wait_for(lambda: len(alerts.messages) >= 1, timeout=20)
             wait_for(lambda: open_incidents(url) == {"deliveries_quarantined"})
             state = httpx.get(f"{url}/health").json()["alerts"]
@@ -214,7 +202,7 @@ def test_with_only_project_routes_alerts_are_tracked_but_not_queued(tmp_path: Pa
             **FAST_ALERTS,
         )
         with running_server(create_app(settings, policies=QUICK), settings.port) as url:
-            quarantine_one(settings)
+            quarantine_one(settings, "f1")
             wait_for(lambda: open_incidents(url) == {"deliveries_quarantined"})
             channel = httpx.get(f"{url}/health").json()["alerts"]["channel"]
     assert channel == "disabled" and alert_rows(settings) == [] and route.messages == []
@@ -226,12 +214,7 @@ def test_a_stale_backlog_makes_one_start_and_one_end_alert(tmp_path: Path) -> No
         file_id = fake.add_file("SH060_comp_v001.mov", status="transcoded")
         settings = receiver_settings(
             tmp_path / "data",
-            frameio_client_id=fake.client_id,
-            frameio_client_secret=fake.client_secret,
-            frameio_account_id=fake.account_id,
-            frameio_workspace_id=fake.workspace_id,
-            frameio_api_base=fake.url,
-            frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+            **fake.receiver_settings(),
             discord_alerts_url=alerts.webhook_url,
             backlog_age_threshold=1.0,
             **FAST_ALERTS,

@@ -285,12 +285,7 @@ async def test_the_adapter_from_settings_shares_one_token_and_leaves_a_given_cli
     assert frameio_config(receiver_settings(tmp_path)) is None
     settings = receiver_settings(
         tmp_path,
-        frameio_client_id=fake.client_id,
-        frameio_client_secret=fake.client_secret,
-        frameio_account_id=fake.account_id,
-        frameio_workspace_id=fake.workspace_id,
-        frameio_api_base=fake.url,
-        frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+        **fake.receiver_settings(),
     )
     config = frameio_config(settings)
     assert config is not None and config.api_base == fake.url

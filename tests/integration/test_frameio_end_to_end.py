@@ -26,12 +26,7 @@ def frameio_settings(fake: FakeFrameio, tmp_path: Path, **extra: Any) -> Setting
     """Receiver settings whose Frame.io API is the fake."""
     return receiver_settings(
         tmp_path / "data",
-        frameio_client_id=fake.client_id,
-        frameio_client_secret=fake.client_secret,
-        frameio_account_id=fake.account_id,
-        frameio_workspace_id=fake.workspace_id,
-        frameio_api_base=fake.url,
-        frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+        **fake.receiver_settings(),
         **extra,
     )
 

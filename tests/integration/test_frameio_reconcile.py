@@ -87,14 +87,20 @@ class Tracked:
         return [(n.file_id, n.new_status) for n in await self.db.due(100)]
 
 
-async def test_status_change_without_delivery_is_repaired(
-    fake: FakeFrameio, details: FrameioFileDetails
-) -> None:
-    """An approval made in Frame.io, never delivered, reaches the record via reconciliation."""
+async def approved_without_delivery(fake: FakeFrameio) -> tuple[Tracked, str]:
+    """A tracked file, then approved in Frame.io with no delivery saying so."""
     tracked = Tracked()
     file_id = fake.add_file("final.mov", status="transcoded")
     await tracked.seed(file_id)
     fake.set_status_field(file_id, "Approved")
+    return tracked, file_id
+
+
+async def test_status_change_without_delivery_is_repaired(
+    fake: FakeFrameio, details: FrameioFileDetails
+) -> None:
+    """An approval made in Frame.io, never delivered, reaches the record via reconciliation."""
+    tracked, file_id = await approved_without_delivery(fake)
     reconciler = tracked.reconciler(details, account_id=fake.account_id)
     assert await reconciler.unsettled() == [file_id]
     result = await reconciler.run_once()
@@ -111,10 +117,7 @@ async def test_without_an_account_passes_wait_until_one_is_given(
     fake: FakeFrameio, details: FrameioFileDetails
 ) -> None:
     """No account id: a pass looks nothing up; the first one given is kept, a later one is not."""
-    tracked = Tracked()
-    file_id = fake.add_file("final.mov", status="transcoded")
-    await tracked.seed(file_id)
-    fake.set_status_field(file_id, "Approved")
+    tracked, file_id = await approved_without_delivery(fake)
     reconciler = tracked.reconciler(details)
     assert (await reconciler.run_once()).items == ()
     assert fake.calls("GET", file_id) == [] and reconciler.passes == 0

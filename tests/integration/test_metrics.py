@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,19 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from postflow_webhooks.adapters.cloudflared import CloudflaredTunnel, restart_retrying
-from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.app.policies import Policies, exponential
 from postflow_webhooks.app.settings import Settings
 from tests.fakes.cloudflared_helpers import fake_config
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_frameio import FakeFrameio
-from tests.support import receiver_settings, running_server, signed_headers, wait_for
+from tests.support import (
+    quarantine_one,
+    receiver_settings,
+    running_server,
+    signed_headers,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -181,27 +185,10 @@ def frameio_settings(fake: FakeFrameio, tmp_path: Path) -> Settings:
     """Receiver settings whose Frame.io API is the fake (a secret, so the tunnel may open)."""
     return receiver_settings(
         tmp_path / "data",
-        frameio_client_id=fake.client_id,
-        frameio_client_secret=fake.client_secret,
-        frameio_account_id=fake.account_id,
-        frameio_workspace_id=fake.workspace_id,
-        frameio_api_base=fake.url,
-        frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+        **fake.receiver_settings(),
         webhook_secret=None,
         allow_insecure_public=True,
     )
-
-
-def quarantine_one(settings: Settings) -> None:
-    """Put a quarantined delivery in the database, as a broken body stored earlier ends up."""
-    db = sqlite3.connect(settings.data_dir / DATABASE_NAME, isolation_level=None)
-    try:
-        db.execute(
-            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, state, "
-            "last_error) VALUES ('bad', 0, 'file.ready', 'f9', x'7b', 'quarantined', 'unreadable')"
-        )
-    finally:
-        db.close()
 
 
 def test_a_failing_frameio_shows_as_server_errors_a_deferral_and_an_aging_backlog(

@@ -55,20 +55,26 @@ def run(*args: str, env_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def migrate(url: str, data: Path, *more: str, env_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``migrate --to postgres`` of ``data`` into ``url``, with ``more`` options."""
+    return run(
+        "migrate",
+        "--to",
+        "postgres",
+        "--database-url",
+        url,
+        "--data-dir",
+        str(data),
+        *more,
+        env_dir=env_dir,
+    )
+
+
 def test_migrate_copies_everything_and_the_receiver_then_serves_the_same(tmp_path: Path) -> None:
     """After migrate, PostgreSQL serves what SQLite would have: counters, queue, files, outbox."""
     moved, kept = data_dir(tmp_path, "moved"), data_dir(tmp_path, "kept")
     with scratch_database() as url:
-        done = run(
-            "migrate",
-            "--to",
-            "postgres",
-            "--database-url",
-            url,
-            "--data-dir",
-            str(moved),
-            env_dir=tmp_path,
-        )
+        done = migrate(url, moved, env_dir=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "deliveries     11 (3 pending, 7 processed, 1 quarantined)" in done.stdout
         assert "notifications  7 (1 dead, 4 pending, 2 sent)" in done.stdout
@@ -101,49 +107,17 @@ def test_migrate_refuses_a_non_empty_database_unless_told(tmp_path: Path) -> Non
     """A second copy into a database that holds data is refused (nothing written); --replace works."""
     first, second = data_dir(tmp_path, "first"), data_dir(tmp_path, "second")
     with scratch_database() as url:
-        assert (
-            run(
-                "migrate",
-                "--to",
-                "postgres",
-                "--database-url",
-                url,
-                "--data-dir",
-                str(first),
-                env_dir=tmp_path,
-            ).returncode
-            == 0
-        )
+        assert migrate(url, first, env_dir=tmp_path).returncode == 0
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("UPDATE counters SET value = 99 WHERE kind = 'total'")
-        again = run(
-            "migrate",
-            "--to",
-            "postgres",
-            "--database-url",
-            url,
-            "--data-dir",
-            str(second),
-            env_dir=tmp_path,
-        )
+        again = migrate(url, second, env_dir=tmp_path)
         assert again.returncode == 1
         assert "is not empty (11 deliveries" in again.stderr and "--replace" in again.stderr
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT value FROM counters WHERE kind = 'total'").fetchone() == (
                 99,
             )
-        replaced = run(
-            "migrate",
-            "--to",
-            "postgres",
-            "--database-url",
-            url,
-            "--data-dir",
-            str(second),
-            "--replace",
-            "--json",
-            env_dir=tmp_path,
-        )
+        replaced = migrate(url, second, "--replace", "--json", env_dir=tmp_path)
         assert replaced.returncode == 0, replaced.stderr
         report = json.loads(replaced.stdout)
         assert report["copied"]["deliveries"] == 11 and "@" in report["target"]
@@ -194,16 +168,7 @@ async def test_a_directory_of_todays_layout_moves_with_its_keys_routes_and_incid
     data = tmp_path / "today"
     await write_todays_directory(data)
     with scratch_database() as url:
-        done = run(
-            "migrate",
-            "--to",
-            "postgres",
-            "--database-url",
-            url,
-            "--data-dir",
-            str(data),
-            env_dir=tmp_path,
-        )
+        done = migrate(url, data, env_dir=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "replay keys    1" in done.stdout
         assert "notifications  4 (1 dead, 2 pending, 1 sent)" in done.stdout
@@ -240,16 +205,7 @@ def test_migrate_brings_the_stored_signing_secret_without_showing_it(tmp_path: P
     secret = "stored-by-register-0123456789"
     (moved / "frameio_webhook_secret").write_text(secret + "\n")
     with scratch_database() as url:
-        done = run(
-            "migrate",
-            "--to",
-            "postgres",
-            "--database-url",
-            url,
-            "--data-dir",
-            str(moved),
-            env_dir=tmp_path,
-        )
+        done = migrate(url, moved, env_dir=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "secret         copied" in done.stdout
         assert secret not in done.stdout + done.stderr

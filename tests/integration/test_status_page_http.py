@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,19 @@ import httpx
 import pytest
 
 from postflow_webhooks.adapters.cloudflared import CloudflaredTunnel, restart_retrying
-from postflow_webhooks.adapters.sqlite import DATABASE_NAME
 from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.app.policies import Policies, exponential
 from postflow_webhooks.app.settings import Settings
 from tests.fakes.cloudflared_helpers import fake_config
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_frameio import FakeFrameio
-from tests.support import receiver_settings, running_server, signed_headers, wait_for
+from tests.support import (
+    quarantine_one,
+    receiver_settings,
+    running_server,
+    signed_headers,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -232,18 +236,6 @@ def test_the_timeline_lists_every_comment_with_its_thread_and_state(tmp_path: Pa
     assert timeline["comment_count"] == 3 and timeline["open_comments"] == 1
 
 
-def quarantine_one(settings: Settings) -> None:
-    """Put a quarantined delivery in the database, as a broken body stored earlier ends up."""
-    db = sqlite3.connect(settings.data_dir / DATABASE_NAME, isolation_level=None)
-    try:
-        db.execute(
-            "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, state, "
-            "last_error) VALUES ('bad', 0, 'file.ready', 'f9', x'7b', 'quarantined', 'unreadable')"
-        )
-    finally:
-        db.close()
-
-
 def test_the_overview_names_tunnel_frameio_discord_quarantine_and_dead_letters(
     tmp_path: Path,
 ) -> None:
@@ -251,12 +243,7 @@ def test_the_overview_names_tunnel_frameio_discord_quarantine_and_dead_letters(
     with FakeFrameio() as fake, FakeDiscord(bucket_limit=50) as discord:
         settings = receiver_settings(
             tmp_path / "data",
-            frameio_client_id=fake.client_id,
-            frameio_client_secret=fake.client_secret,
-            frameio_account_id=fake.account_id,
-            frameio_workspace_id=fake.workspace_id,
-            frameio_api_base=fake.url,
-            frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+            **fake.receiver_settings(),
             discord_webhook_url=discord.webhook_url,
             allow_insecure_public=True,
             alerts=False,
@@ -321,12 +308,7 @@ def frameio_settings(fake: FakeFrameio, data_dir: Path, **overrides: Any) -> Set
     """A receiver whose Frame.io API is the fake (no tunnel, so no registered secret)."""
     return receiver_settings(
         data_dir,
-        frameio_client_id=fake.client_id,
-        frameio_client_secret=fake.client_secret,
-        frameio_account_id=fake.account_id,
-        frameio_workspace_id=fake.workspace_id,
-        frameio_api_base=fake.url,
-        frameio_ims_token_url=f"{fake.url}/ims/token/v3",
+        **fake.receiver_settings(),
         **overrides,
     )
 

@@ -29,16 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 def frameio_settings(fake: FakeFrameio, tmp_path: Path, **extra: Any) -> Settings:
     """Receiver settings whose Frame.io API is the fake."""
-    values: dict[str, Any] = {
-        "frameio_client_id": fake.client_id,
-        "frameio_client_secret": fake.client_secret,
-        "frameio_account_id": fake.account_id,
-        "frameio_workspace_id": fake.workspace_id,
-        "frameio_api_base": fake.url,
-        "frameio_ims_token_url": f"{fake.url}/ims/token/v3",
-    }
-    values.update(extra)
-    return receiver_settings(tmp_path / "data", **values)
+    return receiver_settings(tmp_path / "data", **{**fake.receiver_settings(), **extra})
 
 
 def health(url: str) -> tuple[int, dict[str, Any]]:

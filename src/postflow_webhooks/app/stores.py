@@ -28,33 +28,24 @@ from postflow_webhooks.app.roles import SoleRoles
 from postflow_webhooks.app.settings import Settings, SettingsError, shared_store_problem
 
 if TYPE_CHECKING:  # imported only when PostgreSQL is configured (psycopg is heavy)
-    from postflow_webhooks.adapters.postgres import (
-        PostgresDatabase,
-        PostgresIncidents,
-        PostgresJournal,
-        PostgresOutbox,
-        PostgresRecords,
-        PostgresRoles,
-        PostgresSharedState,
-        PostgresWatch,
-    )
+    from postflow_webhooks.adapters import postgres
 
 
 @attrs.frozen
 class Store:
     """The configured database, by role, and how the roles are shared out."""
 
-    storage: SqliteDatabase | PostgresDatabase
-    journal: SqliteJournal | PostgresJournal
-    records: SqliteRecords | PostgresRecords
-    outbox: SqliteOutbox | PostgresOutbox
-    incidents: SqliteIncidents | PostgresIncidents
-    watch: SqliteWatch | PostgresWatch
-    roles: SoleRoles | PostgresRoles
+    storage: SqliteDatabase | postgres.PostgresDatabase
+    journal: SqliteJournal | postgres.PostgresJournal
+    records: SqliteRecords | postgres.PostgresRecords
+    outbox: SqliteOutbox | postgres.PostgresOutbox
+    incidents: SqliteIncidents | postgres.PostgresIncidents
+    watch: SqliteWatch | postgres.PostgresWatch
+    roles: SoleRoles | postgres.PostgresRoles
     label: str
     shared: bool = False
     """True when several receivers may use this database at once."""
-    shared_state: PostgresSharedState | None = None
+    shared_state: postgres.PostgresSharedState | None = None
     """Where the registrar's status and the signing secret are shared (``None``: SQLite)."""
 
     def listen(self, deliveries: Callable[[], None], outbox: Sequence[Callable[[], None]]) -> None:
@@ -78,30 +69,21 @@ def build_store(settings: Settings, policies: Policies) -> Store:
     if problem is not None:
         raise SettingsError(problem[0], "configuration", problem[1])
     if settings.store == "postgres" and settings.database_url:
-        from postflow_webhooks.adapters.postgres import (
-            PostgresDatabase,
-            PostgresIncidents,
-            PostgresJournal,
-            PostgresOutbox,
-            PostgresRecords,
-            PostgresRoles,
-            PostgresSharedState,
-            PostgresWatch,
-        )
+        from postflow_webhooks.adapters import postgres
 
-        pg = PostgresDatabase(settings.database_url)
-        roles = PostgresRoles(pg.conninfo, pg.label, reconnect=policies.store_reconnect)
+        pg = postgres.PostgresDatabase(settings.database_url)
+        roles = postgres.PostgresRoles(pg.conninfo, pg.label, reconnect=policies.store_reconnect)
         return Store(
             storage=pg,
-            journal=PostgresJournal(pg),
-            records=PostgresRecords(pg),
-            outbox=PostgresOutbox(pg),
-            incidents=PostgresIncidents(pg),
-            watch=PostgresWatch(pg),
+            journal=postgres.PostgresJournal(pg),
+            records=postgres.PostgresRecords(pg),
+            outbox=postgres.PostgresOutbox(pg),
+            incidents=postgres.PostgresIncidents(pg),
+            watch=postgres.PostgresWatch(pg),
             roles=roles,
             label=pg.label,
             shared=True,
-            shared_state=PostgresSharedState(pg),
+            shared_state=postgres.PostgresSharedState(pg),
         )
     db = SqliteDatabase.in_directory(settings.data_dir)
     return Store(
