@@ -174,6 +174,10 @@ class FakeFrameio:
             "frameio_ims_token_url": f"{self.url}/ims/token/v3",
         }
 
+    def receiver_env(self) -> dict[str, str]:
+        """The same settings as ``POSTFLOW_*`` environment variables, for a receiver process."""
+        return {f"POSTFLOW_{key.upper()}": value for key, value in self.receiver_settings().items()}
+
     def config(self, data_dir: Path, **overrides: Any) -> FrameioConfig:
         """A ``FrameioConfig`` pointing at this fake, caches under ``data_dir``."""
         settings: dict[str, Any] = {

@@ -360,12 +360,7 @@ def frameio_env(fake: FakeFrameio, tmp_path: Path, **extra: str) -> dict[str, st
     """A CLI environment whose Frame.io is the fake."""
     return cli_env(
         tmp_path,
-        POSTFLOW_FRAMEIO_CLIENT_ID=fake.client_id,
-        POSTFLOW_FRAMEIO_CLIENT_SECRET=fake.client_secret,
-        POSTFLOW_FRAMEIO_ACCOUNT_ID=fake.account_id,
-        POSTFLOW_FRAMEIO_WORKSPACE_ID=fake.workspace_id,
-        POSTFLOW_FRAMEIO_API_BASE=fake.url,
-        POSTFLOW_FRAMEIO_IMS_TOKEN_URL=f"{fake.url}/ims/token/v3",
+        **fake.receiver_env(),
         POSTFLOW_FRAMEIO_IMS_AUTHORIZE_URL=f"{fake.url}/ims/authorize/v2",
         **extra,
     )

@@ -47,12 +47,7 @@ def env_for(fake: FakeFrameio, tmp_path: Path, name: str, url: str) -> dict[str,
         POSTFLOW_STORE="postgres",
         POSTFLOW_DATABASE_URL=url,
         POSTFLOW_WEBHOOK_SECRET=CONFIGURED,
-        POSTFLOW_FRAMEIO_CLIENT_ID=fake.client_id,
-        POSTFLOW_FRAMEIO_CLIENT_SECRET=fake.client_secret,
-        POSTFLOW_FRAMEIO_ACCOUNT_ID=fake.account_id,
-        POSTFLOW_FRAMEIO_WORKSPACE_ID=fake.workspace_id,
-        POSTFLOW_FRAMEIO_API_BASE=fake.url,
-        POSTFLOW_FRAMEIO_IMS_TOKEN_URL=f"{fake.url}/ims/token/v3",
+        **fake.receiver_env(),
         POSTFLOW_RECONCILE_INTERVAL="3600",
     )
 
