@@ -1,4 +1,7 @@
-"""The registrar role with a shared store: only its holder points Frame.io's webhook, once.
+"""The registrar and worker roles with a shared store: one holder each, and a takeover.
+
+Only the registrar holder points Frame.io's webhook, once; only the worker
+holder reconciles.
 
 Two receivers in this process share one PostgreSQL database, each with the
 fake cloudflared running the same named tunnel, both signed in to the fake
@@ -43,6 +46,7 @@ def receiver(fake: FakeFrameio, tmp_path: Path, name: str, url: str, token: str)
         tunnel_hostname=HOSTNAME,
         cloudflared=str(FAKE_CLOUDFLARED),
         log_dir=tmp_path / name / "logs",
+        reconcile_interval=0.2,
     )
 
 
@@ -51,10 +55,16 @@ def status(settings: Settings) -> dict[str, Any]:
     return dict(httpx.get(f"{settings.local_url}/webhook-status", timeout=5).json())
 
 
-def role(settings: Settings) -> str:
-    """``held`` or ``standby``: this receiver's registrar role."""
+def role(settings: Settings, name: str = "registrar") -> str:
+    """``held`` or ``standby``: this receiver's role ``name``."""
     roles = httpx.get(f"{settings.local_url}/health", timeout=5).json()["roles"]
-    return str(roles["registrar"])
+    return str(roles[name])
+
+
+def reconciled(settings: Settings) -> int:
+    """How many reconciliation passes this receiver has run."""
+    health = httpx.get(f"{settings.local_url}/health", timeout=5).json()
+    return int(health["reconciliation"]["passes"])
 
 
 async def test_only_the_registrar_holder_points_the_webhook_and_a_standby_takes_over(
@@ -83,6 +93,10 @@ async def test_only_the_registrar_holder_points_the_webhook_and_a_standby_takes_
         await eventually(lambda: [h["url"] for h in fake.webhooks.values()] == [HOOK_URL])
         holder, standby = sorted((first, second), key=lambda s: role(s) != "held")
         assert (role(holder), role(standby)) == ("held", "standby")
+        # Reconciliation goes with the worker role, which the first receiver up took too.
+        assert (role(holder, "worker"), role(standby, "worker")) == ("held", "standby")
+        await eventually(lambda: reconciled(holder) >= 3)
+        assert reconciled(standby) == 0, "only the worker-role holder reconciles"
         await eventually(lambda: status(holder)["frameio_webhook"]["pending"] is False)
         assert status(holder)["frameio_webhook"]["registered_url"] == HOOK_URL
         shown = status(holder)["frameio_webhook"]
@@ -93,6 +107,7 @@ async def test_only_the_registrar_holder_points_the_webhook_and_a_standby_takes_
 
         servers[holder.port].close()  # the holder stops; the standby takes the role
         await eventually(lambda: role(standby) == "held")
+        await eventually(lambda: reconciled(standby) >= 1)  # and it reconciles now
         # The new holder carries on from the shared status: its update is the second.
         await eventually(lambda: status(standby)["frameio_webhook"]["updates"] == 2)
         assert status(standby)["frameio_webhook"]["registered_url"] == HOOK_URL

@@ -138,6 +138,7 @@ class RuntimeStatusViews:
                 "processed": worker.processed_total,
                 "last_pass_at": iso(worker.last_pass_at),
             },
+            "reconciliation": _reconciliation(runtime),
             "roles": runtime.roles.state(),
             "backlog": snap.stats.backlog if snap.readable else None,
             "backlog_oldest_at": iso(oldest),
@@ -260,6 +261,14 @@ class RuntimeStatusViews:
             "backlog": backlog,
             "pending_enrichment": waiting,
         }
+
+
+def _reconciliation(runtime: ReceiverRuntime) -> dict[str, Any] | None:
+    """This process's reconciliation passes (it runs with the worker role); ``None``: no API."""
+    reconciler = runtime.reconciler
+    if reconciler is None:
+        return None
+    return {"passes": reconciler.passes, "account_known": reconciler.account_id is not None}
 
 
 def _verification(runtime: ReceiverRuntime) -> str:
