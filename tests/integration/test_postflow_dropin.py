@@ -502,3 +502,39 @@ def test_reconciliation_uses_the_account_postflow_registers_with(
     finally:
         service.stop_service()
     assert service.errors == []
+
+
+def test_postflows_intelligent_tracker_reads_the_comments_we_keep(tmp_path: Path) -> None:
+    """_fetch_all_comments_for_file_sync: Frame.io's field names, deleted ones gone, no API call."""
+    manager = FrameIOWebhookManager(
+        upload_tracker=UploadTracker(),
+        webhook_port=free_port(),
+        use_cloudflare_tunnel=False,
+        data_dir=tmp_path / "data",
+        environ={"POSTFLOW_CONFIG_DIR": str(tmp_path / "config")},
+    )
+    assert manager._fetch_all_comments_for_file_sync("f1") == [], "not running: none"
+
+    def comment(action: str, comment_id: str, **extra: str) -> None:
+        resource = {"id": "f1", "name": "SH030.mov", "comment_id": comment_id, **extra}
+        manager.process_webhook_sync({"event_type": f"comment.{action}", "resource": resource})
+
+    with manager:
+        manager.process_webhook_sync(
+            {"event_type": "file.ready", "resource": {"id": "f1", "name": "SH030.mov"}}
+        )
+        comment("created", "c1", text="Too dark", author="Ana")
+        comment("created", "r1", text="Agreed", author="Bo", parent_id="c1")
+        comment("created", "c2", text="Wrong logo", author="Cy")
+        comment("completed", "c1")
+        comment("deleted", "c2")
+        wait_for(lambda: manager.get_webhook_stats()["total_events"] == 6)
+        wait_for(lambda: len(manager._fetch_all_comments_for_file_sync("f1")) == 2)
+        comments = manager._fetch_all_comments_for_file_sync("f1")
+        unknown = manager._fetch_all_comments_for_file_sync("nobody-tracks-this")
+    assert [(c["id"], c["text"], c["parent_id"], c["completed"]) for c in comments] == [
+        ("c1", "Too dark", None, True),
+        ("r1", "Agreed", "c1", True),
+    ]
+    assert [c["owner"] for c in comments] == [{"name": "Ana"}, {"name": "Bo"}]
+    assert all(c["inserted_at"] for c in comments) and unknown == []

@@ -40,7 +40,7 @@ from postflow_webhooks.app.facade.wording import (
     named_tunnel_problem,
     tracker_problem,
 )
-from postflow_webhooks.app.presenters import present_tunnel
+from postflow_webhooks.app.presenters import present_comments, present_tunnel
 from postflow_webhooks.app.runtime import ReceiverRuntime
 from postflow_webhooks.app.server import (
     PortInUseError,
@@ -371,6 +371,37 @@ class FrameIOWebhookManager:
             loop.call(receiver.accept(body, signed=False), timeout=30)
         except (PayloadError, NotJsonError) as exc:
             raise ValueError(f"not a Frame.io delivery: {exc}") from None
+
+    def _fetch_all_comments_for_file_sync(self, file_id: str) -> list[dict[str, Any]]:
+        """A file's comments as PostFlow's ``IntelligentWebhookTracker`` reads them.
+
+        PostFlow's tracker asks its manager for this by name to weigh the latest
+        comment. The receiver already keeps every comment its deliveries told
+        of, so no Frame.io call is made: Frame.io's field names (``text``,
+        ``inserted_at``, ``parent_id``, ``completed``, ``owner.name``), deleted
+        comments left out. ``[]`` for a file nobody tracks or while stopped.
+        """
+        runtime, loop = self._runtime, self._loop
+        if runtime is None or loop is None or not self.running:
+            return []
+        try:
+            record = loop.call(runtime.records.find(file_id), timeout=10)
+        except Exception as exc:  # PostFlow's tracker reads [] as "no comments": say why
+            log.warning("comments of %s could not be read: %s", file_id, exc)
+            return []
+        if record is None:
+            return []
+        return [
+            {
+                "id": shown["id"],
+                "text": shown["text"] or "",
+                "inserted_at": shown["at"] or "",
+                "parent_id": shown["thread"],
+                "completed": shown["state"] == "resolved",
+                "owner": {"name": shown["author"]} if shown["author"] else None,
+            }
+            for shown in present_comments(record.comments)
+        ]
 
     def _relay(self, body: bytes) -> None:
         """Show an HTTP delivery to PostFlow's wrapper, when it replaced ``process_webhook_sync``."""
