@@ -13,6 +13,7 @@ from datetime import datetime
 
 from postflow_webhooks.adapters.postgres.database import Conn, PostgresDatabase
 from postflow_webhooks.adapters.serialization import load_record
+from postflow_webhooks.adapters.sql import file_filter
 from postflow_webhooks.domain.journal import StoreReading
 from postflow_webhooks.domain.records import UploadRecord
 from postflow_webhooks.domain.statuses import PostflowStatus
@@ -54,10 +55,6 @@ async def _reading(conn: Conn, files: bool) -> StoreReading:
     )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class PostgresWatch:
     """Read-only figures of one ``PostgresDatabase``, plus a write probe."""
 
@@ -77,17 +74,8 @@ class PostgresWatch:
         limit: int = 50,
     ) -> tuple[list[UploadRecord], int, int]:
         """A page of tracked files, newest change first, how many match, and the revision read."""
-        clauses: list[str] = []
-        args: list[object] = []
-        if status is not None:
-            clauses.append("status = %s")
-            args.append(status.name)
-        if search:
-            pattern = f"%{_escape_like(search)}%"
-            # SQLite's LIKE folds ASCII case; ILIKE does the same here.
-            clauses.append("(name ILIKE %s OR file_id ILIKE %s)")
-            args += [pattern, pattern]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        # SQLite's LIKE folds ASCII case; ILIKE does the same here.
+        where, args = file_filter(status, search, param="%s", like="ILIKE %s")
 
         async def query(conn: Conn) -> tuple[list[UploadRecord], int, int]:
             async with conn.transaction():  # one snapshot: the page, its count and its revision

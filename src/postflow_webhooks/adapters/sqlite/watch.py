@@ -16,6 +16,7 @@ import sqlite3
 from datetime import datetime
 
 from postflow_webhooks.adapters.serialization import load_record
+from postflow_webhooks.adapters.sql import file_filter
 from postflow_webhooks.adapters.sqlite.database import SqliteDatabase
 from postflow_webhooks.adapters.sqlite.rows import optional_moment, stamp
 from postflow_webhooks.domain.journal import StoreReading
@@ -56,10 +57,6 @@ def _reading(conn: sqlite3.Connection, files: bool = True) -> StoreReading:
     )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class SqliteWatch:
     """Read-only figures of one ``SqliteDatabase``, plus a write probe."""
 
@@ -79,16 +76,7 @@ class SqliteWatch:
         limit: int = 50,
     ) -> tuple[list[UploadRecord], int, int]:
         """A page of tracked files, newest change first, how many match, and the revision read."""
-        clauses: list[str] = []
-        args: list[object] = []
-        if status is not None:
-            clauses.append("status = ?")
-            args.append(status.name)
-        if search:
-            pattern = f"%{_escape_like(search)}%"
-            clauses.append("(name LIKE ? ESCAPE '\\' OR file_id LIKE ? ESCAPE '\\')")
-            args += [pattern, pattern]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = file_filter(status, search, param="?", like="LIKE ? ESCAPE '\\'")
 
         def query(conn: sqlite3.Connection) -> tuple[list[UploadRecord], int, int]:
             revision = conn.execute("SELECT coalesce(max(revision), 0) FROM uploads").fetchone()
