@@ -7,21 +7,19 @@ version stacks.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from postflow_webhooks.adapters.frameio import FrameioAdapter
-from postflow_webhooks.app.composition import create_app, frameio_config
+from postflow_webhooks.app.composition import create_app
 from postflow_webhooks.app.settings import Settings, load_settings
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_frameio import FakeFrameio
+from tests.integration.test_frameio_end_to_end import eventually, register_locally, upload
 from tests.support import free_port, running_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
@@ -45,35 +43,6 @@ def studio_settings(fake: FakeFrameio, tmp_path: Path, receiver: dict[str, Any])
     (config / "receiver.json").write_text(json.dumps({**endpoints, **receiver}), encoding="utf-8")
     flags = {"port": free_port(), "data_dir": tmp_path / "data", "config_dir": config}
     return load_settings({}, flags)
-
-
-async def register_locally(settings: Settings) -> None:
-    """Create our webhook in the fake, pointing at the local receiver; stores its secret."""
-    config = frameio_config(settings)
-    assert config is not None
-    adapter = FrameioAdapter(config)
-    try:
-        await adapter.webhooks.register(settings.local_url)
-    finally:
-        await adapter.aclose()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-def upload(settings: Settings, file_id: str) -> dict[str, Any]:
-    """GET /uploads/{file_id} (empty dict when unknown)."""
-    answer = httpx.get(f"{settings.local_url}/uploads/{file_id}")
-    return answer.json() if answer.status_code == 200 else {}
 
 
 def status(settings: Settings) -> dict[str, Any]:
