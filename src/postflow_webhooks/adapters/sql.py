@@ -1,7 +1,13 @@
-"""SQL that both database adapters build alike, each in its own parameter style."""
+"""SQL and batch handling that both database adapters share, each in its own parameter style."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from postflow_webhooks.domain.journal import IncomingDelivery
 from postflow_webhooks.domain.statuses import PostflowStatus
 
 
@@ -29,3 +35,40 @@ def file_filter(
         clauses.append(f"(name {like} OR file_id {like})")
         args += [pattern, pattern]
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
+
+
+@attrs.frozen
+class IngressBatch:
+    """One batch of the receiver's writes, sorted out before either engine stores it.
+
+    ``results`` has, per item, ``None`` or the first delivery's id (a replay);
+    ``stored`` are the deliveries to insert; ``counts`` the counter increments
+    by (kind, key): totals, event types, duplicates, refusals by reason.
+    """
+
+    results: list[str | None]
+    stored: list[IncomingDelivery]
+    counts: Counter[tuple[str, str]]
+
+
+def sort_ingress(
+    items: Sequence[IncomingDelivery | str], replays: Mapping[str, str]
+) -> IngressBatch:
+    """Deliveries to store and what to count; a refusal is its reason, a replay its first id."""
+    counts: Counter[tuple[str, str]] = Counter()
+    stored: list[IncomingDelivery] = []
+    results: list[str | None] = []
+    for item in items:
+        if not isinstance(item, IncomingDelivery):
+            counts["rejection", item] += 1
+            results.append(None)
+            continue
+        first = replays.get(item.delivery_id)
+        results.append(first)
+        if first is not None:
+            counts["duplicate", ""] += 1
+            continue
+        stored.append(item)
+        counts["total", ""] += 1
+        counts["event_type", item.event_type] += 1
+    return IngressBatch(results, stored, counts)

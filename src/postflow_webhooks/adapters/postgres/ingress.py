@@ -9,12 +9,12 @@ second one's insert waits for the first's commit and then finds the row.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+from postflow_webhooks.adapters.sql import sort_ingress
 from postflow_webhooks.domain.journal import IncomingDelivery
 
 Conn = psycopg.AsyncConnection[Any]
@@ -69,32 +69,11 @@ async def commit_ingress(conn: Conn, items: Sequence[Item]) -> list[str | None]:
     A batch that stored a delivery also sends ``NOTIFY postflow_deliveries``
     (delivered at commit), which wakes the worker role's holder wherever it runs.
     """
-    replays = await _replays(conn, items)
-    counts: Counter[tuple[str, str]] = Counter()
-    rows = []
-    results: list[str | None] = []
-    for item in items:
-        if not isinstance(item, IncomingDelivery):
-            counts["rejection", item] += 1
-            results.append(None)
-            continue
-        first = replays.get(item.delivery_id)
-        results.append(first)
-        if first is not None:
-            counts["duplicate", ""] += 1
-            continue
-        rows.append(
-            (
-                item.delivery_id,
-                item.received_at,
-                item.event_type,
-                item.file_id,
-                item.body,
-                item.signed,
-            )
-        )
-        counts["total", ""] += 1
-        counts["event_type", item.event_type] += 1
+    batch = sort_ingress(items, await _replays(conn, items))
+    rows = [
+        (d.delivery_id, d.received_at, d.event_type, d.file_id, d.body, d.signed)
+        for d in batch.stored
+    ]
     async with conn.cursor() as cur:
         if rows:
             await cur.executemany(
@@ -103,10 +82,10 @@ async def commit_ingress(conn: Conn, items: Sequence[Item]) -> list[str | None]:
                 rows,
             )
         # Always in the same key order, so two receivers' batches never deadlock.
-        await cur.executemany(BUMP, [(k, key, n) for (k, key), n in sorted(counts.items())])
+        await cur.executemany(BUMP, [(k, key, n) for (k, key), n in sorted(batch.counts.items())])
         if rows:
             await cur.execute(f"NOTIFY {DELIVERIES_CHANNEL}")
-    return results
+    return batch.results
 
 
 async def forget_signatures(conn: Conn, before: int) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from postflow_webhooks.adapters.sql import sort_ingress
 from postflow_webhooks.adapters.sqlite.connection import SqliteReader
 from postflow_webhooks.adapters.sqlite.group_commit import GroupCommitWriter
 from postflow_webhooks.adapters.sqlite.rows import stamp
@@ -68,39 +68,18 @@ def _commit_ingress(conn: sqlite3.Connection, items: list[Any]) -> list[str | No
     A signed delivery whose (signature, timestamp) was accepted before is a
     replay: it is not stored, and its result is the first one's delivery id.
     """
-    replays = _replays(conn, items)
-    counts: Counter[tuple[str, str]] = Counter()
-    deliveries = []
-    results: list[str | None] = []
-    for item in items:
-        if not isinstance(item, IncomingDelivery):
-            counts["rejection", item] += 1
-            results.append(None)
-            continue
-        first = replays.get(item.delivery_id)
-        results.append(first)
-        if first is not None:
-            counts["duplicate", ""] += 1
-            continue
-        deliveries.append(
-            (
-                item.delivery_id,
-                stamp(item.received_at),
-                item.event_type,
-                item.file_id,
-                item.body,
-                item.signed,
-            )
-        )
-        counts["total", ""] += 1
-        counts["event_type", item.event_type] += 1
+    batch = sort_ingress(items, _replays(conn, items))
+    deliveries = [
+        (d.delivery_id, stamp(d.received_at), d.event_type, d.file_id, d.body, d.signed)
+        for d in batch.stored
+    ]
     conn.executemany(
         "INSERT INTO deliveries (delivery_id, received_at, event_type, file_id, body, signed) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         deliveries,
     )
-    conn.executemany(_BUMP, [(kind, key, n) for (kind, key), n in counts.items()])
-    return results
+    conn.executemany(_BUMP, [(kind, key, n) for (kind, key), n in batch.counts.items()])
+    return batch.results
 
 
 class SqliteDatabase:
