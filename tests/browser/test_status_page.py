@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import httpx
 import pytest
 
 from postflow_webhooks.app.composition import create_app
-from tests.browser.chromium import Page, chromium
+from tests.browser.chromium import Chromium, Page, chromium
 from tests.support import receiver_settings, running_server, wait_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.timeout(90)]
@@ -78,6 +80,19 @@ async def rows(page: Page) -> list[str]:
     return list(await page.evaluate(ROWS))
 
 
+@asynccontextmanager
+async def seeded_page(tmp_path: Path) -> AsyncIterator[tuple[str, Chromium, Page]]:
+    """A receiver holding the seed's three files, and a page showing them; the receiver's URL."""
+    settings = receiver_settings(tmp_path / "data")
+    with running_server(create_app(settings), settings.port) as url:
+        seed(url)
+        async with chromium() as browser:
+            page = await browser.new_page()
+            await page.goto(f"{url}/")
+            await until_rows(page, ["f-030", "f-020", "f-010"])
+            yield url, browser, page
+
+
 async def until_rows(page: Page, expected: list[str]) -> None:
     """Wait until the table shows exactly these files, in this order."""
     wanted = json.dumps(json.dumps(expected, separators=(",", ":")))
@@ -86,62 +101,52 @@ async def until_rows(page: Page, expected: list[str]) -> None:
 
 async def test_the_page_renders_filters_updates_live_and_opens_a_timeline(tmp_path: Path) -> None:
     """Files sent by the test show; status and search filter; a new one appears; a timeline opens."""
-    settings = receiver_settings(tmp_path / "data")
-    with running_server(create_app(settings), settings.port) as url:
-        seed(url)
-        async with chromium() as browser:
-            page = await browser.new_page()
-            await page.goto(f"{url}/")
-            await until_rows(page, ["f-030", "f-020", "f-010"])
-            labels = await page.evaluate(
-                "[...document.querySelectorAll('#files .badge')].map(b => b.textContent)"
-            )
-            assert labels == ["WAITING_APPROVAL ⏳", "APPROVED ✅", "COMPLETED 🎉"]
-            assert (
-                await page.evaluate("document.getElementById('verdict').textContent") == "Healthy"
-            )
+    async with seeded_page(tmp_path) as (url, browser, page):
+        labels = await page.evaluate(
+            "[...document.querySelectorAll('#files .badge')].map(b => b.textContent)"
+        )
+        assert labels == ["WAITING_APPROVAL ⏳", "APPROVED ✅", "COMPLETED 🎉"]
+        assert await page.evaluate("document.getElementById('verdict').textContent") == "Healthy"
 
-            await page.evaluate(
-                "(() => { const s = document.getElementById('status'); s.value = 'APPROVED';"
-                " s.dispatchEvent(new Event('change')); })()"
-            )
-            await until_rows(page, ["f-020"])
-            await page.evaluate(
-                "(() => { const s = document.getElementById('status'); s.value = '';"
-                " s.dispatchEvent(new Event('change')); })()"
-            )
-            await until_rows(page, ["f-030", "f-020", "f-010"])
-            await page.evaluate("document.getElementById('search').focus()")
-            await page.type("sh01")
-            await until_rows(page, ["f-010"])
-            await page.evaluate(
-                "(() => { const s = document.getElementById('search'); s.value = '';"
-                " s.dispatchEvent(new Event('input')); })()"
-            )
-            await until_rows(page, ["f-030", "f-020", "f-010"])
+        await page.evaluate(
+            "(() => { const s = document.getElementById('status'); s.value = 'APPROVED';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+        await until_rows(page, ["f-020"])
+        await page.evaluate(
+            "(() => { const s = document.getElementById('status'); s.value = '';"
+            " s.dispatchEvent(new Event('change')); })()"
+        )
+        await until_rows(page, ["f-030", "f-020", "f-010"])
+        await page.evaluate("document.getElementById('search').focus()")
+        await page.type("sh01")
+        await until_rows(page, ["f-010"])
+        await page.evaluate(
+            "(() => { const s = document.getElementById('search'); s.value = '';"
+            " s.dispatchEvent(new Event('input')); })()"
+        )
+        await until_rows(page, ["f-030", "f-020", "f-010"])
 
-            await page.evaluate("window.__samePage = true")
-            deliver(url, "f-040", "SH040_comp_v001.mov", "file.upload.completed")
-            await until_rows(page, ["f-040", "f-030", "f-020", "f-010"])
-            assert await page.evaluate("window.__samePage === true"), "no reload happened"
+        await page.evaluate("window.__samePage = true")
+        deliver(url, "f-040", "SH040_comp_v001.mov", "file.upload.completed")
+        await until_rows(page, ["f-040", "f-030", "f-020", "f-010"])
+        assert await page.evaluate("window.__samePage === true"), "no reload happened"
 
-            await page.evaluate(
-                "document.querySelector('tr[data-file-id=\"f-020\"] button').click()"
-            )
-            await page.wait_for("document.getElementById('timeline').open")
-            timeline = await page.evaluate("document.getElementById('timeline').innerText")
-            link = await page.evaluate(
-                "document.querySelector('#timeline-body a[href^=\"https://f.io\"]').href"
-            )
-            comments = await page.evaluate(
-                "[...document.querySelectorAll('#timeline-body ul.comments li')]"
-                ".map(li => li.textContent)"
-            )
-            shot = await page.screenshot(tmp_path / "status-page-timeline.png")
-            await page.evaluate("document.getElementById('close-timeline').click()")
-            await page.wait_for("!document.getElementById('timeline').open")
-            page_shot = await page.screenshot(tmp_path / "status-page.png")
-            errors = list(browser.errors)
+        await page.evaluate("document.querySelector('tr[data-file-id=\"f-020\"] button').click()")
+        await page.wait_for("document.getElementById('timeline').open")
+        timeline = await page.evaluate("document.getElementById('timeline').innerText")
+        link = await page.evaluate(
+            "document.querySelector('#timeline-body a[href^=\"https://f.io\"]').href"
+        )
+        comments = await page.evaluate(
+            "[...document.querySelectorAll('#timeline-body ul.comments li')]"
+            ".map(li => li.textContent)"
+        )
+        shot = await page.screenshot(tmp_path / "status-page-timeline.png")
+        await page.evaluate("document.getElementById('close-timeline').click()")
+        await page.wait_for("!document.getElementById('timeline').open")
+        page_shot = await page.screenshot(tmp_path / "status-page.png")
+        errors = list(browser.errors)
     assert "SH020_comp_v003.mov" in timeline
     assert "COMPLETED 🎉 → APPROVED ✅" in timeline and "review.status.changed" in timeline
     assert "Grade looks right now" in timeline and "Ana" in timeline
@@ -155,53 +160,47 @@ async def test_the_page_renders_filters_updates_live_and_opens_a_timeline(tmp_pa
 
 async def test_the_page_can_be_used_with_the_keyboard_and_reads_clearly(tmp_path: Path) -> None:
     """Every control has a label; Tab reaches them in order; Enter opens, Escape closes; contrast."""
-    settings = receiver_settings(tmp_path / "data")
-    with running_server(create_app(settings), settings.port) as url:
-        seed(url)
-        async with chromium() as browser:
-            page = await browser.new_page()
-            await page.goto(f"{url}/")
-            await until_rows(page, ["f-030", "f-020", "f-010"])
-            unnamed = await page.evaluate(
-                "[...document.querySelectorAll('input, select, button, a')].filter(e =>"
-                " !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
-                " && !e.textContent.trim()).map(e => e.outerHTML)"
-            )
-            assert unnamed == []
-            assert await page.evaluate("document.documentElement.lang") == "en"
-            assert await page.evaluate("!!document.querySelector('table.files caption')")
+    async with seeded_page(tmp_path) as (_url, browser, page):
+        unnamed = await page.evaluate(
+            "[...document.querySelectorAll('input, select, button, a')].filter(e =>"
+            " !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+            " && !e.textContent.trim()).map(e => e.outerHTML)"
+        )
+        assert unnamed == []
+        assert await page.evaluate("document.documentElement.lang") == "en"
+        assert await page.evaluate("!!document.querySelector('table.files caption')")
 
-            order = []
-            for _ in range(4):
-                await page.press("Tab")
-                order.append(
-                    await page.evaluate(
-                        "document.activeElement.id || document.activeElement.className"
-                        " || document.activeElement.tagName"
-                    )
+        order = []
+        for _ in range(4):
+            await page.press("Tab")
+            order.append(
+                await page.evaluate(
+                    "document.activeElement.id || document.activeElement.className"
+                    " || document.activeElement.tagName"
                 )
-            assert order == ["skip", "search", "status", "open"]
-            outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-            assert outline != "none", "the keyboard focus is visible"
-            opener = await page.evaluate("document.activeElement.textContent")
-            await page.press("Enter")
-            await page.wait_for("document.getElementById('timeline').open")
-            assert await page.evaluate("document.activeElement.id") == "close-timeline"
-            await page.press("Escape")
-            await page.wait_for("!document.getElementById('timeline').open")
-            assert await page.evaluate("document.activeElement.textContent") == opener
-
-            ratios = await page.evaluate(
-                f"(() => {{ const ratio = {CONTRAST};"
-                " const probe = ['UPLOADING','PROCESSING','COMPLETED','FAILED',"
-                "'WAITING_APPROVAL','APPROVED','REJECTED'].map(s => {"
-                " const b = document.createElement('span'); b.className = 'badge ' + s;"
-                " b.textContent = s; document.body.append(b); return b; });"
-                " const els = [...probe, ...document.querySelectorAll("
-                "'h1, h2, h3, dt, dd, th, td, caption, label, .verdict, .updated, .open, button')];"
-                " return els.map(e => [e.className || e.tagName, ratio(e)]); })()"
             )
-            errors = list(browser.errors)
+        assert order == ["skip", "search", "status", "open"]
+        outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline != "none", "the keyboard focus is visible"
+        opener = await page.evaluate("document.activeElement.textContent")
+        await page.press("Enter")
+        await page.wait_for("document.getElementById('timeline').open")
+        assert await page.evaluate("document.activeElement.id") == "close-timeline"
+        await page.press("Escape")
+        await page.wait_for("!document.getElementById('timeline').open")
+        assert await page.evaluate("document.activeElement.textContent") == opener
+
+        ratios = await page.evaluate(
+            f"(() => {{ const ratio = {CONTRAST};"
+            " const probe = ['UPLOADING','PROCESSING','COMPLETED','FAILED',"
+            "'WAITING_APPROVAL','APPROVED','REJECTED'].map(s => {"
+            " const b = document.createElement('span'); b.className = 'badge ' + s;"
+            " b.textContent = s; document.body.append(b); return b; });"
+            " const els = [...probe, ...document.querySelectorAll("
+            "'h1, h2, h3, dt, dd, th, td, caption, label, .verdict, .updated, .open, button')];"
+            " return els.map(e => [e.className || e.tagName, ratio(e)]); })()"
+        )
+        errors = list(browser.errors)
     assert len(ratios) > 20 and all(isinstance(r, int | float) and r >= 1 for _, r in ratios)
     low = [(name, round(r, 2)) for name, r in ratios if not r >= 4.5]
     assert low == [], f"text below 4.5:1 contrast: {low}"
